@@ -1,0 +1,3 @@
+from veolab.cli import main
+
+main()

@@ -1,0 +1,68 @@
+"""The ``veolab`` command: a thin layer over the library.
+
+Commands live in their own modules and are imported only when invoked, so ``veolab --help``
+never imports mlflow, cv2 or av. Each command turns a :class:`veolab.errors.VeolabError` into a
+one-line message and its exit code (0 ok, 1 a check or run failed, 2 bad input, 3 provider).
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+
+import click
+
+from veolab import __version__
+
+# command name -> "module:attribute"; the module is imported on first use only
+COMMANDS: dict[str, tuple[str, str]] = {
+    "generate": ("veolab.cli.generate:generate", "Make one video from a prompt."),
+    "sim": ("veolab.cli.sim:sim", "The offline Veo simulator (sim serve: a local Segmind)."),
+    "check": ("veolab.cli.check:check", "Analyse one MP4 and check it against expectations."),
+    "plan": ("veolab.cli.run:plan", "Show every run of an experiment, its status and cost."),
+    "run": ("veolab.cli.run:run", "Run an experiment: generate, analyse, log to MLflow."),
+    "ui": ("veolab.cli.run:ui", "Start the MLflow UI on veolab's tracking store."),
+    "compare": ("veolab.cli.compare:compare", "Compare the variants of an experiment."),
+    "report": ("veolab.cli.compare:report", "Write a side-by-side HTML report."),
+    "rerun": ("veolab.cli.compare:rerun", "Reissue a logged request and measure reproducibility."),
+    "rate": ("veolab.cli.compare:rate", "Give a run a human score from 1 to 5."),
+}
+
+
+class LazyGroup(click.Group):
+    """A group whose subcommands are imported when used."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return [name for name, (target, _) in COMMANDS.items() if _exists(target)]
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        entry = COMMANDS.get(cmd_name)
+        if entry is None or not _exists(entry[0]):
+            return None
+        module, attr = entry[0].split(":")
+        return getattr(importlib.import_module(module), attr)
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        rows = [(name, COMMANDS[name][1]) for name in self.list_commands(ctx)]
+        if rows:
+            with formatter.section("Commands"):
+                formatter.write_dl(rows)
+
+
+def _exists(target: str) -> bool:
+    module = target.split(":")[0]
+    return importlib.util.find_spec(module) is not None
+
+
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="veolab")
+def cli() -> None:
+    """veolab: prompt experiments for Google's Veo 3.1 on Segmind, tracked in MLflow.
+
+    Exit codes: 0 ok, 1 a check or a run failed, 2 bad input or configuration,
+    3 provider or network failure.
+    """
+
+
+def main() -> None:
+    cli()

@@ -1,0 +1,54 @@
+"""One generation, end to end, without tracking: what ``veolab generate`` does.
+
+    >>> import asyncio
+    >>> out = asyncio.run(generate_one({"prompt": "calm sea", "resolution": "720p",
+    ...     "duration": 4, "seed": 1}, output="sea.mp4"))  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from veolab.fsutil import atomic_write_bytes
+from veolab.providers import ProviderConfig, get_provider
+from veolab.request import VideoRequest
+
+
+@dataclass
+class GenerateOutcome:
+    path: Path
+    size: int
+    seed: int | None
+    request_hash: str
+    cost: float | None
+    request_id: str | None
+
+
+async def generate_one(
+    params: dict[str, Any],
+    *,
+    provider: str = "sim",
+    model: str = "veo-3.1",
+    output: Path | str | None = None,
+    veo_rules: bool = True,
+    config: ProviderConfig | None = None,
+) -> GenerateOutcome:
+    """Validate, generate, verify, and write the MP4 atomically (no file on any error)."""
+    request = VideoRequest.build(**params, veo_rules=veo_rules)
+    prov = get_provider(provider, config or ProviderConfig(name=provider, model=model))
+    try:
+        result = await prov.generate(request)
+    finally:
+        await prov.aclose()
+    video = result.video_bytes()
+    from veolab.mp4 import verify_mp4
+
+    verify_mp4(video)
+    # the hash of the request as actually made: with the seed the host used
+    made = request.with_seed(result.seed) if result.seed is not None else request
+    path = Path(output) if output else Path(f"veolab-{made.request_hash()[:12]}.mp4")
+    atomic_write_bytes(path, video)
+    return GenerateOutcome(path, len(video), result.seed, made.request_hash(), result.cost,
+                           result.request_id)

@@ -1,0 +1,49 @@
+"""Provider registry: every provider, built-in or third-party, comes from the
+``veolab.providers`` entry-point group.
+
+    >>> from veolab.providers import get_provider
+    >>> sim = get_provider("sim")
+"""
+
+from __future__ import annotations
+
+from importlib.metadata import entry_points
+from typing import Any
+
+from veolab.errors import UnknownProviderError
+from veolab.providers.base import Provider, ProviderConfig, ProviderResult, Timings
+
+__all__ = [
+    "Provider",
+    "ProviderConfig",
+    "ProviderResult",
+    "Timings",
+    "available_providers",
+    "get_provider",
+    "provider_class",
+]
+
+GROUP = "veolab.providers"
+
+
+def available_providers() -> list[str]:
+    return sorted({ep.name for ep in entry_points(group=GROUP)})
+
+
+def provider_class(name: str) -> type[Provider]:
+    for ep in entry_points(group=GROUP):
+        if ep.name == name:
+            cls = ep.load()
+            if not (isinstance(cls, type) and issubclass(cls, Provider)):
+                raise UnknownProviderError(f"entry point {name!r} is not a veolab Provider")
+            return cls
+    names = ", ".join(available_providers()) or "none (is veolab installed with pip install -e .?)"
+    raise UnknownProviderError(f"unknown provider {name!r}: choose one of {names}")
+
+
+def get_provider(name: str, config: ProviderConfig | None = None, **settings: Any) -> Provider:
+    """Instantiate the provider registered as ``name``."""
+    cls = provider_class(name)
+    if config is None:
+        config = ProviderConfig(name=name, **settings)
+    return cls(config)

@@ -1,0 +1,77 @@
+"""The in-process simulator provider ``sim``: free, offline, deterministic."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import secrets
+import time
+from typing import ClassVar
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from veolab.providers.base import Provider, ProviderConfig, ProviderResult, Timings
+from veolab.request import VideoRequest
+
+
+class SimConfig(BaseModel):
+    """Simulator settings (``ProviderConfig.options`` for ``sim``)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    latency: float = Field(default=0.0, ge=0)  # seconds of simulated generation time
+    jitter: float = Field(default=0.0, ge=0, le=1)  # +/- fraction of latency, seeded per request
+    defects: dict = Field(default_factory=dict)  # SimDefects fields
+
+    def delay_for(self, request_hash: str) -> float:
+        if not self.latency:
+            return 0.0
+        u = int(request_hash[:8], 16) / 0xFFFFFFFF  # 0..1, stable per request
+        return max(0.0, self.latency * (1 + self.jitter * (2 * u - 1)))
+
+
+def pick_seed() -> int:
+    """A seed for a request that has none, as the real API picks one and reports it."""
+    return secrets.randbelow(2**32)
+
+
+def simulate(request: VideoRequest, config: SimConfig | None = None) -> tuple[bytes, int]:
+    """Render ``request`` (choosing a seed if it has none): (mp4 bytes, seed used)."""
+    from veolab.providers.sim.engine import SimDefects, render_mp4  # lazy: PyAV, OpenCV
+
+    config = config or SimConfig()
+    seed = request.seed if request.seed is not None else pick_seed()
+    return render_mp4(request, seed, SimDefects(**config.defects)), seed
+
+
+class SimProvider(Provider):
+    """Makes Veo-shaped MP4s locally; costs nothing, needs no key."""
+
+    name: ClassVar[str] = "sim"
+    needs_key: ClassVar[bool] = False
+    paid: ClassVar[bool] = False
+
+    def __init__(self, config: ProviderConfig | None = None) -> None:
+        super().__init__(config or ProviderConfig(name="sim"))
+        self.sim = SimConfig(**self.config.options)
+
+    async def generate(self, request: VideoRequest) -> ProviderResult:
+        t0 = time.perf_counter()
+        delay = self.sim.delay_for(request.request_hash())
+        if delay:
+            await asyncio.sleep(delay)
+        t1 = time.perf_counter()
+        video, seed = await asyncio.to_thread(simulate, request, self.sim)
+        t2 = time.perf_counter()
+        rid = "sim-" + hashlib.sha256(f"{request.request_hash()}:{seed}:{t0}".encode()).hexdigest()[:16]
+        return ProviderResult(
+            video=video,
+            seed=seed,
+            request_id=rid,
+            cost=0.0,
+            timings=Timings(queued=t1 - t0, generating=t2 - t1, downloading=0.0, total=t2 - t0),
+            metadata={"provider": "sim", "model": self.config.model, "seed": seed, "bytes": len(video)},
+        )
+
+    def estimate_cost(self, request: VideoRequest, model: str | None = None) -> float:
+        return 0.0

@@ -1,0 +1,237 @@
+"""The Veo 3.1 request model: the single source of truth for every later stage.
+
+    >>> req = VideoRequest(prompt="a red fox running", resolution="720p", duration=4, seed=7)
+    >>> req.geometry()
+    Geometry(width=1280, height=720, fps=24, frames=96)
+    >>> len(req.request_hash())
+    64
+
+``canonical_json()`` has sorted keys, no secrets, and images by content hash; ``request_hash()``
+is its sha256: equal requests give equal hashes, any change to a parameter or an image byte
+changes it. It is the key later stages use to never pay twice.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Any, Literal, NamedTuple
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
+
+from veolab.errors import ImageReferenceError, RequestError
+from veolab.images import ImageRef
+
+SEED_MAX = 4_294_967_295
+FPS = 24
+API_FIELDS = (
+    "prompt",
+    "negative_prompt",
+    "aspect_ratio",
+    "duration",
+    "resolution",
+    "generate_audio",
+    "seed",
+    "image",
+    "last_frame",
+    "reference_images",
+)
+
+_SIZES = {
+    ("720p", "16:9"): (1280, 720),
+    ("720p", "9:16"): (720, 1280),
+    ("1080p", "16:9"): (1920, 1080),
+    ("1080p", "9:16"): (1080, 1920),
+}
+
+
+class Geometry(NamedTuple):
+    """The expected output: size, frame rate and frame count."""
+
+    width: int
+    height: int
+    fps: int
+    frames: int
+
+
+def expected_geometry(resolution: str, aspect_ratio: str, duration: int) -> Geometry:
+    """Veo 3.1's output geometry for a setting (24 fps, 24 x duration frames)."""
+    w, h = _SIZES[(resolution, aspect_ratio)]
+    return Geometry(w, h, FPS, FPS * int(duration))
+
+
+class VideoRequest(BaseModel):
+    """The 10 parameters of a Veo 3.1 generation, validated before any money is spent.
+
+    ``veo_rules=False`` turns off Veo's documented combination rules (a host may relax them);
+    the type and range checks always stay. ``base_dir`` resolves relative image paths.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True, arbitrary_types_allowed=True)
+
+    prompt: str = Field(min_length=1)
+    negative_prompt: str | None = None
+    aspect_ratio: Literal["16:9", "9:16"] = "16:9"
+    duration: Literal[4, 6, 8] = 8
+    resolution: Literal["720p", "1080p"] = "1080p"
+    generate_audio: bool = True
+    seed: int | None = Field(default=None, ge=0, le=SEED_MAX)
+    image: ImageRef | None = None
+    last_frame: ImageRef | None = None
+    reference_images: list[ImageRef] = Field(default_factory=list, max_length=3)
+    veo_rules: bool = Field(default=True, exclude=True)
+
+    @field_validator("prompt")
+    @classmethod
+    def _prompt_not_blank(cls, v: str) -> str:
+        if not v.strip():
+            raise ValueError("prompt must not be empty")
+        return v
+
+    @field_validator("negative_prompt")
+    @classmethod
+    def _blank_negative_is_none(cls, v: str | None) -> str | None:
+        return v if v and v.strip() else None
+
+    @field_validator("duration", mode="before")
+    @classmethod
+    def _duration_int(cls, v: Any) -> Any:
+        if isinstance(v, str) and v.strip().rstrip("s").isdigit():
+            return int(v.strip().rstrip("s"))
+        return v
+
+    @field_validator("seed", mode="before")
+    @classmethod
+    def _seed_int(cls, v: Any) -> Any:
+        if isinstance(v, bool):
+            raise ValueError("seed must be an integer")
+        return v
+
+    @field_validator("image", "last_frame", mode="before")
+    @classmethod
+    def _one_image(cls, v: Any, info: ValidationInfo) -> Any:
+        if v is None or isinstance(v, ImageRef):
+            return v
+        base = (info.context or {}).get("base_dir")
+        return ImageRef.parse(v, base_dir=base)
+
+    @field_validator("reference_images", mode="before")
+    @classmethod
+    def _many_images(cls, v: Any, info: ValidationInfo) -> Any:
+        if v is None:
+            return []
+        if isinstance(v, str | ImageRef):
+            v = [v]
+        base = (info.context or {}).get("base_dir")
+        return [x if isinstance(x, ImageRef) else ImageRef.parse(x, base_dir=base) for x in v]
+
+    @model_validator(mode="after")
+    def _veo_rules(self) -> VideoRequest:
+        if not self.veo_rules:
+            return self
+        problems = []
+        if self.resolution == "1080p" and self.duration != 8:
+            problems.append(
+                f"resolution 1080p requires duration 8 (got duration {self.duration}): "
+                "use --duration 8 or --resolution 720p"
+            )
+        if self.reference_images:
+            if self.aspect_ratio != "16:9" or self.duration != 8:
+                problems.append(
+                    "reference_images require aspect_ratio 16:9 and duration 8 "
+                    f"(got aspect_ratio {self.aspect_ratio}, duration {self.duration})"
+                )
+            if self.image is not None or self.last_frame is not None:
+                problems.append(
+                    "reference_images cannot be combined with image or last_frame: "
+                    "drop one of them"
+                )
+        if self.last_frame is not None and self.image is None:
+            problems.append("last_frame requires image (a first frame): add --image")
+        if problems:
+            raise ValueError(
+                "; ".join(problems) + " (Veo 3.1 rules; --no-veo-rules turns them off)"
+            )
+        return self
+
+    # -- construction -------------------------------------------------------------------
+
+    @classmethod
+    def build(cls, base_dir: Path | str | None = None, **fields: Any) -> VideoRequest:
+        """Validate ``fields`` into a request, turning any problem into a one-line RequestError."""
+        try:
+            return cls.model_validate(
+                fields, context={"base_dir": Path(base_dir) if base_dir else None}
+            )
+        except ImageReferenceError:
+            raise
+        except ValidationError as exc:
+            raise RequestError(format_validation_error(exc)) from exc
+
+    def with_seed(self, seed: int) -> VideoRequest:
+        return self.model_copy(update={"seed": seed})
+
+    # -- identity -----------------------------------------------------------------------
+
+    def identity(self) -> dict[str, Any]:
+        """The request as plain data: images by content hash, no secrets, no local paths."""
+        return {
+            "prompt": self.prompt,
+            "negative_prompt": self.negative_prompt,
+            "aspect_ratio": self.aspect_ratio,
+            "duration": self.duration,
+            "resolution": self.resolution,
+            "generate_audio": self.generate_audio,
+            "seed": self.seed,
+            "image": self.image.identity() if self.image else None,
+            "last_frame": self.last_frame.identity() if self.last_frame else None,
+            "reference_images": [r.identity() for r in self.reference_images],
+        }
+
+    def canonical_json(self) -> str:
+        """Sorted keys, compact separators, UTF-8 text: the hashed form of the request."""
+        return json.dumps(self.identity(), sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+    def request_hash(self) -> str:
+        """sha256 hex of ``canonical_json()``."""
+        return hashlib.sha256(self.canonical_json().encode("utf-8")).hexdigest()
+
+    def to_record(self) -> dict[str, Any]:
+        """What `request.json` holds: the identity plus readable image sources (no secrets)."""
+        rec = self.identity()
+        rec["image_sources"] = {
+            "image": self.image.describe() if self.image else None,
+            "last_frame": self.last_frame.describe() if self.last_frame else None,
+            "reference_images": [r.describe() for r in self.reference_images],
+        }
+        rec["veo_rules"] = self.veo_rules
+        rec["request_hash"] = self.request_hash()
+        return rec
+
+    def geometry(self) -> Geometry:
+        return expected_geometry(self.resolution, self.aspect_ratio, self.duration)
+
+
+def format_validation_error(exc: ValidationError) -> str:
+    """One line naming each bad field and what is allowed."""
+    parts = []
+    for err in exc.errors():
+        loc = ".".join(str(p) for p in err.get("loc", ()) if p != "__root__")
+        msg = err.get("msg", "invalid")
+        msg = msg.removeprefix("Value error, ")
+        if err.get("type") == "literal_error":
+            got = err.get("input")
+            msg = f"{msg} (got {got!r})"
+        elif err.get("type") == "extra_forbidden":
+            msg = "unknown field"
+        parts.append(f"{loc}: {msg}" if loc else msg)
+    return "; ".join(parts)
