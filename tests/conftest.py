@@ -1,0 +1,82 @@
+"""Shared test set-up: every test runs with isolated state and no keys or proxies.
+
+The tracking store, the video store and caches live under ``tmp_path``; API keys, base URLs,
+MLflow URIs and proxy variables are removed from the environment (as llm's ``env_setup`` and
+httpx's ``clean_environ`` do).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+SHARED = Path(__file__).resolve().parents[1].parent / "shared"
+VEO_FIXTURE = SHARED / "fixtures" / "veo31_image_to_video_720p_8s.mp4"
+
+_SCRUB = (
+    "SEGMIND_API_KEY",
+    "SEGMIND_BASE_URL",
+    "MLFLOW_TRACKING_URI",
+    "MLFLOW_EXPERIMENT_NAME",
+    "MLFLOW_RUN_ID",
+    "HTTP_PROXY",
+    "HTTPS_PROXY",
+    "ALL_PROXY",
+    "http_proxy",
+    "https_proxy",
+    "all_proxy",
+)
+
+
+@pytest.fixture(autouse=True)
+def clean_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    for name in _SCRUB:
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
+    home = tmp_path / "veolab-home"
+    monkeypatch.setenv("VEOLAB_HOME", str(home))
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'mlruns' / 'mlflow.db'}")
+    (tmp_path / "mlruns").mkdir(exist_ok=True)
+    return tmp_path
+
+
+@pytest.fixture
+def veo_fixture() -> Path:
+    """The real Veo 3.1 clip from ../shared/fixtures (skips where ../shared is absent)."""
+    if not VEO_FIXTURE.is_file():
+        pytest.skip(f"real Veo clip not available at {VEO_FIXTURE}")
+    return VEO_FIXTURE
+
+
+def _png_bytes(colour: tuple[int, int, int], size: tuple[int, int] = (64, 36)) -> bytes:
+    import cv2
+    import numpy as np
+
+    img = np.zeros((size[1], size[0], 3), dtype=np.uint8)
+    img[:] = colour[::-1]  # BGR
+    ok, buf = cv2.imencode(".png", img)
+    assert ok
+    return buf.tobytes()
+
+
+@pytest.fixture
+def make_png(tmp_path: Path):
+    """make_png(name, (r, g, b), size=(w, h)) -> Path of a solid-colour PNG under tmp_path."""
+
+    def _make(name: str, colour: tuple[int, int, int], size: tuple[int, int] = (64, 36)) -> Path:
+        path = tmp_path / name
+        path.write_bytes(_png_bytes(colour, size))
+        return path
+
+    return _make
+
+
+@pytest.fixture(scope="session")
+def sim_cache() -> dict:
+    """A session-wide memo for simulator clips that several tests decode."""
+    return {}
+
+
+os.environ.setdefault("MLFLOW_ENABLE_ASYNC_LOGGING", "false")
