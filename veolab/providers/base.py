@@ -11,6 +11,7 @@ entry-point group, the same one a third-party package would use::
 from __future__ import annotations
 
 import abc
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar, Literal
@@ -97,8 +98,14 @@ class Provider(abc.ABC):
         self.config = config or ProviderConfig(name=self.name)
 
     @abc.abstractmethod
-    async def generate(self, request: VideoRequest) -> ProviderResult:
-        """Make one video. Raises a ProviderError subclass on failure."""
+    async def generate(
+        self, request: VideoRequest, *, on_submitted: Callable[[str], None] | None = None
+    ) -> ProviderResult:
+        """Make one video. Raises a ProviderError subclass on failure.
+
+        ``on_submitted(request_id)`` is called as soon as the host has accepted the job and
+        named it (before polling), so a caller can journal the id and resume after a crash.
+        """
 
     async def resume(self, request: VideoRequest, request_id: str) -> ProviderResult:
         """Resume a job the host already accepted (queued APIs); default: not supported."""

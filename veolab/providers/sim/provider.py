@@ -6,6 +6,7 @@ import asyncio
 import hashlib
 import secrets
 import time
+from collections.abc import Callable
 from typing import ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -55,7 +56,9 @@ class SimProvider(Provider):
         super().__init__(config or ProviderConfig(name="sim"))
         self.sim = SimConfig(**self.config.options)
 
-    async def generate(self, request: VideoRequest) -> ProviderResult:
+    async def generate(
+        self, request: VideoRequest, *, on_submitted: Callable[[str], None] | None = None
+    ) -> ProviderResult:
         t0 = time.perf_counter()
         delay = self.sim.delay_for(request.request_hash())
         if delay:
