@@ -1,0 +1,228 @@
+"""Expand an experiment into run specs: one per variant and seed.
+
+    >>> exp = load_experiment("experiments/quickstart.yaml")   # doctest: +SKIP
+    >>> plan = build_plan(exp)                                  # doctest: +SKIP
+    >>> [(r.variant_label, r.seed) for r in plan.runs][:2]      # doctest: +SKIP
+
+Expansion: list-valued ``vars`` and ``params`` form a cartesian product; ``zip`` lists advance
+together; each named variant applies its overrides and expands the same way. Every seed is its
+own run. A run's variant id is a short stable hash of everything except the seed; its label
+names the swept values. The plan touches no network and no tracking store.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from veolab.errors import ConfigError, ExperimentError, RequestError
+from veolab.experiment.schema import Experiment
+from veolab.experiment.templates import PromptTemplates
+from veolab.images import ImageRef
+from veolab.providers.base import DEFAULT_PRICES
+from veolab.request import VideoRequest
+
+# typical seconds per generation, from ../shared/veo-api-notes.md
+TYPICAL_SECONDS = {"veo-3.1": 70.0, "veo-3.1-fast": 99.0}
+IMAGE_PARAMS = ("image", "last_frame", "reference_images")
+
+
+@dataclass
+class RunSpec:
+    """One generation to make: a request, where it came from, and how it is labelled."""
+
+    index: int
+    variant_id: str
+    variant_label: str
+    variant_name: str | None
+    swept: dict[str, Any]
+    vars: dict[str, Any]
+    params: dict[str, Any]
+    seed: int
+    prompt: str
+    request: VideoRequest
+    template: str
+    template_sha256: str
+    template_source: str
+    estimated_cost: float
+    request_hash: str = ""
+
+    def __post_init__(self) -> None:
+        if not self.request_hash:
+            self.request_hash = self.request.request_hash()
+
+
+@dataclass
+class Plan:
+    experiment: Experiment
+    runs: list[RunSpec]
+    provider: str
+    model: str
+    paid: bool
+    seconds_per_run: float
+    template_sha256s: list[str] = field(default_factory=list)
+
+    def estimated_spend(self, runs: list[RunSpec] | None = None) -> float:
+        return round(sum(r.estimated_cost for r in (self.runs if runs is None else runs)), 2)
+
+    def estimated_seconds(self, n_runs: int | None = None, concurrency: int | None = None) -> float:
+        n = len(self.runs) if n_runs is None else n_runs
+        c = concurrency or self.experiment.concurrency
+        return -(-n // c) * self.seconds_per_run if n else 0.0
+
+
+def price_per_second(exp: Experiment, model: str, audio: bool) -> float:
+    if exp.prices and model in exp.prices:
+        p = exp.prices[model]  # type: ignore[index]
+        return p.audio if audio else p.no_audio
+    table = DEFAULT_PRICES.get(model, DEFAULT_PRICES["veo-3.1"])
+    return table["audio"] if audio else table["no_audio"]
+
+
+def _is_paid(name: str) -> bool:
+    from veolab.providers import provider_class
+
+    return bool(provider_class(name).paid)
+
+
+def _values(key: str, value: Any) -> list[Any]:
+    """The sweep of one param or var: a list sweeps, except reference_images (a list of lists)."""
+    if key == "reference_images":
+        if isinstance(value, list) and value and all(isinstance(v, list) for v in value):
+            return value
+        return [value]
+    return value if isinstance(value, list) else [value]
+
+
+def _combos(vars_: dict[str, Any], zip_: dict[str, list[Any]] | None, params: dict[str, Any]):
+    var_keys = list(vars_)
+    var_lists = [_values(k, vars_[k]) for k in var_keys]
+    zip_rows = [dict(zip(zip_, row, strict=True)) for row in zip(*zip_.values(), strict=True)] if zip_ else [{}]
+    par_keys = list(params)
+    par_lists = [_values(k, params[k]) for k in par_keys]
+    for vcombo in itertools.product(*var_lists):
+        for zrow in zip_rows:
+            for pcombo in itertools.product(*par_lists):
+                yield {**dict(zip(var_keys, vcombo, strict=True)), **zrow}, dict(zip(par_keys, pcombo, strict=True))
+
+
+def _freeze(v: Any) -> str:
+    return json.dumps(v, sort_keys=True, default=str)
+
+
+def _short(v: Any, n: int = 32) -> str:
+    s = v if isinstance(v, str) else _freeze(v)
+    return s if len(s) <= n else s[: n - 1] + "…"
+
+
+def build_plan(exp: Experiment, provider: str | None = None, model: str | None = None) -> Plan:
+    """Every run of ``exp`` (provider/model overridable), validated before anything is paid."""
+    provider = provider or exp.provider.name
+    model = model or exp.provider.model
+    paid = _is_paid(provider)
+    templates = PromptTemplates(exp.prompts_root() if exp.template else None)
+    where = str(exp.source_path or "the experiment file")
+    seeds = exp.seed_list()
+    image_cache: dict[str, ImageRef] = {}
+
+    def images(params: dict[str, Any]) -> dict[str, Any]:
+        out = dict(params)
+        for key in IMAGE_PARAMS:
+            val = out.get(key)
+            if val is None:
+                continue
+            vals = val if isinstance(val, list) else [val]
+            refs = []
+            for v in vals:
+                if not isinstance(v, str):
+                    raise ExperimentError(f"{where}: params.{key}: give image paths or URLs as strings")
+                if v not in image_cache:
+                    try:
+                        image_cache[v] = ImageRef.parse(v, base_dir=exp.base_dir())
+                    except ConfigError as exc:
+                        raise ExperimentError(f"{where}: params.{key}: {exc}") from exc
+                refs.append(image_cache[v])
+            out[key] = refs if isinstance(val, list) else refs[0]
+        return out
+
+    groups: list[tuple[str | None, dict[str, Any], dict[str, Any]]] = []
+    for variant in exp.variants or [None]:
+        v_vars = {**exp.vars, **(variant.vars if variant else {})}
+        v_params = {**exp.params, **(variant.params if variant else {})}
+        zip_ = {k: v for k, v in (exp.zip or {}).items() if not (variant and k in variant.vars)}
+        for vars_, params in _combos(v_vars, zip_, v_params):
+            groups.append((variant.name if variant else None, vars_, params))
+
+    # which keys actually vary across the plan: they make the labels
+    swept_keys: list[str] = []
+    for key in dict.fromkeys(k for _, v, _ in groups for k in v):
+        if len({_freeze(v.get(key)) for _, v, _ in groups}) > 1:
+            swept_keys.append(key)
+    swept_params = [
+        k for k in dict.fromkeys(k for _, _, p in groups for k in p)
+        if len({_freeze(p.get(k)) for _, _, p in groups}) > 1
+    ]
+
+    runs: list[RunSpec] = []
+    per_s_cache: dict[bool, float] = {}
+    tsha: set[str] = set()
+    for variant_name, vars_, params in groups:
+        rendered = templates.render(exp.template, vars_, inline=exp.prompt, where=where)
+        tsha.add(rendered.sha256)
+        try:
+            base_req = VideoRequest.build(
+                base_dir=exp.base_dir(), prompt=rendered.text, veo_rules=exp.veo_rules, **images(params)
+            )
+        except (RequestError, ConfigError) as exc:
+            if isinstance(exc, ExperimentError):
+                raise
+            label = variant_name or ", ".join(f"{k}={_short(params[k])}" for k in params)
+            raise ExperimentError(f"{where}: run {label or 'default'}: {exc}") from exc
+        identity = base_req.identity()
+        identity.pop("seed")
+        variant_id = hashlib.sha256(
+            _freeze({"request": identity, "provider": provider, "model": model}).encode()
+        ).hexdigest()[:10]
+        swept = {k: vars_.get(k) for k in swept_keys} | {k: params.get(k) for k in swept_params}
+        parts = ([variant_name] if variant_name else []) + [f"{k}={_short(v)}" for k, v in swept.items()]
+        label = ", ".join(parts) or "default"
+        audio = base_req.generate_audio
+        if audio not in per_s_cache:
+            per_s_cache[audio] = price_per_second(exp, model, audio) if paid else 0.0
+        cost = round(per_s_cache[audio] * base_req.duration, 4)
+        for seed in seeds:
+            runs.append(
+                RunSpec(
+                    index=len(runs),
+                    variant_id=variant_id,
+                    variant_label=label,
+                    variant_name=variant_name,
+                    swept=swept,
+                    vars=vars_,
+                    params=params,
+                    seed=seed,
+                    prompt=rendered.text,
+                    request=base_req.with_seed(seed),
+                    template=rendered.template,
+                    template_sha256=rendered.sha256,
+                    template_source=rendered.source,
+                    estimated_cost=cost,
+                )
+            )
+    seen: dict[str, int] = {}
+    for r in runs:
+        if r.request_hash in seen:
+            raise ExperimentError(
+                f"{where}: runs {seen[r.request_hash]} and {r.index} are the same request "
+                f"({r.variant_label}, seed {r.seed}): remove the duplicate variant"
+            )
+        seen[r.request_hash] = r.index
+    if provider == "sim":
+        sim_latency = float(exp.provider.options.get("latency", 0.0) or 0.0)
+        seconds = sim_latency + 1.0
+    else:
+        seconds = TYPICAL_SECONDS.get(model, 70.0)
+    return Plan(exp, runs, provider, model, paid, seconds, sorted(tsha))

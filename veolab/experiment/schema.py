@@ -1,0 +1,248 @@
+"""The experiment file (``experiments/*.yaml``): a strict, documented schema.
+
+    name: keynote-lighting
+    template: keynote.j2            # a file in prompts/ (or `prompt:` inline text)
+    vars: {speaker: a CEO, lighting: [warm golden, cool blue]}   # lists expand as a product
+    zip: {outfit: [suit, hoodie], stage: [small, large]}         # lists that advance together
+    variants: [{name: night, vars: {lighting: dark night}}]      # named overrides (optional)
+    params: {resolution: 720p, duration: [4, 8]}                 # VideoRequest fields, value or list
+    seeds: [1, 2, 3]                # or: repeats: 3, base_seed: 42
+    provider: {name: segmind, model: veo-3.1, mode: queue}
+    concurrency: 4
+    rate_limit: 20                  # submits per minute
+    budget: 10.0                    # USD
+    checks: {max_black_segment: 0.5}
+
+Unknown keys are errors; every error names the file, the field and what is allowed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from veolab.errors import ExperimentError
+from veolab.request import API_FIELDS, SEED_MAX
+
+SWEEPABLE = tuple(f for f in API_FIELDS if f not in ("prompt", "seed"))
+_NAME_CHARS = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_. ")
+
+
+class ProviderSettings(BaseModel):
+    """Which provider to call and how. The API key never goes in an experiment file."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = "sim"
+    model: Literal["veo-3.1", "veo-3.1-fast"] = "veo-3.1"
+    mode: Literal["queue", "sync"] = "queue"
+    base_url: str | None = None
+    inline_images: bool = True
+    read_timeout: float | None = Field(default=None, gt=0)
+    job_timeout: float | None = Field(default=None, gt=0)
+    options: dict[str, Any] = Field(default_factory=dict)  # provider-specific (sim: latency, defects)
+
+
+class Price(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    audio: float = Field(ge=0)
+    no_audio: float = Field(ge=0)
+
+
+class Variant(BaseModel):
+    """A named variant: its own vars and params on top of the experiment's."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(min_length=1)
+    vars: dict[str, Any] = Field(default_factory=dict)
+    params: dict[str, Any] = Field(default_factory=dict)
+
+    @field_validator("params")
+    @classmethod
+    def _known_params(cls, v: dict[str, Any]) -> dict[str, Any]:
+        return _check_param_keys(v)
+
+
+def _check_param_keys(params: dict[str, Any]) -> dict[str, Any]:
+    for key in params:
+        if key == "seed":
+            raise ValueError("seed is not a param: use `seeds:` or `repeats:` with `base_seed:`")
+        if key == "prompt":
+            raise ValueError("prompt is not a param: use `template:` or `prompt:` at the top level")
+        if key not in SWEEPABLE:
+            raise ValueError(f"unknown param {key!r}: allowed are {', '.join(SWEEPABLE)}")
+    return params
+
+
+class Experiment(BaseModel):
+    """A validated experiment file."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(min_length=1, max_length=200)
+    description: str = ""
+    template: str | None = None
+    prompt: str | None = None
+    prompts_dir: str | None = None
+    vars: dict[str, Any] = Field(default_factory=dict)
+    zip: dict[str, list[Any]] | None = None
+    variants: list[Variant] | None = None
+    params: dict[str, Any] = Field(default_factory=dict)
+    seeds: list[int] | None = None
+    repeats: int | None = Field(default=None, ge=1, le=10_000)
+    base_seed: int = Field(default=0, ge=0, le=SEED_MAX)
+    provider: ProviderSettings = Field(default_factory=ProviderSettings)
+    concurrency: int = Field(default=4, ge=1, le=64)
+    rate_limit: float | None = Field(default=None, gt=0)
+    budget: float | None = Field(default=None, ge=0)
+    confirm_above: float = Field(default=5.0, ge=0)
+    prices: dict[Literal["veo-3.1", "veo-3.1-fast"], Price] | None = None
+    checks: dict[str, Any] = Field(default_factory=dict)
+    veo_rules: bool = True
+
+    # where the file was read from (set by load_experiment; not part of the YAML)
+    source_path: Path | None = Field(default=None, exclude=True)
+    source_sha256: str | None = Field(default=None, exclude=True)
+
+    @field_validator("name")
+    @classmethod
+    def _name_chars(cls, v: str) -> str:
+        if set(v) - _NAME_CHARS:
+            raise ValueError("use letters, digits, '-', '_', '.' and spaces only")
+        return v.strip()
+
+    @field_validator("params")
+    @classmethod
+    def _known_params(cls, v: dict[str, Any]) -> dict[str, Any]:
+        return _check_param_keys(v)
+
+    @field_validator("seeds")
+    @classmethod
+    def _seed_range(cls, v: list[int] | None) -> list[int] | None:
+        if v is None:
+            return v
+        if not v:
+            raise ValueError("give at least one seed")
+        for s in v:
+            if isinstance(s, bool) or not 0 <= s <= SEED_MAX:
+                raise ValueError(f"seed {s} is outside 0..{SEED_MAX}")
+        if len(set(v)) != len(v):
+            raise ValueError("seeds repeat: each seed is one run, list each once")
+        return v
+
+    @field_validator("zip")
+    @classmethod
+    def _zip_lengths(cls, v: dict[str, list[Any]] | None) -> dict[str, list[Any]] | None:
+        if v:
+            lengths = {k: len(x) for k, x in v.items()}
+            if len(set(lengths.values())) > 1:
+                raise ValueError(f"zip lists must have the same length (got {lengths})")
+            if 0 in lengths.values():
+                raise ValueError("zip lists must not be empty")
+        return v
+
+    @field_validator("checks")
+    @classmethod
+    def _checks_known(cls, v: dict[str, Any]) -> dict[str, Any]:
+        try:
+            from veolab.analysis import CheckThresholds
+        except ImportError:  # pragma: no cover - analysis is part of the package
+            return v
+        try:
+            CheckThresholds(**v)
+        except ValidationError as exc:
+            from veolab.request import format_validation_error
+
+            raise ValueError(format_validation_error(exc)) from None
+        return v
+
+    @model_validator(mode="after")
+    def _one_source_of_prompt(self) -> Experiment:
+        if bool(self.template) == bool(self.prompt):
+            raise ValueError("give exactly one of `template:` (a file in prompts/) or `prompt:`")
+        if self.seeds is not None and self.repeats is not None:
+            raise ValueError("give `seeds:` or `repeats:` (with `base_seed:`), not both")
+        overlap = set(self.zip or {}) & set(self.vars)
+        if overlap:
+            raise ValueError(f"{sorted(overlap)} are in both vars and zip: keep each in one place")
+        names = [v.name for v in self.variants or []]
+        if len(set(names)) != len(names):
+            raise ValueError("variant names repeat: give each variant a distinct name")
+        return self
+
+    def seed_list(self) -> list[int]:
+        """The seeds of the plan: explicit, or derived from base_seed (stable across runs)."""
+        if self.seeds is not None:
+            return list(self.seeds)
+        n = self.repeats or 1
+        return [derive_seed(self.base_seed, i) for i in range(n)]
+
+    def prompts_root(self) -> Path | None:
+        """prompts/ for templates: explicit, else the nearest prompts/ above the file, else ./prompts."""
+        base = self.source_path.parent if self.source_path else Path.cwd()
+        if self.prompts_dir:
+            p = Path(self.prompts_dir)
+            return p if p.is_absolute() else (base / p)
+        for d in [base, *base.parents]:
+            if (d / "prompts").is_dir():
+                return d / "prompts"
+        return Path.cwd() / "prompts"
+
+    def base_dir(self) -> Path:
+        """Image paths in params are relative to the experiment file."""
+        return self.source_path.parent if self.source_path else Path.cwd()
+
+
+def derive_seed(base_seed: int, index: int) -> int:
+    """Repeat ``index``'s seed: a stable hash of (base_seed, index) in 0..2**32-1."""
+    digest = hashlib.sha256(f"veolab-seed:{base_seed}:{index}".encode()).digest()
+    return int.from_bytes(digest[:4], "big")
+
+
+def _format_error(path: Path, exc: ValidationError) -> str:
+    parts = []
+    for err in exc.errors():
+        loc = ".".join(str(p) for p in err.get("loc", ()))
+        msg = str(err.get("msg", "invalid")).removeprefix("Value error, ")
+        kind = err.get("type")
+        if kind == "extra_forbidden":
+            msg = "unknown field (check the spelling; see the README's experiment schema)"
+        elif kind == "literal_error":
+            msg = f"{msg} (got {err.get('input')!r})"
+        elif kind == "missing":
+            msg = "required field is missing"
+        parts.append(f"{loc}: {msg}" if loc else msg)
+    return f"{path}: " + "; ".join(parts)
+
+
+def load_experiment(path: Path | str) -> Experiment:
+    """Read and validate an experiment file; any problem is one ExperimentError line."""
+    path = Path(path)
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        raise ExperimentError(f"experiment file not found: {path}") from None
+    except OSError as exc:
+        raise ExperimentError(f"cannot read experiment file {path}: {exc.strerror}") from exc
+    try:
+        data = yaml.safe_load(raw)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" line {mark.line + 1}" if mark else ""
+        problem = getattr(exc, "problem", None) or "invalid YAML"
+        raise ExperimentError(f"{path}:{where}: {problem}: fix the YAML syntax") from exc
+    if not isinstance(data, dict):
+        raise ExperimentError(f"{path}: an experiment file must be a YAML mapping (name:, template:, ...)")
+    try:
+        exp = Experiment.model_validate(data)
+    except ValidationError as exc:
+        raise ExperimentError(_format_error(path, exc)) from exc
+    exp.source_path = path.resolve()
+    exp.source_sha256 = hashlib.sha256(raw).hexdigest()
+    return exp

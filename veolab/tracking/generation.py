@@ -1,0 +1,201 @@
+"""Log one generation as an MLflow child run, following ``tracking.schema``.
+
+A successful generation becomes a FINISHED run with its params, tags, metrics and artifacts
+(video, thumbnails, contact sheet, prompt, request/response/analysis JSON, input images). A failed
+one becomes a FAILED run with the error's class and message as tags and no video. The run is
+created and closed within one call, so nothing is left RUNNING if logging itself fails.
+"""
+
+from __future__ import annotations
+
+import json
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from veolab.providers.base import ProviderResult
+from veolab.request import VideoRequest
+from veolab.tracking import schema as S
+from veolab.tracking.store import Tracker
+
+
+@dataclass
+class GenerationRecord:
+    """What a child run says about where a generation came from."""
+
+    request: VideoRequest
+    provider: str
+    model: str
+    variant_id: str = ""
+    variant_label: str = ""
+    variant_name: str | None = None
+    vars: dict[str, Any] = field(default_factory=dict)
+    template: str = ""
+    template_sha256: str = ""
+    extra_tags: dict[str, str] = field(default_factory=dict)
+
+    def run_name(self) -> str:
+        return f"{self.variant_label or 'run'} seed={self.request.seed}"
+
+    def tags(self) -> dict[str, str]:
+        t = {
+            S.KIND: S.KIND_GENERATION,
+            S.VARIANT: self.variant_id,
+            S.VARIANT_LABEL: self.variant_label,
+            S.REQUEST_HASH: self.request.request_hash(),
+            S.TEMPLATE_SHA256: self.template_sha256,
+            S.TEMPLATE: self.template,
+            S.PROVIDER: self.provider,
+            S.MODEL: self.model,
+            S.SEED: str(self.request.seed),
+        }
+        if self.variant_name:
+            t[S.VARIANT_NAME] = self.variant_name
+        t.update(self.extra_tags)
+        return t
+
+    def params(self) -> dict[str, Any]:
+        r = self.request
+        p: dict[str, Any] = {
+            "prompt": r.prompt,
+            S.PARAM_PROMPT_TRUNCATED: len(r.prompt) > S.PARAM_MAX,
+            "negative_prompt": r.negative_prompt,
+            "aspect_ratio": r.aspect_ratio,
+            "duration": r.duration,
+            "resolution": r.resolution,
+            "generate_audio": r.generate_audio,
+            "seed": r.seed,
+            "image": r.image.describe() if r.image else None,
+            "last_frame": r.last_frame.describe() if r.last_frame else None,
+            "reference_images": [x.describe() for x in r.reference_images],
+            S.PARAM_PROVIDER: self.provider,
+            S.PARAM_MODEL: self.model,
+            S.PARAM_TEMPLATE: self.template,
+        }
+        for k, v in self.vars.items():
+            p[f"{S.VAR_PREFIX}{k}"] = v if isinstance(v, str | int | float | bool) else json.dumps(v)
+        return p
+
+
+def _write(path: Path, data: bytes | str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if isinstance(data, str):
+        path.write_text(data, encoding="utf-8")
+    else:
+        path.write_bytes(data)
+
+
+def _inputs(req: VideoRequest, folder: Path) -> None:
+    ext = {"image/png": "png", "image/jpeg": "jpg", "image/webp": "webp", "image/gif": "gif",
+           "image/bmp": "bmp"}
+    named = [("image", req.image), ("last_frame", req.last_frame)]
+    named += [(f"reference_{i}", r) for i, r in enumerate(req.reference_images)]
+    for name, ref in named:
+        if ref is not None and ref.data is not None:
+            _write(folder / S.ART_INPUTS / f"{name}.{ext.get(ref.mime or '', 'img')}", ref.data)
+
+
+def result_metrics(result: ProviderResult | None) -> dict[str, float]:
+    if result is None:
+        return {}
+    m = {
+        S.LATENCY_QUEUED: result.timings.queued,
+        S.LATENCY_GENERATING: result.timings.generating,
+        S.LATENCY_DOWNLOADING: result.timings.downloading,
+        S.LATENCY_TOTAL: result.timings.total,
+    }
+    if result.cost is not None:
+        m[S.COST] = result.cost
+    if result.remaining_credits is not None:
+        m[S.REMAINING_CREDITS] = result.remaining_credits
+    return m
+
+
+def analysis_metrics(analysis: Any) -> dict[str, float]:
+    m = {k: float(v) for k, v in analysis.numeric_metrics().items()}
+    for check in analysis.checks:
+        m[f"{S.CHECK_PREFIX}{check.name}"] = 1.0 if check.passed else 0.0
+    m[S.CHECKS_PASSED] = 1.0 if analysis.passed else 0.0
+    return m
+
+
+def log_generation(
+    tracker: Tracker,
+    experiment_id: str,
+    parent_id: str | None,
+    record: GenerationRecord,
+    video: bytes,
+    analysis: Any,
+    result: ProviderResult | None,
+    *,
+    source: str = "generated",
+    cost: float | None = None,
+    response_meta: dict[str, Any] | None = None,
+) -> str:
+    """Create, fill and close one FINISHED child run; returns its run id."""
+    tags = record.tags()
+    tags[S.SOURCE] = source
+    tags[S.CHECKS_PASSED_TAG] = "true" if analysis.passed else "false"
+    failed = [c.name for c in analysis.checks if not c.passed]
+    if failed:
+        tags[S.FAILED_CHECKS] = ",".join(failed)
+    if result is not None and result.request_id:
+        tags[S.PROVIDER_REQUEST_ID] = result.request_id
+    metrics = {**result_metrics(result), **analysis_metrics(analysis)}
+    if cost is not None:
+        metrics[S.COST] = cost
+    run_id = tracker.create_run(experiment_id, record.run_name(), tags, parent_id)
+    try:
+        tracker.log(run_id, params=record.params(), metrics=metrics)
+        with tempfile.TemporaryDirectory(prefix="veolab-art-") as tmp:
+            folder = Path(tmp)
+            _write(folder / S.ART_VIDEO, video)
+            analysis.write_images(folder)
+            _write(folder / S.ART_PROMPT, record.request.prompt + "\n")
+            _write(folder / S.ART_REQUEST, json.dumps(record.request.to_record(), indent=2, sort_keys=True))
+            meta = response_meta if response_meta is not None else (result.metadata if result else {})
+            _write(folder / S.ART_RESPONSE, json.dumps(meta, indent=2, sort_keys=True, default=str))
+            _write(folder / S.ART_ANALYSIS, json.dumps(analysis.to_dict(), indent=2, default=str))
+            _inputs(record.request, folder)
+            tracker.log_artifacts(run_id, folder)
+    except BaseException:
+        _safe_terminate(tracker, run_id, "FAILED")
+        raise
+    tracker.terminate(run_id, "FINISHED")
+    return run_id
+
+
+def log_failure(
+    tracker: Tracker,
+    experiment_id: str,
+    parent_id: str | None,
+    record: GenerationRecord,
+    error: BaseException,
+    result: ProviderResult | None = None,
+) -> str:
+    """A FAILED child run carrying the error class and message; no video."""
+    tags = record.tags()
+    tags[S.ERROR_CLASS] = type(error).__name__
+    tags[S.ERROR_MESSAGE] = str(error)[:4000]
+    rid = getattr(error, "request_id", None)
+    if rid:
+        tags[S.PROVIDER_REQUEST_ID] = rid
+    run_id = tracker.create_run(experiment_id, record.run_name(), tags, parent_id)
+    try:
+        tracker.log(run_id, params=record.params(), metrics=result_metrics(result))
+        with tempfile.TemporaryDirectory(prefix="veolab-art-") as tmp:
+            folder = Path(tmp)
+            _write(folder / S.ART_PROMPT, record.request.prompt + "\n")
+            _write(folder / S.ART_REQUEST, json.dumps(record.request.to_record(), indent=2, sort_keys=True))
+            tracker.log_artifacts(run_id, folder)
+    finally:
+        _safe_terminate(tracker, run_id, "FAILED")
+    return run_id
+
+
+def _safe_terminate(tracker: Tracker, run_id: str, status: str) -> None:
+    try:
+        tracker.terminate(run_id, status)
+    except Exception:  # noqa: BLE001 - best effort while another error propagates
+        pass

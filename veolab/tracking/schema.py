@@ -1,0 +1,87 @@
+"""The MLflow schema of veolab: every name others read, written down once.
+
+This is a contract for users' own ``mlflow.search_runs`` queries; the README repeats it.
+
+One MLflow experiment per experiment ``name``. One parent run per ``veolab run`` (the sweep),
+one child run per generation (``mlflow.parentRunId`` points at the sweep).
+"""
+
+from __future__ import annotations
+
+# --- tags ------------------------------------------------------------------------------------
+KIND = "veolab.kind"  # "sweep" on the parent, "generation" on a child
+KIND_SWEEP = "sweep"
+KIND_GENERATION = "generation"
+
+# parent (sweep) tags
+EXPERIMENT_FILE = "veolab.experiment_file"
+EXPERIMENT_SHA256 = "veolab.experiment_sha256"
+TEMPLATE_SHA256 = "veolab.template_sha256"  # also on every child
+PROVIDER = "veolab.provider"  # also on every child
+MODEL = "veolab.model"  # also on every child
+GIT_COMMIT = "veolab.git_commit"
+PID = "veolab.pid"  # process that owns a RUNNING run (stale ones are closed as KILLED)
+HOST = "veolab.host"
+
+# child (generation) tags
+VARIANT = "veolab.variant"  # short stable id of everything except the seed
+VARIANT_LABEL = "veolab.variant_label"  # readable: the swept values
+VARIANT_NAME = "veolab.variant_name"  # a named variant from `variants:`, if any
+REQUEST_HASH = "veolab.request_hash"  # sha256 of VideoRequest.canonical_json()
+PROVIDER_REQUEST_ID = "veolab.provider_request_id"
+SEED = "veolab.seed"
+SOURCE = "veolab.source"  # "generated" (paid now) or "store" (re-logged from the local store)
+TEMPLATE = "veolab.template"
+CHECKS_PASSED_TAG = "veolab.checks_passed"  # "true" / "false"
+FAILED_CHECKS = "veolab.failed_checks"  # comma-separated check names
+ERROR_CLASS = "veolab.error_class"  # on FAILED children
+ERROR_MESSAGE = "veolab.error_message"
+RERUN_OF = "veolab.rerun_of"  # run id a rerun reissued (issue 6)
+RATING_NOTE = "veolab.rating_note"  # human note (issue 6)
+
+# --- params (child) --------------------------------------------------------------------------
+# every VideoRequest field under its own name: prompt, negative_prompt, aspect_ratio, duration,
+# resolution, generate_audio, seed, image, last_frame, reference_images; plus:
+PARAM_PROMPT_TRUNCATED = "prompt_truncated"  # "true" when the prompt param was cut
+PARAM_PROVIDER = "provider"
+PARAM_MODEL = "model"
+PARAM_TEMPLATE = "template"
+VAR_PREFIX = "var."  # each template variable as var.<name>
+PARAM_MAX = 6000  # MLflow's limit on a param value (characters)
+
+# --- metrics (child) -------------------------------------------------------------------------
+LATENCY_QUEUED = "latency_queued_s"
+LATENCY_GENERATING = "latency_generating_s"
+LATENCY_DOWNLOADING = "latency_downloading_s"
+LATENCY_TOTAL = "latency_s"
+COST = "cost_usd"
+REMAINING_CREDITS = "remaining_credits"
+CHECK_PREFIX = "check."  # each check as check.<name>: 1 passed, 0 failed
+CHECKS_PASSED = "checks_passed"  # 1 when every check passed
+HUMAN_SCORE = "human_score"  # 1..5 (issue 6)
+REPRO_SCORE = "repro_score"  # 0..1 (issue 6)
+# plus every numeric analysis metric under its own name (brightness_mean, sharpness, ...)
+
+# parent metrics
+SWEEP_RUNS = "runs_total"
+SWEEP_GENERATED = "runs_generated"
+SWEEP_DONE = "runs_already_done"
+SWEEP_CACHED = "runs_from_store"
+SWEEP_FAILED = "runs_failed"
+SWEEP_CHECK_FAILED = "runs_failed_checks"
+SWEEP_SKIPPED = "runs_skipped"
+SWEEP_SPEND = "spend_usd"
+SWEEP_WALL = "wall_s"
+
+# --- artifacts (child) -----------------------------------------------------------------------
+ART_VIDEO = "video.mp4"
+ART_THUMBNAILS = "thumbnails"  # thumbnails/<name>.jpg
+ART_CONTACT_SHEET = "contact_sheet.jpg"
+ART_PROMPT = "prompt.txt"
+ART_REQUEST = "request.json"
+ART_RESPONSE = "response.json"
+ART_ANALYSIS = "analysis.json"
+ART_INPUTS = "inputs"  # inputs/image.<ext>, inputs/last_frame.<ext>, inputs/reference_<i>.<ext>
+# parent artifacts
+ART_EXPERIMENT = "experiment.yaml"
+ART_TEMPLATE_DIR = "templates"
