@@ -45,6 +45,10 @@ class ProviderConfig(BaseModel):
     poll_max_interval: float = Field(default=15.0, gt=0)
     job_timeout: float = Field(default=900.0, gt=0)
     max_retries: int = Field(default=4, ge=0)
+    # seconds: first retry delay (doubling), and the longest wait a retry may take; a 429
+    # asking for longer than retry_max_wait fails at once with its retry_after
+    retry_backoff: float = Field(default=1.0, ge=0)
+    retry_max_wait: float = Field(default=60.0, ge=0)
     max_in_flight: int = Field(default=4, ge=1)
     submits_per_minute: float | None = Field(default=None, gt=0)
     inline_images: bool = True
