@@ -1,0 +1,205 @@
+"""``veolab plan``, ``veolab run`` and ``veolab ui``."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import click
+
+from veolab.cli.common import handle_errors
+from veolab.errors import AbortedError
+
+
+def _load(file: Path, provider: str | None):
+    from veolab.experiment import build_plan, load_experiment
+
+    exp = load_experiment(file)
+    return build_plan(exp, provider=provider)
+
+
+def _existing_tracker(tracking_uri: str | None):
+    """A Tracker when the store exists (plan never creates one)."""
+    from veolab.tracking.store import Tracker, resolve_tracking_uri
+
+    uri = resolve_tracking_uri(tracking_uri)
+    if uri.startswith("sqlite:///") and not Path(uri.removeprefix("sqlite:///")).is_file():
+        return None
+    return Tracker(uri)
+
+
+def _status(plan, tracker, force: bool):
+    from veolab.journal import Journal
+    from veolab.runner import plan_status
+    from veolab.store import VideoStore, veolab_home
+
+    jpath = veolab_home() / "journal.db"
+    journal = Journal(jpath) if jpath.is_file() else None
+    try:
+        return plan_status(plan, tracker, VideoStore(), journal, force=force)
+    finally:
+        if journal:
+            journal.close()
+
+
+def _plan_rows(plan, status) -> list[dict]:
+    rows = []
+    for r in plan.runs:
+        rows.append({
+            "index": r.index, "variant": r.variant_id, "label": r.variant_label,
+            "swept": r.swept, "seed": r.seed, "estimated_cost": r.estimated_cost,
+            "status": status.status[r.index], "request_hash": r.request_hash,
+        })
+    return rows
+
+
+def _totals(plan, status, concurrency: int | None = None) -> dict:
+    to_pay = status.to_pay(plan)
+    return {
+        "runs": len(plan.runs),
+        "new": status.count("new"),
+        "already_done": status.count("done"),
+        "cached": status.count("cached"),
+        "resume": status.count("resume"),
+        "unknown": status.count("unknown"),
+        "to_pay": len(to_pay) if plan.paid else 0,
+        "estimated_spend": plan.estimated_spend(to_pay),
+        "estimated_seconds": plan.estimated_seconds(len(to_pay) + status.count("resume"), concurrency),
+        "provider": plan.provider,
+        "model": plan.model,
+    }
+
+
+def _print_plan(plan, status, totals: dict, limit: int = 200) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console()
+    exp = plan.experiment
+    table = Table(title=f"{exp.name}: {len(plan.runs)} runs on {plan.provider} ({plan.model})")
+    table.add_column("#", justify="right")
+    table.add_column("variant")
+    table.add_column("label")
+    table.add_column("seed", justify="right")
+    table.add_column("est. cost", justify="right")
+    table.add_column("status")
+    for r in plan.runs[:limit]:
+        table.add_row(str(r.index), r.variant_id, r.variant_label, str(r.seed),
+                      f"${r.estimated_cost:.2f}", status.status[r.index])
+    console.print(table)
+    if len(plan.runs) > limit:
+        console.print(f"... and {len(plan.runs) - limit} more runs (--json lists them all)")
+    console.print(
+        f"runs {totals['runs']}: new {totals['new']}, already done {totals['already_done']}, "
+        f"cached {totals['cached']}, resume {totals['resume']}, unknown {totals['unknown']} | "
+        f"to pay {totals['to_pay']}, estimated ${totals['estimated_spend']:.2f}, "
+        f"about {_duration(totals['estimated_seconds'])}"
+    )
+
+
+def _duration(seconds: float) -> str:
+    seconds = int(round(seconds))
+    return f"{seconds // 60} min {seconds % 60} s" if seconds >= 60 else f"{seconds} s"
+
+
+@click.command()
+@click.argument("file", type=click.Path(path_type=Path))
+@click.option("--provider", default=None, help="Override the experiment's provider.")
+@click.option("--tracking-uri", default=None, help="MLflow store (default sqlite:///mlruns/mlflow.db).")
+@click.option("--json", "as_json", is_flag=True, help="Print the plan as JSON.")
+@handle_errors
+def plan(file: Path, provider: str | None, tracking_uri: str | None, as_json: bool) -> None:
+    """Show every run of an experiment FILE: variant, seed, cost and status. No network calls."""
+    p = _load(file, provider)
+    status = _status(p, _existing_tracker(tracking_uri), force=False)
+    totals = _totals(p, status)
+    if as_json:
+        click.echo(json.dumps({"experiment": p.experiment.name, "runs": _plan_rows(p, status),
+                               "totals": totals}, indent=2, default=str))
+        return
+    _print_plan(p, status, totals)
+
+
+@click.command()
+@click.argument("file", type=click.Path(path_type=Path))
+@click.option("--provider", default=None, help="Override the experiment's provider (sim, segmind).")
+@click.option("--concurrency", type=click.IntRange(1, 64), default=None,
+              help="Generations in flight at once.")
+@click.option("--budget", type=click.FloatRange(0), default=None, help="USD spending cap for this run.")
+@click.option("--force", is_flag=True, help="Pay again even for runs already done.")
+@click.option("--resubmit-unknown", is_flag=True,
+              help="Pay again for submits whose outcome a crash left unknown.")
+@click.option("--tracking-uri", default=None, help="MLflow store (default sqlite:///mlruns/mlflow.db).")
+@click.option("--yes", "-y", is_flag=True, help="Do not ask before spending above the threshold.")
+@handle_errors
+def run(file: Path, provider: str | None, concurrency: int | None, budget: float | None,
+        force: bool, resubmit_unknown: bool, tracking_uri: str | None, yes: bool) -> None:
+    """Run an experiment FILE: generate, analyse and log every run to MLflow.
+
+    Runs already done are not paid again (unless --force); killed runs resume.
+    """
+    from veolab.runner import RunOptions, run_plan
+    from veolab.tracking.store import Tracker
+
+    p = _load(file, provider)
+    tracker = Tracker(tracking_uri)
+    status = _status(p, tracker, force)
+    totals = _totals(p, status, concurrency)
+    exp = p.experiment
+    if p.paid and totals["estimated_spend"] > exp.confirm_above and not yes:
+        msg = (f"This will pay for {totals['to_pay']} generations, about "
+               f"${totals['estimated_spend']:.2f} on {p.provider}. Continue?")
+        if not sys.stdin.isatty() or not click.confirm(msg, default=False, err=True):
+            raise AbortedError(
+                f"not confirmed: estimated ${totals['estimated_spend']:.2f} is above "
+                f"confirm_above ${exp.confirm_above:.2f}; pass --yes to run without asking"
+            )
+    opts = RunOptions(provider=provider, concurrency=concurrency, budget=budget, force=force,
+                      resubmit_unknown=resubmit_unknown, tracking_uri=tracking_uri)
+    from veolab.cli.progress import SweepProgress
+
+    with SweepProgress(p, status) as progress:
+        result = run_plan(p, opts, tracker=tracker, status=status, on_event=progress.event)
+    _summary(p, result)
+    sys.exit(result.exit_code)
+
+
+def _summary(p, result) -> None:
+    from veolab.runner.sweep import CHECK_FAILED, FAILED, SKIPPED
+
+    c = result.counts
+    click.echo(
+        f"{p.experiment.name}: {len(p.runs)} runs | generated {c['generated']}, "
+        f"already done {c['already_done']}, from store {c['relogged']}, failed {c[FAILED]}, "
+        f"failed checks {c[CHECK_FAILED]}, skipped {c[SKIPPED]} | spend ${result.spend:.2f} | "
+        f"{result.wall:.1f} s"
+    )
+    for o in sorted(result.outcomes, key=lambda o: o.index):
+        if o.outcome in (FAILED, SKIPPED) and o.error:
+            click.echo(f"  run {o.index}: {o.outcome}: {o.error}", err=True)
+        elif o.outcome == CHECK_FAILED:
+            click.echo(f"  run {o.index}: failed checks (MLflow run {o.run_id})", err=True)
+    click.echo(f"MLflow sweep run {result.parent_run_id} (experiment {result.experiment_id}); "
+               "see it with: veolab ui")
+
+
+@click.command()
+@click.option("--tracking-uri", default=None, help="MLflow store (default sqlite:///mlruns/mlflow.db).")
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=5000, show_default=True, type=int)
+@handle_errors
+def ui(tracking_uri: str | None, host: str, port: int) -> None:
+    """Start the MLflow UI on the store veolab uses (Ctrl-C stops it)."""
+    from veolab.tracking.store import resolve_tracking_uri
+
+    uri = resolve_tracking_uri(tracking_uri)
+    click.echo(f"MLflow UI for {uri} on http://{host}:{port}", err=True)
+    cmd = [sys.executable, "-m", "mlflow", "ui", "--backend-store-uri", uri,
+           "--host", host, "--port", str(port)]
+    try:
+        sys.exit(subprocess.call(cmd, env=os.environ.copy()))
+    except KeyboardInterrupt:
+        sys.exit(0)

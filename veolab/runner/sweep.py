@@ -1,0 +1,368 @@
+"""Run a plan: pay for what is new, never twice, and log everything to MLflow.
+
+    >>> result = run_plan(plan)            # doctest: +SKIP
+    >>> result.exit_code, result.counts    # doctest: +SKIP
+
+Generation runs under a concurrency limit; analysis and logging run in worker threads after a
+generation's slot is released, so they overlap the waiting for the next videos instead of
+following it. Order of custody for a paid video: journal (before the submit) -> local store ->
+analysis -> MLflow. A failure after the store never loses the video: the next run re-logs it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import subprocess
+import time
+from collections import Counter
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from veolab.budget import Budget
+from veolab.errors import (
+    AnalysisError,
+    BudgetExceededError,
+    OutcomeUnknownError,
+    ProviderError,
+    TrackingError,
+    VeolabError,
+)
+from veolab.experiment.plan import Plan, RunSpec
+from veolab.journal import Journal, journal_key
+from veolab.providers import Provider, ProviderConfig, ProviderResult, get_provider
+from veolab.runner.status import CACHED, DONE, NEW, RESUME, UNKNOWN, PlanStatus, plan_status
+from veolab.store import VideoStore, veolab_home
+from veolab.tracking import schema as S
+from veolab.tracking.generation import GenerationRecord, log_failure, log_generation
+from veolab.tracking.store import Tracker
+
+# outcome of one planned run
+GENERATED, RELOGGED, ALREADY, FAILED, CHECK_FAILED, SKIPPED = (
+    "generated", "relogged", "already_done", "failed", "failed_checks", "skipped")
+
+
+@dataclass
+class RunOutcome:
+    index: int
+    outcome: str
+    run_id: str | None = None
+    cost: float = 0.0
+    error: str | None = None
+    checks_passed: bool | None = None
+
+
+@dataclass
+class SweepResult:
+    parent_run_id: str | None
+    experiment_id: str | None
+    outcomes: list[RunOutcome] = field(default_factory=list)
+    spend: float = 0.0
+    wall: float = 0.0
+    unknown: list[RunSpec] = field(default_factory=list)
+
+    @property
+    def counts(self) -> Counter:
+        return Counter(o.outcome for o in self.outcomes)
+
+    @property
+    def exit_code(self) -> int:
+        c = self.counts
+        return 1 if (c[FAILED] or c[CHECK_FAILED] or c[SKIPPED]) else 0
+
+
+@dataclass
+class RunOptions:
+    provider: str | None = None
+    model: str | None = None
+    concurrency: int | None = None
+    budget: float | None = None
+    force: bool = False
+    resubmit_unknown: bool = False
+    tracking_uri: str | None = None
+    api_key: str | None = None
+    base_url: str | None = None
+    analysis_workers: int = 2
+
+
+Event = Callable[[str, RunSpec, RunOutcome | None], None]
+
+
+def _git_commit(cwd: Path) -> str | None:
+    try:
+        out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=cwd, capture_output=True, text=True,
+                             timeout=5)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return out.stdout.strip() if out.returncode == 0 else None
+
+
+def provider_config(plan: Plan, opts: RunOptions) -> ProviderConfig:
+    ps = plan.experiment.provider
+    cfg: dict[str, Any] = {
+        "name": plan.provider,
+        "model": plan.model,
+        "mode": ps.mode,
+        "base_url": opts.base_url or ps.base_url,
+        "inline_images": ps.inline_images,
+        "max_in_flight": opts.concurrency or plan.experiment.concurrency,
+        "submits_per_minute": plan.experiment.rate_limit,
+        "options": dict(ps.options) if plan.provider == ps.name else {},
+        "api_key": opts.api_key,
+    }
+    if ps.read_timeout:
+        cfg["read_timeout"] = ps.read_timeout
+    if ps.job_timeout:
+        cfg["job_timeout"] = ps.job_timeout
+    return ProviderConfig(**cfg)
+
+
+class Sweep:
+    """One ``veolab run``: the state shared by the run tasks."""
+
+    def __init__(self, plan: Plan, opts: RunOptions, tracker: Tracker, store: VideoStore,
+                 journal: Journal, on_event: Event | None = None) -> None:
+        self.plan, self.opts, self.tracker, self.store, self.journal = plan, opts, tracker, store, journal
+        self.on_event = on_event or (lambda *a: None)
+        limit = opts.budget if opts.budget is not None else plan.experiment.budget
+        self.budget = Budget(limit if plan.paid else None)
+        self.exp_name = plan.experiment.name
+        self.pool = ThreadPoolExecutor(max_workers=max(1, opts.analysis_workers),
+                                       thread_name_prefix="veolab-analysis")
+        self.exp_id: str | None = None
+        self.parent_id: str | None = None
+        self.provider: Provider | None = None
+        self.thresholds = None
+        self.result = SweepResult(None, None)
+
+    # -- one run ----------------------------------------------------------------------------
+
+    def record(self, spec: RunSpec) -> GenerationRecord:
+        return GenerationRecord(
+            request=spec.request, provider=self.plan.provider, model=self.plan.model,
+            variant_id=spec.variant_id, variant_label=spec.variant_label,
+            variant_name=spec.variant_name, vars=spec.vars, template=spec.template,
+            template_sha256=spec.template_sha256,
+        )
+
+    def _analyse_and_log(self, spec: RunSpec, video: bytes, result: ProviderResult | None,
+                         source: str, cost: float | None, meta: dict | None) -> RunOutcome:
+        from veolab.analysis import Expectations, analyze_video
+
+        record = self.record(spec)
+        try:
+            analysis = analyze_video(video, expectations=Expectations.from_request(spec.request),
+                                     thresholds=self.thresholds)
+        except AnalysisError as exc:
+            run_id = log_failure(self.tracker, self.exp_id, self.parent_id, record, exc, result)
+            return RunOutcome(spec.index, FAILED, run_id, cost or 0.0, str(exc))
+        run_id = log_generation(self.tracker, self.exp_id, self.parent_id, record, video, analysis,
+                                result, source=source, cost=cost, response_meta=meta)
+        outcome = (GENERATED if source == "generated" else RELOGGED) if analysis.passed else CHECK_FAILED
+        return RunOutcome(spec.index, outcome, run_id, cost or 0.0, None, analysis.passed)
+
+    async def _finish(self, spec: RunSpec, video: bytes, result: ProviderResult | None,
+                      source: str, cost: float | None, meta: dict | None) -> RunOutcome:
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self.pool, self._analyse_and_log, spec, video, result,
+                                          source, cost, meta)
+
+    async def _relog(self, spec: RunSpec) -> RunOutcome:
+        video, meta = await asyncio.to_thread(self.store.get, self.plan.provider, self.plan.model,
+                                              spec.request_hash)
+        return await self._finish(spec, video, None, "store", meta.get("cost"), meta)
+
+    async def _generate(self, spec: RunSpec, sem: asyncio.Semaphore, resume_id: str | None) -> RunOutcome:
+        assert self.provider is not None
+        key = journal_key(self.plan.provider, self.plan.model, spec.request_hash)
+        reserved = spec.estimated_cost
+        if not resume_id and not self.budget.reserve(reserved):
+            raise BudgetExceededError(
+                f"budget ${self.budget.limit:.2f} reached: ${self.budget.spent:.2f} spent, "
+                f"this run would cost ${reserved:.2f}; raise --budget to continue"
+            )
+        result: ProviderResult | None = None
+        try:
+            async with sem:
+                if resume_id:
+                    result = await self.provider.resume(spec.request, resume_id)
+                else:
+                    self.journal.sending(key, self.exp_name)
+                    result = await self.provider.generate(
+                        spec.request, on_submitted=lambda rid: self.journal.submitted(key, rid))
+                video = result.video_bytes()
+                from veolab.mp4 import verify_mp4
+
+                verify_mp4(video)
+                cost = result.cost if result.cost is not None else spec.estimated_cost
+                meta = {**result.metadata, "cost": cost, "seed": result.seed,
+                        "request_id": result.request_id}
+                await asyncio.to_thread(self.store.put, self.plan.provider, self.plan.model,
+                                        spec.request_hash, video, meta)
+                self.journal.done(key)
+        except OutcomeUnknownError as exc:
+            self.budget.settle(reserved, None)  # assume billed: it may have been
+            if exc.request_id:
+                self.journal.submitted(key, exc.request_id)
+            raise
+        except ProviderError as exc:
+            self.budget.release(reserved)
+            self.journal.failed(key, f"{type(exc).__name__}: {exc}")
+            raise
+        except BaseException:
+            # cancelled or crashed mid-flight: keep the journal entry open for the next run
+            if not resume_id:
+                self.budget.settle(reserved, None)
+            raise
+        if not resume_id:
+            self.budget.settle(reserved, result.cost)
+        return await self._finish(spec, video, result, "generated", cost, meta)
+
+    async def run_one(self, spec: RunSpec, status: str, sem: asyncio.Semaphore,
+                      resume_id: str | None) -> RunOutcome:
+        self.on_event("start", spec, None)
+        try:
+            if status == CACHED:
+                outcome = await self._relog(spec)
+            else:
+                outcome = await self._generate(spec, sem, resume_id)
+        except BudgetExceededError as exc:
+            outcome = RunOutcome(spec.index, SKIPPED, error=str(exc))
+        except (ProviderError, AnalysisError) as exc:
+            run_id = await asyncio.to_thread(log_failure, self.tracker, self.exp_id,
+                                             self.parent_id, self.record(spec), exc)
+            outcome = RunOutcome(spec.index, FAILED, run_id, error=f"{type(exc).__name__}: {exc}")
+        except VeolabError as exc:
+            if isinstance(exc, TrackingError):
+                raise
+            outcome = RunOutcome(spec.index, FAILED, error=f"{type(exc).__name__}: {exc}")
+        self.result.outcomes.append(outcome)
+        self.result.spend = round(self.budget.spent, 4)
+        self.on_event("end", spec, outcome)
+        return outcome
+
+    # -- the sweep --------------------------------------------------------------------------
+
+    async def run(self, status: PlanStatus) -> SweepResult:
+        from veolab.analysis import CheckThresholds
+
+        t0 = time.perf_counter()
+        self.thresholds = CheckThresholds(**self.plan.experiment.checks)
+        exp = self.plan.experiment
+        self.exp_id = self.tracker.experiment_id(exp.name)
+        self.result.experiment_id = self.exp_id
+        self.tracker.close_stale(self.exp_id)
+        src = exp.source_path
+        tags = {
+            S.KIND: S.KIND_SWEEP,
+            S.EXPERIMENT_FILE: str(src or ""),
+            S.EXPERIMENT_SHA256: exp.source_sha256 or "",
+            S.TEMPLATE_SHA256: ",".join(self.plan.template_sha256s),
+            S.PROVIDER: self.plan.provider,
+            S.MODEL: self.plan.model,
+        }
+        commit = _git_commit(src.parent) if src else None
+        if commit:
+            tags[S.GIT_COMMIT] = commit
+        self.parent_id = self.tracker.create_run(self.exp_id, f"sweep {time.strftime('%Y-%m-%d %H:%M:%S')}", tags)
+        self.result.parent_run_id = self.parent_id
+        final = "FAILED"
+        try:
+            self._log_sweep_inputs()
+            self.provider = get_provider(self.plan.provider, provider_config(self.plan, self.opts))
+            sem = asyncio.Semaphore(self.opts.concurrency or exp.concurrency)
+            tasks = []
+            for spec in self.plan.runs:
+                st = status.status[spec.index]
+                if st == DONE:
+                    o = RunOutcome(spec.index, ALREADY, status.done_run_ids.get(spec.index))
+                    self.result.outcomes.append(o)
+                    self.on_event("end", spec, o)
+                    continue
+                if st == UNKNOWN and not self.opts.resubmit_unknown:
+                    self.result.unknown.append(spec)
+                    o = RunOutcome(spec.index, SKIPPED, error="outcome unknown: a submit was sent and "
+                                   "its answer lost (it may be billed); --resubmit-unknown pays again")
+                    self.result.outcomes.append(o)
+                    self.on_event("end", spec, o)
+                    continue
+                entry = status.journal.get(spec.index)
+                resume_id = entry.request_id if (st == RESUME and entry) else None
+                tasks.append(asyncio.create_task(self.run_one(spec, st, sem, resume_id)))
+            try:
+                await asyncio.gather(*tasks)
+            except BaseException:
+                for t in tasks:
+                    t.cancel()
+                await asyncio.gather(*tasks, return_exceptions=True)
+                raise
+            final = "FINISHED"
+        except (KeyboardInterrupt, asyncio.CancelledError):
+            final = "KILLED"
+            raise
+        finally:
+            self.result.wall = time.perf_counter() - t0
+            await self._close(final)
+        return self.result
+
+    def _log_sweep_inputs(self) -> None:
+        import tempfile
+
+        exp = self.plan.experiment
+        with tempfile.TemporaryDirectory(prefix="veolab-sweep-") as tmp:
+            d = Path(tmp)
+            if exp.source_path and exp.source_path.is_file():
+                (d / S.ART_EXPERIMENT).write_bytes(exp.source_path.read_bytes())
+            seen = set()
+            for r in self.plan.runs:
+                if r.template_sha256 in seen:
+                    continue
+                seen.add(r.template_sha256)
+                name = r.template if r.template != "<inline prompt>" else "inline.j2"
+                (d / S.ART_TEMPLATE_DIR).mkdir(exist_ok=True)
+                (d / S.ART_TEMPLATE_DIR / Path(name).name).write_text(r.template_source)
+            self.tracker.log_artifacts(self.parent_id, d)
+
+    async def _close(self, status: str) -> None:
+        if self.provider is not None:
+            try:
+                await self.provider.aclose()
+            except Exception:  # noqa: BLE001 - closing must not hide the real outcome
+                pass
+        self.pool.shutdown(wait=True, cancel_futures=True)
+        c = self.result.counts
+        metrics = {
+            S.SWEEP_RUNS: len(self.plan.runs), S.SWEEP_GENERATED: c[GENERATED],
+            S.SWEEP_DONE: c[ALREADY], S.SWEEP_CACHED: c[RELOGGED], S.SWEEP_FAILED: c[FAILED],
+            S.SWEEP_CHECK_FAILED: c[CHECK_FAILED], S.SWEEP_SKIPPED: c[SKIPPED],
+            S.SWEEP_SPEND: self.budget.spent, S.SWEEP_WALL: self.result.wall,
+        }
+        if self.parent_id:
+            try:
+                self.tracker.log(self.parent_id, metrics=metrics)
+            finally:
+                self.tracker.terminate(self.parent_id, status)
+
+
+def run_plan(plan: Plan, opts: RunOptions | None = None, *, tracker: Tracker | None = None,
+             store: VideoStore | None = None, journal: Journal | None = None,
+             status: PlanStatus | None = None, on_event: Event | None = None) -> SweepResult:
+    """Run ``plan`` to completion (synchronous entry point)."""
+    opts = opts or RunOptions()
+    tracker = tracker or Tracker(opts.tracking_uri)
+    store = store or VideoStore()
+    own_journal = journal is None
+    journal = journal or Journal(veolab_home() / "journal.db")
+    try:
+        if status is None:
+            status = plan_status(plan, tracker, store, journal, force=opts.force)
+        sweep = Sweep(plan, opts, tracker, store, journal, on_event)
+        return asyncio.run(sweep.run(status))
+    finally:
+        if own_journal:
+            journal.close()
+
+
+__all__ = ["NEW", "RunOptions", "RunOutcome", "Sweep", "SweepResult", "run_plan"]
