@@ -33,7 +33,13 @@ def available_providers() -> list[str]:
 def provider_class(name: str) -> type[Provider]:
     for ep in entry_points(group=GROUP):
         if ep.name == name:
-            cls = ep.load()
+            try:
+                cls = ep.load()
+            except Exception as exc:  # noqa: BLE001 - a broken plugin is a configuration problem
+                raise UnknownProviderError(
+                    f"provider {name!r} failed to load ({type(exc).__name__}: {exc}): "
+                    "reinstall the package that provides it"
+                ) from exc
             if not (isinstance(cls, type) and issubclass(cls, Provider)):
                 raise UnknownProviderError(f"entry point {name!r} is not a veolab Provider")
             return cls
