@@ -186,7 +186,9 @@ def build_plan(exp: Experiment, provider: str | None = None, model: str | None =
         variant_id = hashlib.sha256(
             _freeze({"request": identity, "provider": provider, "model": model}).encode()
         ).hexdigest()[:10]
-        swept = {k: vars_.get(k) for k in swept_keys} | {k: params.get(k) for k in swept_params}
+        swept = {k: vars_.get(k) for k in swept_keys} | {
+            k: params[k] if k in params else getattr(base_req, k) for k in swept_params
+        }
         parts = ([variant_name] if variant_name else []) + [f"{k}={_short(v)}" for k, v in swept.items()]
         label = ", ".join(parts) or "default"
         audio = base_req.generate_audio
