@@ -80,3 +80,20 @@ def sim_cache() -> dict:
 
 
 os.environ.setdefault("MLFLOW_ENABLE_ASYNC_LOGGING", "false")
+
+
+@pytest.fixture
+def sim_server():
+    """sim_server(**SimServerConfig fields) -> a running ``veolab sim serve`` on 127.0.0.1 and a
+    free port, in a thread; ``.base_url``, ``.ledger()``, ``.inject_faults(...)``, ``.reset()``.
+    Every server started here is stopped when the test ends."""
+    import contextlib
+
+    from veolab.providers.sim.server import SimServerConfig, serve_in_thread
+
+    with contextlib.ExitStack() as stack:
+
+        def start(**settings):
+            return stack.enter_context(serve_in_thread(SimServerConfig(**settings)))
+
+        yield start

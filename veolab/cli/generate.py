@@ -31,8 +31,18 @@ from veolab.cli.common import handle_errors
               show_default=True)
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Where to write the MP4 (default: veolab-<hash>.mp4).")
+@click.option("--mode", type=click.Choice(["queue", "sync"]), default="queue", show_default=True,
+              help="segmind: queue (POST /v2, poll) or sync (POST /v1).")
+@click.option("--base-url", default=None,
+              help="segmind: API base URL (default: $SEGMIND_BASE_URL or https://api.segmind.com).")
+@click.option("--api-key", default=None,
+              help="segmind: API key (prefer $SEGMIND_API_KEY: argv is visible to other users).")
+@click.option("--inline-images/--upload-images", default=True, show_default=True,
+              help="segmind: send local images inline as data URIs, or upload them to "
+                   "Segmind Storage and send URLs.")
 @handle_errors
-def generate(output: Path | None, provider: str, model: str, no_veo_rules: bool,
+def generate(output: Path | None, provider: str, model: str, no_veo_rules: bool, mode: str,
+             base_url: str | None, api_key: str | None, inline_images: bool,
              **params: object) -> None:
     """Make one video from a prompt and write it as an MP4.
 
@@ -41,12 +51,15 @@ def generate(output: Path | None, provider: str, model: str, no_veo_rules: bool,
       veolab generate -p "a red fox running through snow" --resolution 720p --duration 4 --seed 7
     """
     from veolab.generate import generate_one
+    from veolab.providers import ProviderConfig
 
     params["duration"] = int(str(params["duration"]))
     params["reference_images"] = list(params["reference_images"])  # type: ignore[call-overload]
+    config = ProviderConfig(name=provider, model=model, mode=mode, base_url=base_url,  # type: ignore[arg-type]
+                            api_key=api_key, inline_images=inline_images)
     outcome = asyncio.run(
         generate_one(params, provider=provider, model=model, output=output,
-                     veo_rules=not no_veo_rules)
+                     veo_rules=not no_veo_rules, config=config)
     )
     click.echo(f"Wrote {outcome.path} ({outcome.size / 1e6:.2f} MB)")
     click.echo(f"seed: {outcome.seed}")

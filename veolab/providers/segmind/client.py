@@ -1,0 +1,218 @@
+"""The HTTP layer of the Segmind provider: one injected httpx client, safe redirects, retries.
+
+- The API key travels only to Segmind's own origins (the API base URL and the storage URL),
+  never to a download host and never across a redirect to another origin (httpx would keep a
+  custom ``x-api-key`` header on a cross-origin redirect, so redirects are followed here).
+- Submits go through the shared limiter and are never retried once they may have been sent;
+  GETs are retried on every transient failure (see :mod:`.retry`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urljoin, urlsplit
+
+import httpx
+
+from veolab import __version__
+from veolab.errors import InvalidOutputError, OutcomeUnknownError
+from veolab.providers.base import ProviderConfig
+from veolab.providers.segmind.http import error_for, kept_headers
+from veolab.providers.segmind.output import ERROR_BODY_CAP, detached, parse_json, read_capped
+from veolab.providers.segmind.retry import transport_error, with_retries
+
+REDIRECTS = (301, 302, 303, 307, 308)
+MAX_HOPS = 5
+
+
+@dataclass
+class Reply:
+    """A fully read response: status, headers, body bytes, and the URL that answered."""
+
+    response: httpx.Response
+    body: bytes
+    url: str
+
+    @property
+    def headers(self) -> httpx.Headers:
+        return self.response.headers
+
+    @property
+    def location(self) -> str | None:
+        if self.response.status_code in REDIRECTS and "location" in self.response.headers:
+            return urljoin(self.url, self.response.headers["location"])
+        return None
+
+    def json(self) -> Any:
+        return parse_json(self.body)
+
+
+def _origin(url: str) -> tuple[str, str, int | None]:
+    parts = urlsplit(url)
+    port = parts.port or {"http": 80, "https": 443}.get(parts.scheme)
+    return parts.scheme, (parts.hostname or "").lower(), port
+
+
+class SegmindHTTP:
+    """Requests to Segmind with the key, the limits and the retry policy applied."""
+
+    def __init__(
+        self,
+        config: ProviderConfig,
+        api_key: str,
+        key_origins: list[str],
+        *,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
+        self.config = config
+        self._key = api_key
+        self._key_origins = {_origin(u) for u in key_origins}
+        self._transport = transport
+        self._client: httpx.AsyncClient | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    def client(self) -> httpx.AsyncClient:
+        """The httpx client of the running event loop (a new loop gets a new pool)."""
+        loop = asyncio.get_running_loop()
+        if self._client is None or self._loop is not loop:
+            self._client = httpx.AsyncClient(
+                transport=self._transport,
+                timeout=httpx.Timeout(
+                    self.config.read_timeout,
+                    connect=self.config.connect_timeout,
+                    pool=self.config.read_timeout,
+                ),
+                follow_redirects=False,
+                headers={"user-agent": f"veolab/{__version__}"},
+            )
+            self._loop = loop
+        return self._client
+
+    async def aclose(self) -> None:
+        client, self._client = self._client, None
+        if client is not None and self._loop is asyncio.get_running_loop():
+            await client.aclose()
+
+    def headers_for(self, url: str) -> dict[str, str]:
+        headers = {"accept": "application/json, video/mp4;q=0.9, */*;q=0.5"}
+        if _origin(url) in self._key_origins:
+            headers["x-api-key"] = self._key
+        return headers
+
+    # -- submits: never retried once they may have reached the host -------------------------
+
+    async def submit(
+        self,
+        url: str,
+        body: dict[str, Any],
+        *,
+        what: str,
+        permit: Callable[[], Awaitable[float]],
+        attempts: list[int],
+        max_body: int,
+    ) -> Reply:
+        """POST a billable submit; a lost answer raises OutcomeUnknownError."""
+
+        async def once() -> Reply:
+            await permit()
+            headers = self.headers_for(url) | {"content-type": "application/json"}
+            try:
+                async with self.client().stream("POST", url, json=body, headers=headers) as resp:
+                    if resp.status_code >= 400:
+                        raw = await read_capped(resp, ERROR_BODY_CAP, "the error body")
+                        raise error_for(detached(resp, raw), what=what, secret=self._key)
+                    try:
+                        raw = await read_capped(resp, max_body, f"the answer to the {what}")
+                    except httpx.TransportError as exc:
+                        rid = resp.headers.get("x-request-id")
+                        raise OutcomeUnknownError(
+                            f"Segmind {what}: answered {resp.status_code} but the body was cut "
+                            f"off ({type(exc).__name__}); the job may be billed; do not resubmit "
+                            "blindly",
+                            request_id=rid,
+                            details={"status": resp.status_code,
+                                     "headers": kept_headers(resp.headers, self._key)},
+                        ) from exc
+                    except InvalidOutputError as exc:
+                        exc.request_id = exc.request_id or resp.headers.get("x-request-id")
+                        raise
+                    return Reply(resp, raw, url)
+            except httpx.TransportError as exc:
+                raise transport_error(exc, what=what, sent_matters=True) from exc
+
+        return await with_retries(once, config=self.config, what=what, attempts=attempts)
+
+    # -- reads: retried on every transient failure -------------------------------------------
+
+    async def get(
+        self,
+        url: str,
+        *,
+        what: str,
+        max_body: int,
+        attempts: list[int] | None = None,
+        request_id: str | None = None,
+        tolerate_failed: bool = False,
+    ) -> Reply:
+        """GET ``url`` following redirects safely; the body is capped at ``max_body`` bytes.
+
+        ``tolerate_failed`` returns a 4xx whose JSON says ``"status": "FAILED"`` (Segmind
+        serves a failed job's status under 422) instead of raising.
+        """
+
+        async def once() -> Reply:
+            current = url
+            for _ in range(MAX_HOPS + 1):
+                try:
+                    reply = await self._get_once(current, what, max_body, tolerate_failed,
+                                                 request_id)
+                except httpx.TransportError as exc:
+                    raise transport_error(
+                        exc, what=what, sent_matters=False, request_id=request_id
+                    ) from exc
+                if reply.location is None:
+                    return reply
+                current = reply.location
+            raise InvalidOutputError(f"Segmind {what}: more than {MAX_HOPS} redirects",
+                                     request_id=request_id)
+
+        return await with_retries(once, config=self.config, what=what, attempts=attempts)
+
+    async def _get_once(
+        self, url: str, what: str, max_body: int, tolerate_failed: bool, request_id: str | None
+    ) -> Reply:
+        async with self.client().stream("GET", url, headers=self.headers_for(url)) as resp:
+            if resp.status_code in REDIRECTS:
+                return Reply(resp, b"", url)
+            if resp.status_code >= 400:
+                raw = await read_capped(resp, ERROR_BODY_CAP, "the error body")
+                data = parse_json(raw)
+                if tolerate_failed and isinstance(data, dict) and \
+                        str(data.get("status", "")).upper() == "FAILED":
+                    return Reply(resp, raw, url)
+                raise error_for(detached(resp, raw), what=what, secret=self._key,
+                                request_id=request_id)
+            try:
+                raw = await read_capped(resp, max_body, what)
+            except InvalidOutputError as exc:
+                exc.request_id = exc.request_id or request_id
+                raise
+            return Reply(resp, raw, url)
+
+    async def post_idempotent(self, url: str, body: dict[str, Any], *, what: str) -> Reply:
+        """A POST that may safely be repeated (an asset upload): retried like a GET."""
+
+        async def once() -> Reply:
+            headers = self.headers_for(url) | {"content-type": "application/json"}
+            try:
+                resp = await self.client().post(url, json=body, headers=headers)
+            except httpx.TransportError as exc:
+                raise transport_error(exc, what=what, sent_matters=False) from exc
+            if resp.status_code >= 300:
+                raise error_for(resp, what=what, secret=self._key)
+            return Reply(resp, resp.content, url)
+
+        return await with_retries(once, config=self.config, what=what)

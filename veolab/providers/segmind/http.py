@@ -1,0 +1,252 @@
+"""What a Segmind HTTP response means: typed errors, kept headers, retry delays, redaction.
+
+Every error status becomes one :mod:`veolab.errors` class with a one-line message that quotes
+Segmind's own ``{"error": ...}`` text (or the gist of an HTML / plain-text body) and says what
+to do. Nothing here ever puts the API key into a message: :func:`scrub` removes it from any
+text that came from the network.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import html
+import json
+import re
+import time
+from datetime import datetime
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+import httpx
+
+from veolab.errors import (
+    AuthenticationError,
+    BadRequestError,
+    InsufficientCreditsError,
+    ModelNotFoundError,
+    PermissionDeniedError,
+    ProviderHTTPError,
+    RateLimitError,
+    ServerError,
+    ValidationRejectedError,
+)
+
+#: response headers kept in a result's metadata (lower case)
+KEPT_HEADERS = (
+    "x-remaining-credits",
+    "x-cost",
+    "x-seed-value",
+    "x-request-id",
+    "x-generation-time",
+    "x-rate-limit-remaining",
+    "x-rate-limit-limit",
+    "x-rate-limit-reset-at-utc",
+    "retry-after",
+    "content-type",
+    "content-length",
+)
+_MAX_TEXT = 200
+
+
+def scrub(text: str, secret: str | None) -> str:
+    """``text`` with ``secret`` (the API key) replaced by ``***``."""
+    if secret and len(secret) >= 4:
+        text = text.replace(secret, "***")
+    return text
+
+
+def redact_url(url: str) -> str:
+    """A URL without its query string and credentials (signed download links hold tokens)."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return "<unparseable url>"
+    host = parts.hostname or ""
+    if parts.port:
+        host = f"{host}:{parts.port}"
+    query = "…" if parts.query else ""
+    return urlunsplit((parts.scheme, host, parts.path, query, ""))
+
+
+def kept_headers(headers: httpx.Headers, secret: str | None = None) -> dict[str, str]:
+    return {k: scrub(headers[k], secret) for k in KEPT_HEADERS if k in headers}
+
+
+def header_float(headers: httpx.Headers, name: str) -> float | None:
+    try:
+        return float(headers[name]) if name in headers else None
+    except ValueError:
+        return None
+
+
+def header_int(headers: httpx.Headers, name: str) -> int | None:
+    value = header_float(headers, name)
+    return int(value) if value is not None and value == int(value) else None
+
+
+def _parse_when(value: str, now: float) -> float | None:
+    """Seconds from ``now`` until ``value``: seconds, epoch seconds, ISO 8601 or HTTP date."""
+    value = value.strip()
+    if not value:
+        return None
+    try:
+        number = float(value)
+    except ValueError:
+        number = None
+    if number is not None:
+        return number - now if number > 1e9 else number  # epoch seconds, or a delay
+    try:
+        when = datetime.fromisoformat(value.replace("Z", "+00:00"))
+        if when.tzinfo is None:
+            return None
+        return when.timestamp() - now
+    except ValueError:
+        pass
+    try:
+        parsed = email.utils.parsedate_to_datetime(value)
+        return parsed.timestamp() - now
+    except (TypeError, ValueError):
+        return None
+
+
+def retry_after(headers: httpx.Headers, now: float | None = None) -> float | None:
+    """How long the host asks us to wait: ``Retry-After``, else ``x-rate-limit-reset-at-utc``."""
+    now = time.time() if now is None else now
+    for name in ("retry-after", "x-rate-limit-reset-at-utc"):
+        if name in headers:
+            delay = _parse_when(headers[name], now)
+            if delay is not None:
+                return max(0.0, delay)
+    return None
+
+
+def error_text(response: httpx.Response, secret: str | None = None) -> str:
+    """Segmind's own words: ``{"error": ...}``, else the gist of an HTML or text body."""
+    try:
+        raw = response.content
+    except httpx.ResponseNotRead:
+        raw = b""
+    body = raw[:20000].decode("utf-8", "replace")
+    text = ""
+    try:
+        data = json.loads(body) if body.strip() else None
+    except ValueError:
+        data = None
+    if isinstance(data, dict):
+        for key in ("error", "message", "detail", "error_description"):
+            value = data.get(key)
+            if isinstance(value, dict):
+                value = value.get("message") or json.dumps(value)
+            if value:
+                text = str(value)
+                break
+        else:
+            text = json.dumps(data)[:_MAX_TEXT]
+    elif data is not None:
+        text = json.dumps(data)
+    elif "<" in body and re.search(r"<\s*(html|head|body|title|h1|!doctype)", body, re.I):
+        title = re.search(r"<title[^>]*>(.*?)</title>", body, re.I | re.S)
+        heading = re.search(r"<h1[^>]*>(.*?)</h1>", body, re.I | re.S)
+        chosen = title or heading
+        raw_text = chosen.group(1) if chosen else re.sub(r"<[^>]+>", " ", body)
+        text = "HTML page: " + html.unescape(raw_text)
+    else:
+        text = body
+    text = " ".join(text.split())
+    if len(text) > _MAX_TEXT:
+        text = text[: _MAX_TEXT - 1] + "…"
+    return scrub(text, secret) or "(empty body)"
+
+
+_ADVICE = {
+    400: (BadRequestError, "bad request", "fix the parameter it names"),
+    401: (
+        AuthenticationError,
+        "missing or invalid API key",
+        "check SEGMIND_API_KEY (or --api-key) at segmind.com > API keys",
+    ),
+    403: (
+        PermissionDeniedError,
+        "forbidden",
+        "this key may not use the model; check the account's model access",
+    ),
+    404: (
+        ModelNotFoundError,
+        "model not found",
+        "use --model veo-3.1 or veo-3.1-fast, and check SEGMIND_BASE_URL",
+    ),
+    402: (
+        InsufficientCreditsError,
+        "insufficient credits",
+        "top up the Segmind account or lower the budget",
+    ),
+    406: (
+        InsufficientCreditsError,
+        "insufficient credits",
+        "top up the Segmind account or lower the budget",
+    ),
+    422: (
+        ValidationRejectedError,
+        "validation error",
+        "fix the parameter it names (see docs/segmind.md)",
+    ),
+    429: (
+        RateLimitError,
+        "rate limited",
+        "wait for the reset or lower submits_per_minute",
+    ),
+    500: (ServerError, "server error", "try again later; if it follows a parameter change, "
+          "suspect that parameter"),
+    502: (ServerError, "bad gateway", "try again in a minute"),
+    503: (ServerError, "service unavailable", "try again in a minute"),
+    504: (ServerError, "gateway timeout", "try again; prefer --mode queue for long jobs"),
+}
+
+
+def error_for(
+    response: httpx.Response,
+    *,
+    what: str,
+    secret: str | None = None,
+    request_id: str | None = None,
+) -> ProviderHTTPError:
+    """The typed error for an error ``response`` to ``what`` (e.g. "submit to veo-3.1")."""
+    status = response.status_code
+    text = error_text(response, secret)
+    request_id = request_id or response.headers.get("x-request-id")
+    fallback = (ServerError if status >= 500 else ProviderHTTPError, "error", "see docs/segmind.md")
+    cls, label, advice = _ADVICE.get(status, fallback)
+    if status == 406 and "content" in text.lower() and "type" in text.lower():
+        cls, label, advice = BadRequestError, "not acceptable", "a veolab bug: please report it"
+    wait = retry_after(response.headers) if status in (429, 503) else None
+    if status == 429 and wait is not None:
+        advice = f"retry after {wait:.0f} s or lower submits_per_minute"
+    message = f"Segmind {what} failed: {status} {label}: {text}; {advice}"
+    return cls(scrub(message, secret), status_code=status, request_id=request_id,
+               retry_after=wait)
+
+
+def json_body(response: httpx.Response) -> Any:
+    """The JSON of a response, or None if it is not JSON."""
+    try:
+        return response.json()
+    except ValueError:
+        return None
+
+
+def redact_json(data: Any, secret: str | None, depth: int = 0) -> Any:
+    """A copy of a JSON value fit for metadata: URLs without queries, long blobs summarised."""
+    if depth > 6:
+        return "…"
+    if isinstance(data, dict):
+        return {str(k): redact_json(v, secret, depth + 1) for k, v in data.items()
+                if str(k).lower() not in ("api_key", "x-api-key", "authorization", "token")}
+    if isinstance(data, list):
+        return [redact_json(v, secret, depth + 1) for v in data[:20]]
+    if isinstance(data, str):
+        if data.startswith(("http://", "https://")):
+            return redact_url(data)
+        if len(data) > 256:
+            return f"<{len(data)} characters>"
+        return scrub(data, secret)
+    return data

@@ -1,0 +1,414 @@
+"""The ``segmind`` provider: Veo 3.1 on Segmind's serverless API, over httpx.
+
+    >>> import asyncio
+    >>> from veolab.providers import ProviderConfig, get_provider
+    >>> prov = get_provider("segmind", ProviderConfig(name="segmind", model="veo-3.1"))
+    >>> result = asyncio.run(prov.generate(VideoRequest(prompt="calm sea", resolution="720p",
+    ...     duration=4)))  # doctest: +SKIP
+
+Two modes: ``queue`` (default) submits ``POST /v2/{model}``, polls ``status_url`` with backoff
+until COMPLETED or FAILED, then reads ``response_url`` and downloads its ``output``; ``sync``
+posts ``POST /v1/{model}`` and the answer is the video. See docs/segmind.md.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import os
+import time
+from collections.abc import Callable
+from typing import Any, ClassVar
+
+import httpx
+
+from veolab.errors import (
+    ConfigError,
+    GenerationFailedError,
+    InvalidOutputError,
+    MissingKeyError,
+    ModelNotFoundError,
+    OutcomeUnknownError,
+    ProviderConnectionError,
+    ProviderHTTPError,
+    RateLimitError,
+    ServerError,
+)
+from veolab.images import ImageRef
+from veolab.mp4 import verify_mp4
+from veolab.providers.base import Provider, ProviderConfig, ProviderResult, Timings
+from veolab.providers.segmind.client import Reply, SegmindHTTP
+from veolab.providers.segmind.http import (
+    header_float,
+    header_int,
+    kept_headers,
+    redact_json,
+    redact_url,
+)
+from veolab.providers.segmind.limiter import Limiter, shared_limiter
+from veolab.providers.segmind.output import (
+    decode_base64_video,
+    describe_json,
+    find_output,
+    is_video_response,
+)
+from veolab.request import VideoRequest
+
+DEFAULT_BASE_URL = "https://api.segmind.com"
+DEFAULT_STORAGE_URL = "https://workflows-api.segmind.com"
+KEY_ENV = "SEGMIND_API_KEY"
+BASE_URL_ENV = "SEGMIND_BASE_URL"
+STORAGE_URL_ENV = "SEGMIND_STORAGE_URL"
+OPTIONS = ("storage_url",)
+DONE = ("COMPLETED", "SUCCEEDED", "SUCCESS")
+FAILED = ("FAILED", "ERROR", "CANCELED", "CANCELLED")
+STARTED = ("PROCESSING", "IN_PROGRESS", "RUNNING", "STARTED")
+SMALL_BODY = 4 << 20  # cap for JSON answers that do not carry the video inline
+
+
+def resolve_base_url(configured: str | None) -> str:
+    """``configured``, else $SEGMIND_BASE_URL, else Segmind; without a trailing /v1 or /v2."""
+    url = (configured or os.environ.get(BASE_URL_ENV) or DEFAULT_BASE_URL).strip().rstrip("/")
+    if url.endswith(("/v1", "/v2")):
+        url = url[:-3]
+    if not url.lower().startswith(("http://", "https://")):
+        raise ConfigError(f"Segmind base URL {url!r} must start with http:// or https:// "
+                          f"(check --base-url or {BASE_URL_ENV})")
+    return url
+
+
+class SegmindProvider(Provider):
+    """Veo 3.1 (and veo-3.1-fast) on Segmind; paid, needs SEGMIND_API_KEY."""
+
+    name: ClassVar[str] = "segmind"
+    needs_key: ClassVar[bool] = True
+    key_env_var: ClassVar[str | None] = KEY_ENV
+    paid: ClassVar[bool] = True
+
+    def __init__(
+        self,
+        config: ProviderConfig | None = None,
+        *,
+        transport: httpx.AsyncBaseTransport | None = None,
+        limiter: Limiter | None = None,
+    ) -> None:
+        super().__init__(config or ProviderConfig(name="segmind"))
+        unknown = sorted(set(self.config.options) - set(OPTIONS))
+        if unknown:
+            raise ConfigError(f"unknown segmind option(s) {', '.join(unknown)}: "
+                              f"allowed: {', '.join(OPTIONS)}")
+        self.base_url = resolve_base_url(self.config.base_url)
+        storage = self.config.options.get("storage_url") or os.environ.get(STORAGE_URL_ENV)
+        default_host = self.base_url == DEFAULT_BASE_URL
+        self.storage_url = (storage or (DEFAULT_STORAGE_URL if default_host else self.base_url))
+        self.storage_url = self.storage_url.rstrip("/")
+        self._transport = transport
+        self._limiter = limiter
+        self._http: SegmindHTTP | None = None
+
+    # -- setup ----------------------------------------------------------------------------
+
+    def _api_key(self) -> str:
+        key = (self.config.api_key or os.environ.get(KEY_ENV) or "").strip()
+        if not key:
+            raise MissingKeyError(f"No Segmind API key: set {KEY_ENV} or pass --api-key")
+        return key
+
+    def http(self) -> SegmindHTTP:
+        if self._http is None:
+            self._http = SegmindHTTP(self.config, self._api_key(),
+                                     [self.base_url, self.storage_url], transport=self._transport)
+        return self._http
+
+    @property
+    def limiter(self) -> Limiter:
+        """The limiter in use: given, else the one shared by this base URL, key and limits."""
+        if self._limiter is None:
+            account = hashlib.sha256(self._api_key().encode()).hexdigest()[:16]
+            self._limiter = shared_limiter(
+                f"{self.base_url}|{account}",
+                max_in_flight=self.config.max_in_flight,
+                submits_per_minute=self.config.submits_per_minute,
+            )
+        return self._limiter
+
+    async def aclose(self) -> None:
+        if self._http is not None:
+            await self._http.aclose()
+
+    @property
+    def model(self) -> str:
+        return self.config.model
+
+    # -- the request body -------------------------------------------------------------------
+
+    async def request_body(self, request: VideoRequest) -> dict[str, Any]:
+        """The JSON Segmind gets: API fields only, images as URLs or inline data URIs."""
+        body: dict[str, Any] = {
+            "prompt": request.prompt,
+            "aspect_ratio": request.aspect_ratio,
+            "duration": request.duration,
+            "resolution": request.resolution,
+            "generate_audio": request.generate_audio,
+        }
+        if request.negative_prompt:
+            body["negative_prompt"] = request.negative_prompt
+        if request.seed is not None:
+            body["seed"] = request.seed
+        refs: list[tuple[str, ImageRef]] = []
+        if request.image:
+            refs.append(("image", request.image))
+        if request.last_frame:
+            refs.append(("last_frame", request.last_frame))
+        refs += [("reference_images", r) for r in request.reference_images]
+        uploads = [r for _, r in refs if r.kind != "url" and not self.config.inline_images]
+        uploaded = dict(zip([r.sha256 for r in uploads], await self._upload(uploads), strict=True))
+        for field, ref in refs:
+            if ref.kind == "url":
+                value = ref.value
+            else:
+                value = uploaded.get(ref.sha256) or ref.as_data_uri()
+            if field == "reference_images":
+                body.setdefault(field, []).append(value)
+            else:
+                body[field] = value
+        return body
+
+    async def _upload(self, refs: list[ImageRef]) -> list[str]:
+        """Local images to Segmind Storage (``inline_images=False``): their file URLs."""
+        if not refs:
+            return []
+        reply = await self.http().post_idempotent(
+            f"{self.storage_url}/upload-asset",
+            {"data_urls": [r.as_data_uri() for r in refs]},
+            what="image upload",
+        )
+        urls = (reply.json() or {}).get("file_urls") if isinstance(reply.json(), dict) else None
+        if not isinstance(urls, list) or len(urls) != len(refs) or not all(
+            isinstance(u, str) and u.startswith(("http://", "https://")) for u in urls
+        ):
+            raise InvalidOutputError("Segmind image upload returned no file_urls; set "
+                                     "inline_images (--inline-images) to send images inline")
+        return urls
+
+    # -- generate / resume ------------------------------------------------------------------
+
+    async def generate(
+        self, request: VideoRequest, *, on_submitted: Callable[[str], None] | None = None
+    ) -> ProviderResult:
+        """Make one video. ``on_submitted(request_id)`` runs once the v2 submit is accepted."""
+        self._api_key()  # a missing key fails before any request
+        body = await self.request_body(request)
+        async with self.limiter.slot():
+            if self.config.mode == "sync":
+                return await self._run_sync(request, body)
+            t0 = time.perf_counter()
+            submit_attempts: list[int] = []
+            reply = await self.http().submit(
+                f"{self.base_url}/v2/{self.model}", body, what=f"submit to {self.model}",
+                permit=self.limiter.submit_permit, attempts=submit_attempts,
+                max_body=SMALL_BODY,
+            )
+            rid, status_url, response_url = self._accepted(reply)
+            if on_submitted is not None:
+                on_submitted(rid)
+            meta = {"submit_attempts": len(submit_attempts),
+                    "sent": redact_json(body, self._api_key())}
+            return await self._follow(request, rid, status_url, response_url, t0, meta)
+
+    async def resume(self, request: VideoRequest, request_id: str) -> ProviderResult:
+        """Poll an already accepted v2 job by its id, then download it (nothing is resubmitted)."""
+        self._api_key()
+        status_url = f"{self.base_url}/v2/requests/{request_id}/status"
+        response_url = f"{self.base_url}/v2/requests/{request_id}"
+        async with self.limiter.slot():
+            meta = {"resumed": True, "submit_attempts": 0}
+            return await self._follow(request, request_id, status_url, response_url,
+                                      time.perf_counter(), meta)
+
+    def _accepted(self, reply: Reply) -> tuple[str, str, str]:
+        data = reply.json()
+        rid = (data.get("request_id") if isinstance(data, dict) else None) or \
+            reply.headers.get("x-request-id")
+        if not isinstance(data, dict) or not rid:
+            raise OutcomeUnknownError(
+                f"Segmind submit to {self.model} answered {reply.response.status_code} without a "
+                "readable request_id; the job may exist and be billed; do not resubmit blindly",
+                request_id=rid, details={"body": describe_json(data) if data else "not JSON"},
+            )
+        rid = str(rid)
+        status_url = data.get("status_url") or f"{self.base_url}/v2/requests/{rid}/status"
+        response_url = (data.get("response_url") or data.get("poll_url")
+                        or f"{self.base_url}/v2/requests/{rid}")
+        return rid, str(status_url), str(response_url)
+
+    # -- queue mode -------------------------------------------------------------------------
+
+    async def _follow(
+        self, request: VideoRequest, rid: str, status_url: str, response_url: str,
+        t0: float, meta: dict[str, Any],
+    ) -> ProviderResult:
+        cfg = self.config
+        interval, deadline = cfg.poll_interval, t0 + cfg.job_timeout
+        t_started: float | None = None
+        polls: list[int] = []
+        while True:
+            reply = await self._job_get(status_url, rid, "status", polls, SMALL_BODY)
+            data = reply.json() if isinstance(reply.json(), dict) else {}
+            state = str(data.get("status", "")).upper()
+            now = time.perf_counter()
+            if state in STARTED and t_started is None:
+                t_started = now
+            if state in DONE:
+                break
+            if state in FAILED:
+                reason = str(data.get("error") or "no reason given")[:300]
+                raise GenerationFailedError(
+                    f"Segmind job {rid} FAILED: {reason}; not billed; change the prompt or "
+                    "parameters and try again", request_id=rid)
+            if now + interval > deadline:
+                raise OutcomeUnknownError(
+                    f"Segmind job {rid} is still {state or 'pending'} after "
+                    f"{cfg.job_timeout:.0f} s (job_timeout); it may finish and be billed: "
+                    "resume it later",
+                    request_id=rid, details={"status": state, "status_url": status_url})
+            await asyncio.sleep(interval)
+            interval = min(interval * 1.5, cfg.poll_max_interval)
+        t_done = time.perf_counter()
+        reply = await self._job_get(response_url, rid, "result", polls, cfg.max_download_bytes)
+        video, source = await self._video_from(reply, rid)
+        t_end = time.perf_counter()
+        data = reply.json() if not is_video_response(reply.response, reply.body[:8]) else None
+        metrics = data.get("metrics") if isinstance(data, dict) else None
+        metrics = metrics if isinstance(metrics, dict) else {}
+        queued = metrics.get("queue_time") if isinstance(metrics.get("queue_time"), int | float) \
+            else ((t_started or t_done) - t0)
+        timings = Timings(queued=float(queued),
+                          generating=max(0.0, (t_done - t0) - float(queued)),
+                          downloading=t_end - t_done, total=t_end - t0)
+        meta |= {"response": redact_json(data, self._api_key()) if data else None,
+                 "reads": len(polls), "output": source}
+        return self._result(request, video, rid, reply, data, timings, meta)
+
+    async def _job_get(self, url: str, rid: str, what: str, polls: list[int],
+                       max_body: int) -> Reply:
+        """A status or result GET; after retries, a failure leaves the outcome unknown."""
+        try:
+            return await self.http().get(url, what=f"{what} of job {rid}", max_body=max_body,
+                                         attempts=polls, request_id=rid, tolerate_failed=True)
+        except ModelNotFoundError as exc:
+            raise ProviderHTTPError(
+                f"Segmind knows no job {rid} (404): results are kept about an hour, or the id "
+                "is wrong", status_code=404, request_id=rid) from exc
+        except (ServerError, ProviderConnectionError, RateLimitError) as exc:
+            cause = exc.__class__.__name__
+            if isinstance(exc, ProviderHTTPError):
+                cause += f" {exc.status_code}"
+            raise OutcomeUnknownError(
+                f"Segmind job {rid}: could not read its {what} ({cause}, {len(polls)} attempts "
+                "in all); it may finish and be billed: resume it later",
+                request_id=rid, details={"phase": what},
+            ) from exc
+
+    # -- sync mode --------------------------------------------------------------------------
+
+    async def _run_sync(self, request: VideoRequest, body: dict[str, Any]) -> ProviderResult:
+        t0 = time.perf_counter()
+        attempts: list[int] = []
+        reply = await self.http().submit(
+            f"{self.base_url}/v1/{self.model}", body, what=f"sync call to {self.model}",
+            permit=self.limiter.submit_permit, attempts=attempts,
+            max_body=self.config.max_download_bytes,
+        )
+        t1 = time.perf_counter()
+        rid = reply.headers.get("x-request-id")
+        if reply.location:
+            video = await self._download(reply.location, rid)
+            source = f"redirect:{redact_url(reply.location)}"
+        else:
+            video, source = await self._video_from(reply, rid)
+        t2 = time.perf_counter()
+        data = None if is_video_response(reply.response, reply.body[:8]) else reply.json()
+        meta = {"submit_attempts": len(attempts), "output": source,
+                "sent": redact_json(body, self._api_key())}
+        timings = Timings(queued=0.0, generating=t1 - t0, downloading=t2 - t1, total=t2 - t0)
+        return self._result(request, video, rid, reply, data, timings, meta)
+
+    # -- turning answers into a video -------------------------------------------------------
+
+    async def _video_from(self, reply: Reply, rid: str | None) -> tuple[bytes, str]:
+        """The verified MP4 bytes in ``reply`` (inline, base64 or behind a URL) and its source."""
+        if is_video_response(reply.response, reply.body[:8]):
+            video, source = reply.body, "body"
+        else:
+            data = reply.json()
+            found = find_output(data) if data is not None else None
+            if found is None:
+                what = describe_json(data) if data is not None else \
+                    f"a {reply.headers.get('content-type', 'untyped')} body"
+                if data is None:  # HTML or text with a success status: let verify name it
+                    verify_mp4(reply.body, max_bytes=self.config.max_download_bytes,
+                               what=f"Segmind's answer ({what})")
+                raise InvalidOutputError(f"Segmind answered with {what} but no video output",
+                                         request_id=rid)
+            kind, value = found
+            if kind == "url":
+                video, source = await self._download(value, rid), f"url:{redact_url(value)}"
+            else:
+                video, source = decode_base64_video(value, "Segmind's output"), "base64"
+        try:
+            verify_mp4(video, max_bytes=self.config.max_download_bytes, what="Segmind's output")
+        except InvalidOutputError as exc:
+            exc.request_id = exc.request_id or rid
+            raise
+        return video, source
+
+    async def _download(self, url: str, rid: str | None) -> bytes:
+        try:
+            reply = await self.http().get(url, what="video download",
+                                          max_body=self.config.max_download_bytes, request_id=rid)
+        except (ServerError, ProviderConnectionError, RateLimitError) as exc:
+            raise OutcomeUnknownError(
+                f"Segmind job {rid}: the video could not be downloaded "
+                f"({exc.__class__.__name__}); it is billed: resume the job to fetch it again",
+                request_id=rid, details={"url": redact_url(url)}) from exc
+        return reply.body
+
+    def _result(
+        self, request: VideoRequest, video: bytes, rid: str | None, reply: Reply,
+        data: Any, timings: Timings, meta: dict[str, Any],
+    ) -> ProviderResult:
+        key = self._api_key()
+        headers = reply.headers
+        metrics = data.get("metrics") if isinstance(data, dict) else None
+        metrics = metrics if isinstance(metrics, dict) else {}
+
+        fields = data if isinstance(data, dict) else {}
+
+        def number(header: str, field: str) -> float | None:
+            value = header_float(headers, header)
+            for src in (metrics, fields):
+                candidate = src.get(field)
+                if value is None and isinstance(candidate, int | float) \
+                        and not isinstance(candidate, bool):
+                    value = float(candidate)
+            return value
+
+        seed_value = header_int(headers, "x-seed-value")
+        if seed_value is None:
+            raw = number("x-seed-value", "seed")
+            seed_value = int(raw) if raw is not None and raw == int(raw) else None
+        seed_source = "host" if seed_value is not None else "request"
+        seed = seed_value if seed_value is not None else request.seed
+        metadata = {
+            "provider": "segmind", "model": self.model, "mode": self.config.mode,
+            "base_url": redact_url(self.base_url), "request_id": rid,
+            "headers": kept_headers(headers, key), "seed_source": seed_source,
+            "bytes": len(video), "metrics": redact_json(metrics, key), **meta,
+        }
+        return ProviderResult(
+            video=video, seed=seed, request_id=rid or headers.get("x-request-id"),
+            cost=number("x-cost", "cost"),
+            remaining_credits=number("x-remaining-credits", "remaining_credits"),
+            timings=timings, metadata=metadata,
+        )

@@ -1,0 +1,172 @@
+"""``veolab sim serve``: a local HTTP server that speaks Segmind's protocol, faults included.
+
+In a test or a benchmark, start it in a thread on a free port::
+
+    >>> from veolab.providers.sim.server import SimServerConfig, serve_in_thread
+    >>> with serve_in_thread(SimServerConfig(api_key="k", latency=0.5)) as srv:  # doctest: +SKIP
+    ...     srv.base_url              # http://127.0.0.1:<port>
+    ...     srv.inject_faults({"route": "submit", "status": 502})
+    ...     srv.ledger()["jobs"]
+
+From a shell (or as a subprocess)::
+
+    python -m veolab sim serve --host 127.0.0.1 --port 8765 --api-key k --latency 5
+
+Routes and JSON shapes: :mod:`.server_app`; billing, ledger and faults: :mod:`.server_state`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import signal
+import socket
+import sys
+import threading
+from collections.abc import Callable, Iterator
+from typing import Any
+
+from veolab.providers.sim.server_admin import (
+    clear_faults,
+    fetch_ledger,
+    inject_faults,
+    reset_server,
+)
+from veolab.providers.sim.server_app import create_app
+from veolab.providers.sim.server_config import Fault, SimServerConfig, parse_rate
+from veolab.providers.sim.server_state import SimState
+
+__all__ = [
+    "Fault",
+    "SimServer",
+    "SimServerConfig",
+    "clear_faults",
+    "create_app",
+    "fetch_ledger",
+    "inject_faults",
+    "parse_rate",
+    "reset_server",
+    "serve_forever",
+    "serve_in_thread",
+]
+
+
+def _bind(host: str, port: int) -> socket.socket:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((host, port))
+    sock.set_inheritable(True)
+    return sock
+
+
+class SimServer:
+    """One server: a bound socket, the app, and a uvicorn server to run them."""
+
+    def __init__(self, config: SimServerConfig | None = None, **overrides: Any) -> None:
+        import uvicorn  # lazy: keeps `veolab --help` light
+
+        base = config or SimServerConfig()
+        self.config = base.model_copy(update=overrides) if overrides else base
+        self.app = create_app(self.config)
+        self.sock = _bind(self.config.host, self.config.port)
+        self.host, self.port = self.sock.getsockname()[:2]
+        uv_config = uvicorn.Config(
+            self.app, log_level=self.config.log_level, access_log=self.config.access_log,
+            http="h11", ws="none", lifespan="on", timeout_graceful_shutdown=2,
+        )
+        self.server = uvicorn.Server(uv_config)
+        self.server.capture_signals = contextlib.nullcontext  # type: ignore[method-assign]
+
+    @property
+    def base_url(self) -> str:
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"http://{host}:{self.port}"
+
+    @property
+    def state(self) -> SimState:
+        """The live state (read it from the server's thread, or use :meth:`ledger`)."""
+        return self.app.sim_state
+
+    async def serve(self, on_ready: Callable[[], None] | None = None) -> None:
+        """Serve until :meth:`stop`; ``on_ready`` runs once the socket accepts connections."""
+        task = asyncio.create_task(self.server.serve(sockets=[self.sock]))
+        while not self.server.started and not task.done():
+            await asyncio.sleep(0.01)
+        if self.server.started and on_ready is not None:
+            on_ready()
+        await task
+
+    def stop(self) -> None:
+        self.server.should_exit = True
+
+    # -- conveniences over HTTP -------------------------------------------------------------
+
+    def ledger(self) -> dict[str, Any]:
+        return fetch_ledger(self.base_url)
+
+    def inject_faults(self, *faults: Fault | dict[str, Any]) -> list:
+        return inject_faults(self.base_url, *faults)
+
+    def clear_faults(self) -> None:
+        clear_faults(self.base_url)
+
+    def reset(self) -> None:
+        reset_server(self.base_url)
+
+
+@contextlib.contextmanager
+def serve_in_thread(
+    config: SimServerConfig | None = None, *, timeout: float = 10.0, **overrides: Any
+) -> Iterator[SimServer]:
+    """Run a server in a background thread for the ``with`` block; stop it after."""
+    srv = SimServer(config, **overrides)
+    ready = threading.Event()
+    failure: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            asyncio.run(srv.serve(on_ready=ready.set))
+        except BaseException as exc:  # reported to the caller below
+            failure.append(exc)
+        finally:
+            ready.set()
+
+    thread = threading.Thread(target=run, name=f"veolab-sim-{srv.port}", daemon=True)
+    thread.start()
+    if not ready.wait(timeout) or failure or not srv.server.started:
+        srv.stop()
+        thread.join(timeout)
+        raise RuntimeError(f"veolab sim server did not start: {failure[:1] or 'timeout'}")
+    try:
+        yield srv
+    finally:
+        srv.stop()
+        thread.join(timeout)
+        srv.sock.close()
+
+
+def serve_forever(config: SimServerConfig, *, announce: Callable[[str], None] | None = None) -> int:
+    """Serve in the foreground until SIGINT or SIGTERM; returns the exit code (0)."""
+    srv = SimServer(config)
+
+    def ready() -> None:
+        message = f"veolab sim serving on {srv.base_url}"
+        if announce:
+            announce(message)
+        else:
+            print(message, flush=True)
+
+    def on_signal(signum: int, frame: object) -> None:
+        # graceful either way: open connections get timeout_graceful_shutdown (2 s) to finish
+        srv.stop()
+
+    previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        asyncio.run(srv.serve(on_ready=ready))
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+        srv.sock.close()
+        sys.stdout.flush()
+    return 0
