@@ -1,0 +1,137 @@
+"""``analyze_video``: one streaming decode pass over a clip's video and audio.
+
+Both streams are demuxed in a single ``container.demux()`` loop; each decoded frame goes to the
+picture, sound and thumbnail collectors and is then dropped, so peak memory does not grow with
+the clip's length. A file that is not a video, is truncated, or stops decoding part-way raises
+:class:`veolab.errors.AnalysisError`; no partial result is ever returned.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import av
+
+from veolab.analysis.audio_metrics import AudioAnalyzer
+from veolab.analysis.checks import CheckThresholds, Expectations, run_checks
+from veolab.analysis.probe import Source, describe, open_container, read_probe
+from veolab.analysis.result import AnalysisResult, Metrics, Probe
+from veolab.analysis.thumbnails import ThumbnailCollector
+from veolab.analysis.video_metrics import VideoAnalyzer
+from veolab.errors import AnalysisError
+
+# Decoded video must reach the header's duration within this many frame intervals.
+TRUNCATION_FRAMES = 2
+# Decoded audio must reach the header's duration within this many seconds.
+AUDIO_SLACK_S = 0.1
+THREAD_TYPE = "AUTO"  # FFmpeg frame + slice threads for the video decoder
+
+
+def analyze_video(
+    source: Source,
+    expectations: Expectations | None = None,
+    thresholds: CheckThresholds | None = None,
+    n_thumbnails: int = 8,
+    thumb_width: int = 320,
+) -> AnalysisResult:
+    """Probe, measure, check and take stills of one clip (a path or the MP4 bytes).
+
+    >>> res = analyze_video("clip.mp4", Expectations(duration=8, fps=24))  # doctest: +SKIP
+    >>> res.passed, res.to_dict()["checks"][0]["name"]  # doctest: +SKIP
+    (True, 'duration')
+    """
+    expectations = expectations or Expectations()
+    thresholds = thresholds or CheckThresholds()
+    what = describe(source)
+    container, size = open_container(source)
+    with container:
+        probe = read_probe(container, size, what)
+        metrics, thumbs, sheet = _decode_pass(
+            container, probe, thresholds, n_thumbnails, thumb_width, what
+        )
+    checks = run_checks(probe, metrics, expectations, thresholds)
+    return AnalysisResult(
+        probe=probe, metrics=metrics, checks=checks, thumbnails=thumbs, contact_sheet=sheet
+    )
+
+
+def _decode_pass(
+    container: Any, probe: Probe, thr: CheckThresholds, n_thumbs: int, thumb_width: int, what: str
+) -> tuple[Metrics, list, bytes]:
+    vstream = container.streams.video[0]
+    vstream.thread_type = THREAD_TYPE
+    astream = container.streams.audio[0] if container.streams.audio else None
+    header_fps = probe.video.fps
+    interval = 1.0 / header_fps if header_fps else None
+    header_duration = probe.video.duration_s or probe.duration_s
+    video = VideoAnalyzer(thr, sample_step=max(1, round((header_fps or 24) / 6)))
+    thumbs = ThumbnailCollector(header_duration, header_fps, n_thumbs, thumb_width)
+    audio = (
+        AudioAnalyzer(probe.audio.sample_rate, max(1, probe.audio.channels), thr)
+        if astream is not None and probe.audio is not None and probe.audio.sample_rate
+        else None
+    )
+    streams = [vstream] + ([astream] if audio is not None else [])
+    t = 0.0
+    try:
+        for packet in container.demux(*streams):
+            if packet.stream is vstream:
+                for frame in packet.decode():
+                    t = _frame_time(frame, video.n, interval)
+                    video.feed(frame, t)
+                    thumbs.feed(frame, t)
+            else:
+                for aframe in packet.decode():
+                    audio.feed(aframe)  # type: ignore[union-attr]
+    except av.FFmpegError as exc:
+        raise AnalysisError(
+            f"{what} stopped decoding at {t:.2f} s (truncated or corrupt): "
+            f"{exc.strerror or type(exc).__name__}"
+        ) from exc
+    except (ValueError, MemoryError) as exc:
+        raise AnalysisError(f"{what} could not be decoded at {t:.2f} s: {exc}") from exc
+
+    if video.n == 0:
+        raise AnalysisError(f"{what} has a video stream but no frame could be decoded")
+    first = video.first_t or 0.0
+    fps: float | None
+    if video.n > 1 and video.last_t > first:
+        fps = (video.n - 1) / (video.last_t - first)
+    else:
+        fps = header_fps
+    step = interval or (1.0 / fps if fps else 0.0)
+    end = video.last_t + step
+    decoded = end - first
+    if header_duration and step and decoded < header_duration - TRUNCATION_FRAMES * step - 1e-6:
+        raise AnalysisError(
+            f"{what} is truncated or stops decoding part-way: {video.n} frames "
+            f"({decoded:.2f} s) decoded of {header_duration:.2f} s in its header"
+        )
+    pic = video.finish(end)
+    snd: dict[str, Any] = {}
+    if audio is not None:
+        snd = audio.finish()
+        a_header = probe.audio.duration_s if probe.audio else None
+        if a_header and snd["audio_duration_s"] < a_header - AUDIO_SLACK_S:
+            raise AnalysisError(
+                f"{what} has truncated audio: {snd['audio_duration_s']:.2f} s decoded of "
+                f"{a_header:.2f} s in its header"
+            )
+    frame_w, frame_h = video.size
+    metrics = Metrics(
+        width=frame_w,
+        height=frame_h,
+        frame_count=video.n,
+        duration_s=round(decoded, 6),
+        fps=round(fps, 6) if fps else None,
+        **pic,
+        **snd,
+    )
+    stills, sheet = thumbs.finish()
+    return metrics, stills, sheet
+
+
+def _frame_time(frame: Any, index: int, interval: float | None) -> float:
+    if frame.pts is not None and frame.time_base is not None:
+        return float(frame.pts * frame.time_base)
+    return index * (interval or 1 / 24)
