@@ -18,8 +18,13 @@ from veolab.providers.sim.server import SimServerConfig, parse_rate, serve_in_th
 from veolab.request import VideoRequest
 
 KEY = "SG_0123456789abcdef"
-FOX = {"prompt": "a red fox running through snow", "duration": 4, "resolution": "720p",
-       "generate_audio": False, "seed": 7}
+FOX = {
+    "prompt": "a red fox running through snow",
+    "duration": 4,
+    "resolution": "720p",
+    "generate_audio": False,
+    "seed": 7,
+}
 
 
 def post(srv, path, body, key=KEY, **kw):
@@ -40,8 +45,9 @@ def test_sync_call_like_segmind_model_page_with_requests(sim_server):
     import requests  # the snippet on Segmind's model page
 
     srv = sim_server(api_key=KEY, credits=10)
-    response = requests.post(f"{srv.base_url}/v1/veo-3.1", json=FOX, headers={"x-api-key": KEY},
-                             timeout=30)
+    response = requests.post(
+        f"{srv.base_url}/v1/veo-3.1", json=FOX, headers={"x-api-key": KEY}, timeout=30
+    )
     assert response.status_code == 200
     assert response.headers["content-type"] == "video/mp4"
     verify_mp4(response.content)
@@ -52,7 +58,8 @@ def test_sync_call_like_segmind_model_page_with_requests(sim_server):
     rid = response.headers["x-request-id"]
     job = srv.ledger()["jobs"]
     assert [(j["request_id"], j["seed"], j["cost"], j["model"], j["mode"]) for j in job] == [
-        (rid, 7, 0.8, "veo-3.1", "sync")]
+        (rid, 7, 0.8, "veo-3.1", "sync")
+    ]
     assert job[0]["request_hash"] == VideoRequest(**FOX).request_hash()
 
 
@@ -63,7 +70,8 @@ def test_queue_protocol_shapes_and_headers(sim_server):
     body = r.json()
     rid = body["request_id"]
     assert body == {
-        "request_id": rid, "status": "QUEUED",
+        "request_id": rid,
+        "status": "QUEUED",
         "poll_url": f"{srv.base_url}/v2/requests/{rid}",
         "status_url": f"{srv.base_url}/v2/requests/{rid}/status",
         "response_url": f"{srv.base_url}/v2/requests/{rid}",
@@ -72,8 +80,14 @@ def test_queue_protocol_shapes_and_headers(sim_server):
     status = wait_done(srv, rid)
     assert status.status_code == 200
     assert status.json()["status"] == "COMPLETED"
-    assert set(status.json()["metrics"]) == {"queue_time", "inference_time", "total_time",
-                                             "cost", "remaining_credits", "seed"}
+    assert set(status.json()["metrics"]) == {
+        "queue_time",
+        "inference_time",
+        "total_time",
+        "cost",
+        "remaining_credits",
+        "seed",
+    }
     result = httpx.get(body["response_url"], headers={"x-api-key": KEY})
     out = result.json()
     assert out["status"] == "COMPLETED"
@@ -106,19 +120,45 @@ def test_no_seed_means_the_server_picks_and_reports_one(sim_server):
     ("path", "body", "key", "status", "error"),
     [
         ("/v2/veo-3.1", FOX, None, 401, "Missing Authorization or x-api-key in header"),
-        ("/v2/veo-3.1", FOX, "SG_wrong", 401, "Unauthorized. API key is invalid or may have expired"),
+        (
+            "/v2/veo-3.1",
+            FOX,
+            "SG_wrong",
+            401,
+            "Unauthorized. API key is invalid or may have expired",
+        ),
         ("/v2/veo-9", FOX, KEY, 404, "Model veo-9 not found"),
         ("/v1/veo-3.1", {"duration": 4}, KEY, 400, "Prompt is Mandatory and must be string"),
         ("/v1/veo-3.1", FOX | {"fps": 30}, KEY, 400, "Unknown parameter(s): fps"),
-        ("/v1/veo-3.1", FOX | {"seed": "x"}, KEY, 400, "seed: Input should be a valid integer, "
-                                                       "unable to parse string as an integer"),
-        ("/v1/veo-3.1", FOX | {"duration": 5}, KEY, 422, "duration: Input should be 4, 6 or 8 "
-                                                         "(got 5)"),
-        ("/v2/veo-3.1", FOX | {"resolution": "1080p"}, KEY, 422,
-         "resolution 1080p requires duration 8 (got duration 4): use --duration 8 or "
-         "--resolution 720p (Veo 3.1 rules; --no-veo-rules turns them off)"),
-        ("/v2/veo-3.1", FOX | {"image": "/etc/passwd"}, KEY, 422,
-         "image must be an http(s) URL or a data: URI"),
+        (
+            "/v1/veo-3.1",
+            FOX | {"seed": "x"},
+            KEY,
+            400,
+            "seed: Input should be a valid integer, unable to parse string as an integer",
+        ),
+        (
+            "/v1/veo-3.1",
+            FOX | {"duration": 5},
+            KEY,
+            422,
+            "duration: Input should be 4, 6 or 8 (got 5)",
+        ),
+        (
+            "/v2/veo-3.1",
+            FOX | {"resolution": "1080p"},
+            KEY,
+            422,
+            "resolution 1080p requires duration 8 (got duration 4): use --duration 8 or "
+            "--resolution 720p (Veo 3.1 rules; --no-veo-rules turns them off)",
+        ),
+        (
+            "/v2/veo-3.1",
+            FOX | {"image": "/etc/passwd"},
+            KEY,
+            422,
+            "image must be an http(s) URL or a data: URI",
+        ),
         ("/v2/veo-3.1", [1, 2], KEY, 400, "Request body must be a JSON object of parameters"),
     ],
 )
@@ -131,8 +171,11 @@ def test_errors_are_segmind_json(sim_server, path, body, key, status, error):
 
 def test_wrong_content_type_is_plain_text_406(sim_server):
     srv = sim_server()
-    r = httpx.post(srv.base_url + "/v1/veo-3.1", content=b'{"prompt": "x"}',
-                   headers={"content-type": "text/plain"})
+    r = httpx.post(
+        srv.base_url + "/v1/veo-3.1",
+        content=b'{"prompt": "x"}',
+        headers={"content-type": "text/plain"},
+    )
     assert (r.status_code, r.text) == (406, "Invalid content type")
 
 
@@ -141,7 +184,9 @@ def test_credits_are_billed_per_second_and_run_out(sim_server):
     assert post(srv, "/v1/veo-3.1", FOX).status_code == 200  # $0.80
     r = post(srv, "/v1/veo-3.1", FOX)
     assert (r.status_code, r.json()) == (
-        406, {"error": "Insufficient credits: balance $0.20, this request needs $0.80"})
+        406,
+        {"error": "Insufficient credits: balance $0.20, this request needs $0.80"},
+    )
     ledger = srv.ledger()
     assert (ledger["total_cost"], ledger["credits_remaining"], len(ledger["jobs"])) == (0.8, 0.2, 1)
     srv402 = sim_server(credits=0, insufficient_status=402)
@@ -159,13 +204,18 @@ def test_rate_limit_gives_429_with_the_reset_time(sim_server):
     assert 55 < reset.timestamp() - t <= 60.5
     assert "retry-after" not in r.headers  # Segmind sends only the reset time
     assert [a["status"] for a in srv.ledger()["attempts"] if a["route"] == "submit"] == [
-        200, 200, 429]
+        200,
+        200,
+        429,
+    ]
 
 
 def test_scripted_faults_are_consumed_in_order(sim_server):
     srv = sim_server()
-    srv.inject_faults({"status": 502, "body": "html", "count": 2},
-                      {"route": "status", "status": 500, "body": "text"})
+    srv.inject_faults(
+        {"status": 502, "body": "html", "count": 2},
+        {"route": "status", "status": 500, "body": "text"},
+    )
     first = post(srv, "/v2/veo-3.1", FOX)
     assert first.status_code == 502
     assert first.headers["content-type"].startswith("text/html")
@@ -216,8 +266,9 @@ def test_upload_asset_returns_urls_that_keep_the_image_identity(sim_server, make
     srv = sim_server(api_key=KEY)
     png = make_png("first.png", (200, 40, 40)).read_bytes()
     data_url = "data:image/png;base64," + base64.b64encode(png).decode()
-    r = httpx.post(srv.base_url + "/upload-asset", json={"data_urls": [data_url]},
-                   headers={"x-api-key": KEY})
+    r = httpx.post(
+        srv.base_url + "/upload-asset", json={"data_urls": [data_url]}, headers={"x-api-key": KEY}
+    )
     [url] = r.json()["file_urls"]
     assert url.startswith(f"{srv.base_url}/_sim/assets/") and httpx.get(url).content == png
     post(srv, "/v1/veo-3.1", FOX | {"image": url})
@@ -276,22 +327,44 @@ def test_segmind_sdk_works_against_the_simulator(sim_server, monkeypatch, make_p
 
 def test_parse_rate():
     assert [parse_rate(t) for t in ("10/min", "2/s", "100/h", "3/10s")] == [
-        (10, 60.0), (2, 1.0), (100, 3600.0), (3, 10.0)]
+        (10, 60.0),
+        (2, 1.0),
+        (100, 3600.0),
+        (3, 10.0),
+    ]
 
 
 def test_cli_serve_subprocess_announces_and_exits_cleanly_on_sigterm():
     env = dict(os.environ, PYTHONUNBUFFERED="0")
     proc = subprocess.Popen(
-        [sys.executable, "-m", "veolab", "sim", "serve", "--host", "127.0.0.1", "--port", "0",
-         "--api-key", KEY, "--credits", "3"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+        [
+            sys.executable,
+            "-m",
+            "veolab",
+            "sim",
+            "serve",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            "0",
+            "--api-key",
+            KEY,
+            "--credits",
+            "3",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
     )
     try:
         line = proc.stdout.readline().strip()
         assert line.startswith("veolab sim serving on http://127.0.0.1:")
         url = line.rsplit(" ", 1)[1]
-        assert httpx.get(url + "/_sim/health").json() == {"ok": True,
-                                                          "models": ["veo-3.1", "veo-3.1-fast"]}
+        assert httpx.get(url + "/_sim/health").json() == {
+            "ok": True,
+            "models": ["veo-3.1", "veo-3.1-fast"],
+        }
         assert httpx.post(url + "/v2/veo-3.1", json=FOX).status_code == 401
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=10) == 0

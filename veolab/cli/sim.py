@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+
 import click
 
 from veolab.cli.common import handle_errors
@@ -14,34 +16,98 @@ def sim() -> None:
 
 @sim.command()
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
-@click.option("--port", type=click.IntRange(0, 65535), default=8765, show_default=True,
-              help="Port (0: any free port).")
-@click.option("--api-key", envvar="VEOLAB_SIM_API_KEY", default=None,
-              help="Require this x-api-key (else 401). Env: VEOLAB_SIM_API_KEY.")
-@click.option("--credits", type=click.FloatRange(min=0), default=None,
-              help="Starting balance in USD; each job is billed per second (default: unlimited).")
-@click.option("--insufficient-status", type=click.Choice(["406", "402"]), default="406",
-              show_default=True, help="Status of the insufficient-credits error.")
-@click.option("--latency", type=click.FloatRange(min=0), default=0.0, show_default=True,
-              help="Seconds each job spends PROCESSING.")
-@click.option("--jitter", type=click.FloatRange(0, 1), default=0.0, show_default=True,
-              help="+/- fraction of --latency, per job.")
-@click.option("--queue-time", type=click.FloatRange(min=0), default=0.0, show_default=True,
-              help="Seconds each queued (v2) job spends QUEUED.")
-@click.option("--rate-limit", default=None, metavar="N/min",
-              help="Submits allowed per window (e.g. 10/min, 2/s, 5/10s); past it: 429.")
-@click.option("--retry-after/--no-retry-after", default=False, show_default=True,
-              help="Also send Retry-After on 429 (Segmind sends x-rate-limit-reset-at-utc only).")
-@click.option("--fault-rate", type=click.FloatRange(0, 1), default=0.0, show_default=True,
-              help="Probability of a random 500/502/504 or dropped connection per API call.")
-@click.option("--fault-seed", type=int, default=0, show_default=True,
-              help="Seed of the random faults (same seed, same faults).")
-@click.option("--sync-output", type=click.Choice(["bytes", "url", "base64"]), default="bytes",
-              show_default=True, help="Shape of a /v1 success: MP4 body, JSON URL or base64.")
-@click.option("--veo-rules/--no-veo-rules", default=True, show_default=True,
-              help="Reject (422) what Veo 3.1's documented rules forbid.")
-@click.option("--log-level", type=click.Choice(["critical", "error", "warning", "info", "debug"]),
-              default="warning", show_default=True)
+@click.option(
+    "--port",
+    type=click.IntRange(0, 65535),
+    default=8765,
+    show_default=True,
+    help="Port (0: any free port).",
+)
+@click.option(
+    "--api-key",
+    envvar="VEOLAB_SIM_API_KEY",
+    default=None,
+    help="Require this x-api-key (else 401). Env: VEOLAB_SIM_API_KEY.",
+)
+@click.option(
+    "--credits",
+    type=click.FloatRange(min=0),
+    default=None,
+    help="Starting balance in USD; each job is billed per second (default: unlimited).",
+)
+@click.option(
+    "--insufficient-status",
+    type=click.Choice(["406", "402"]),
+    default="406",
+    show_default=True,
+    help="Status of the insufficient-credits error.",
+)
+@click.option(
+    "--latency",
+    type=click.FloatRange(min=0),
+    default=0.0,
+    show_default=True,
+    help="Seconds each job spends PROCESSING.",
+)
+@click.option(
+    "--jitter",
+    type=click.FloatRange(0, 1),
+    default=0.0,
+    show_default=True,
+    help="+/- fraction of --latency, per job.",
+)
+@click.option(
+    "--queue-time",
+    type=click.FloatRange(min=0),
+    default=0.0,
+    show_default=True,
+    help="Seconds each queued (v2) job spends QUEUED.",
+)
+@click.option(
+    "--rate-limit",
+    default=None,
+    metavar="N/min",
+    help="Submits allowed per window (e.g. 10/min, 2/s, 5/10s); past it: 429.",
+)
+@click.option(
+    "--retry-after/--no-retry-after",
+    default=False,
+    show_default=True,
+    help="Also send Retry-After on 429 (Segmind sends x-rate-limit-reset-at-utc only).",
+)
+@click.option(
+    "--fault-rate",
+    type=click.FloatRange(0, 1),
+    default=0.0,
+    show_default=True,
+    help="Probability of a random 500/502/504 or dropped connection per API call.",
+)
+@click.option(
+    "--fault-seed",
+    type=int,
+    default=0,
+    show_default=True,
+    help="Seed of the random faults (same seed, same faults).",
+)
+@click.option(
+    "--sync-output",
+    type=click.Choice(["bytes", "url", "base64"]),
+    default="bytes",
+    show_default=True,
+    help="Shape of a /v1 success: MP4 body, JSON URL or base64.",
+)
+@click.option(
+    "--veo-rules/--no-veo-rules",
+    default=True,
+    show_default=True,
+    help="Reject (422) what Veo 3.1's documented rules forbid.",
+)
+@click.option(
+    "--log-level",
+    type=click.Choice(["critical", "error", "warning", "info", "debug"]),
+    default="warning",
+    show_default=True,
+)
 @click.option("--access-log/--no-access-log", default=False, show_default=True)
 @handle_errors
 def serve(rate_limit: str | None, insufficient_status: str, **options: object) -> None:
@@ -55,21 +121,24 @@ def serve(rate_limit: str | None, insufficient_status: str, **options: object) -
     """
     from veolab.providers.sim.server import SimServerConfig, parse_rate, serve_forever
 
-    settings = dict(options, insufficient_status=int(insufficient_status),
-                    retry_after_header=options.pop("retry_after"))
+    settings = dict(
+        options,
+        insufficient_status=int(insufficient_status),
+        retry_after_header=options.pop("retry_after"),
+    )
     if rate_limit:
         settings["rate_limit"], settings["rate_window"] = parse_rate(rate_limit)
-    config = SimServerConfig(**settings)
+    config = SimServerConfig.model_validate(settings)
+
+    def announce(line: str) -> None:
+        click.echo(line)
+        sys.stdout.flush()  # a parent process waits for this line
+
     try:
-        serve_forever(config, announce=lambda line: click.echo(line) or _flush())
+        serve_forever(config, announce=announce)
     except OSError as exc:
         from veolab.errors import ConfigError
 
-        raise ConfigError(f"cannot listen on {config.host}:{config.port}: {exc.strerror}; "
-                          "choose another --port") from exc
-
-
-def _flush() -> None:
-    import sys
-
-    sys.stdout.flush()
+        raise ConfigError(
+            f"cannot listen on {config.host}:{config.port}: {exc.strerror}; choose another --port"
+        ) from exc

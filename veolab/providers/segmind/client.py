@@ -133,8 +133,10 @@ class SegmindHTTP:
                             f"off ({type(exc).__name__}); the job may be billed; do not resubmit "
                             "blindly",
                             request_id=rid,
-                            details={"status": resp.status_code,
-                                     "headers": kept_headers(resp.headers, self._key)},
+                            details={
+                                "status": resp.status_code,
+                                "headers": kept_headers(resp.headers, self._key),
+                            },
                         ) from exc
                     except InvalidOutputError as exc:
                         exc.request_id = exc.request_id or resp.headers.get("x-request-id")
@@ -167,8 +169,9 @@ class SegmindHTTP:
             current = url
             for _ in range(MAX_HOPS + 1):
                 try:
-                    reply = await self._get_once(current, what, max_body, tolerate_failed,
-                                                 request_id)
+                    reply = await self._get_once(
+                        current, what, max_body, tolerate_failed, request_id
+                    )
                 except httpx.TransportError as exc:
                     raise transport_error(
                         exc, what=what, sent_matters=False, request_id=request_id
@@ -176,8 +179,9 @@ class SegmindHTTP:
                 if reply.location is None:
                     return reply
                 current = reply.location
-            raise InvalidOutputError(f"Segmind {what}: more than {MAX_HOPS} redirects",
-                                     request_id=request_id)
+            raise InvalidOutputError(
+                f"Segmind {what}: more than {MAX_HOPS} redirects", request_id=request_id
+            )
 
         return await with_retries(once, config=self.config, what=what, attempts=attempts)
 
@@ -190,11 +194,15 @@ class SegmindHTTP:
             if resp.status_code >= 400:
                 raw = await read_capped(resp, ERROR_BODY_CAP, "the error body")
                 data = parse_json(raw)
-                if tolerate_failed and isinstance(data, dict) and \
-                        str(data.get("status", "")).upper() == "FAILED":
+                if (
+                    tolerate_failed
+                    and isinstance(data, dict)
+                    and str(data.get("status", "")).upper() == "FAILED"
+                ):
                     return Reply(resp, raw, url)
-                raise error_for(detached(resp, raw), what=what, secret=self._key,
-                                request_id=request_id)
+                raise error_for(
+                    detached(resp, raw), what=what, secret=self._key, request_id=request_id
+                )
             try:
                 raw = await read_capped(resp, max_body, what)
             except InvalidOutputError as exc:

@@ -195,8 +195,11 @@ _ADVICE = {
         "rate limited",
         "wait for the reset or lower submits_per_minute",
     ),
-    500: (ServerError, "server error", "try again later; if it follows a parameter change, "
-          "suspect that parameter"),
+    500: (
+        ServerError,
+        "server error",
+        "try again later; if it follows a parameter change, suspect that parameter",
+    ),
     502: (ServerError, "bad gateway", "try again in a minute"),
     503: (ServerError, "service unavailable", "try again in a minute"),
     504: (ServerError, "gateway timeout", "try again; prefer --mode queue for long jobs"),
@@ -222,8 +225,7 @@ def error_for(
     if status == 429 and wait is not None:
         advice = f"retry after {wait:.0f} s or lower submits_per_minute"
     message = f"Segmind {what} failed: {status} {label}: {text}; {advice}"
-    return cls(scrub(message, secret), status_code=status, request_id=request_id,
-               retry_after=wait)
+    return cls(scrub(message, secret), status_code=status, request_id=request_id, retry_after=wait)
 
 
 def json_body(response: httpx.Response) -> Any:
@@ -239,8 +241,11 @@ def redact_json(data: Any, secret: str | None, depth: int = 0) -> Any:
     if depth > 6:
         return "…"
     if isinstance(data, dict):
-        return {str(k): redact_json(v, secret, depth + 1) for k, v in data.items()
-                if str(k).lower() not in ("api_key", "x-api-key", "authorization", "token")}
+        return {
+            str(k): redact_json(v, secret, depth + 1)
+            for k, v in data.items()
+            if str(k).lower() not in ("api_key", "x-api-key", "authorization", "token")
+        }
     if isinstance(data, list):
         return [redact_json(v, secret, depth + 1) for v in data[:20]]
     if isinstance(data, str):

@@ -24,7 +24,15 @@ import httpx
 from veolab.errors import InvalidOutputError
 
 OUTPUT_KEYS = (
-    "output", "outputs", "video", "videos", "video_url", "url", "file_url", "result", "data",
+    "output",
+    "outputs",
+    "video",
+    "videos",
+    "video_url",
+    "url",
+    "file_url",
+    "result",
+    "data",
 )
 _B64 = re.compile(r"^[A-Za-z0-9+/=_-]+$")
 ERROR_BODY_CAP = 1 << 20
@@ -97,7 +105,7 @@ def parse_json(raw: bytes) -> Any:
 async def read_capped(response: httpx.Response, max_bytes: int, what: str) -> bytes:
     """The body of a streamed response, refusing more than ``max_bytes``.
 
-    A body shorter than its ``Content-Length`` is reported as truncated.
+    A body shorter than its ``Content-Length`` raises ``httpx.RemoteProtocolError``.
     """
     declared = response.headers.get("content-length")
     expected = int(declared) if declared and declared.isdigit() else None
@@ -110,7 +118,11 @@ async def read_capped(response: httpx.Response, max_bytes: int, what: str) -> by
         if len(buf) > max_bytes:
             raise InvalidOutputError(f"{what} is larger than the {max_bytes} byte cap: stopped")
     if expected is not None and not encoded and len(buf) < expected:
-        raise InvalidOutputError(f"{what} is truncated: {len(buf)} of {expected} bytes arrived")
+        # the same failure a real socket reports, so it is handled the same way: a GET is
+        # retried, a submit's answer is lost
+        raise httpx.RemoteProtocolError(
+            f"{what} is truncated: {len(buf)} of {expected} bytes arrived", request=response.request
+        )
     return bytes(buf)
 
 

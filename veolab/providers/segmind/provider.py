@@ -34,14 +34,11 @@ from veolab.errors import (
     RateLimitError,
     ServerError,
 )
-from veolab.images import ImageRef
 from veolab.mp4 import verify_mp4
 from veolab.providers.base import Provider, ProviderConfig, ProviderResult, Timings
+from veolab.providers.segmind.body import file_urls, request_body
 from veolab.providers.segmind.client import Reply, SegmindHTTP
 from veolab.providers.segmind.http import (
-    header_float,
-    header_int,
-    kept_headers,
     redact_json,
     redact_url,
 )
@@ -52,6 +49,7 @@ from veolab.providers.segmind.output import (
     find_output,
     is_video_response,
 )
+from veolab.providers.segmind.result import build_result
 from veolab.request import VideoRequest
 
 DEFAULT_BASE_URL = "https://api.segmind.com"
@@ -72,8 +70,10 @@ def resolve_base_url(configured: str | None) -> str:
     if url.endswith(("/v1", "/v2")):
         url = url[:-3]
     if not url.lower().startswith(("http://", "https://")):
-        raise ConfigError(f"Segmind base URL {url!r} must start with http:// or https:// "
-                          f"(check --base-url or {BASE_URL_ENV})")
+        raise ConfigError(
+            f"Segmind base URL {url!r} must start with http:// or https:// "
+            f"(check --base-url or {BASE_URL_ENV})"
+        )
     return url
 
 
@@ -95,12 +95,13 @@ class SegmindProvider(Provider):
         super().__init__(config or ProviderConfig(name="segmind"))
         unknown = sorted(set(self.config.options) - set(OPTIONS))
         if unknown:
-            raise ConfigError(f"unknown segmind option(s) {', '.join(unknown)}: "
-                              f"allowed: {', '.join(OPTIONS)}")
+            raise ConfigError(
+                f"unknown segmind option(s) {', '.join(unknown)}: allowed: {', '.join(OPTIONS)}"
+            )
         self.base_url = resolve_base_url(self.config.base_url)
         storage = self.config.options.get("storage_url") or os.environ.get(STORAGE_URL_ENV)
         default_host = self.base_url == DEFAULT_BASE_URL
-        self.storage_url = (storage or (DEFAULT_STORAGE_URL if default_host else self.base_url))
+        self.storage_url = storage or (DEFAULT_STORAGE_URL if default_host else self.base_url)
         self.storage_url = self.storage_url.rstrip("/")
         self._transport = transport
         self._limiter = limiter
@@ -116,8 +117,12 @@ class SegmindProvider(Provider):
 
     def http(self) -> SegmindHTTP:
         if self._http is None:
-            self._http = SegmindHTTP(self.config, self._api_key(),
-                                     [self.base_url, self.storage_url], transport=self._transport)
+            self._http = SegmindHTTP(
+                self.config,
+                self._api_key(),
+                [self.base_url, self.storage_url],
+                transport=self._transport,
+            )
         return self._http
 
     @property
@@ -144,52 +149,14 @@ class SegmindProvider(Provider):
 
     async def request_body(self, request: VideoRequest) -> dict[str, Any]:
         """The JSON Segmind gets: API fields only, images as URLs or inline data URIs."""
-        body: dict[str, Any] = {
-            "prompt": request.prompt,
-            "aspect_ratio": request.aspect_ratio,
-            "duration": request.duration,
-            "resolution": request.resolution,
-            "generate_audio": request.generate_audio,
-        }
-        if request.negative_prompt:
-            body["negative_prompt"] = request.negative_prompt
-        if request.seed is not None:
-            body["seed"] = request.seed
-        refs: list[tuple[str, ImageRef]] = []
-        if request.image:
-            refs.append(("image", request.image))
-        if request.last_frame:
-            refs.append(("last_frame", request.last_frame))
-        refs += [("reference_images", r) for r in request.reference_images]
-        uploads = [r for _, r in refs if r.kind != "url" and not self.config.inline_images]
-        uploaded = dict(zip([r.sha256 for r in uploads], await self._upload(uploads), strict=True))
-        for field, ref in refs:
-            if ref.kind == "url":
-                value = ref.value
-            else:
-                value = uploaded.get(ref.sha256) or ref.as_data_uri()
-            if field == "reference_images":
-                body.setdefault(field, []).append(value)
-            else:
-                body[field] = value
-        return body
 
-    async def _upload(self, refs: list[ImageRef]) -> list[str]:
-        """Local images to Segmind Storage (``inline_images=False``): their file URLs."""
-        if not refs:
-            return []
-        reply = await self.http().post_idempotent(
-            f"{self.storage_url}/upload-asset",
-            {"data_urls": [r.as_data_uri() for r in refs]},
-            what="image upload",
-        )
-        urls = (reply.json() or {}).get("file_urls") if isinstance(reply.json(), dict) else None
-        if not isinstance(urls, list) or len(urls) != len(refs) or not all(
-            isinstance(u, str) and u.startswith(("http://", "https://")) for u in urls
-        ):
-            raise InvalidOutputError("Segmind image upload returned no file_urls; set "
-                                     "inline_images (--inline-images) to send images inline")
-        return urls
+        async def upload(data_urls: list[str]) -> list[str]:
+            reply = await self.http().post_idempotent(
+                f"{self.storage_url}/upload-asset", {"data_urls": data_urls}, what="image upload"
+            )
+            return file_urls(reply.json(), len(data_urls))
+
+        return await request_body(request, inline_images=self.config.inline_images, upload=upload)
 
     # -- generate / resume ------------------------------------------------------------------
 
@@ -205,15 +172,20 @@ class SegmindProvider(Provider):
             t0 = time.perf_counter()
             submit_attempts: list[int] = []
             reply = await self.http().submit(
-                f"{self.base_url}/v2/{self.model}", body, what=f"submit to {self.model}",
-                permit=self.limiter.submit_permit, attempts=submit_attempts,
+                f"{self.base_url}/v2/{self.model}",
+                body,
+                what=f"submit to {self.model}",
+                permit=self.limiter.submit_permit,
+                attempts=submit_attempts,
                 max_body=SMALL_BODY,
             )
             rid, status_url, response_url = self._accepted(reply)
             if on_submitted is not None:
                 on_submitted(rid)
-            meta = {"submit_attempts": len(submit_attempts),
-                    "sent": redact_json(body, self._api_key())}
+            meta = {
+                "submit_attempts": len(submit_attempts),
+                "sent": redact_json(body, self._api_key()),
+            }
             return await self._follow(request, rid, status_url, response_url, t0, meta)
 
     async def resume(self, request: VideoRequest, request_id: str) -> ProviderResult:
@@ -223,30 +195,39 @@ class SegmindProvider(Provider):
         response_url = f"{self.base_url}/v2/requests/{request_id}"
         async with self.limiter.slot():
             meta = {"resumed": True, "submit_attempts": 0}
-            return await self._follow(request, request_id, status_url, response_url,
-                                      time.perf_counter(), meta)
+            return await self._follow(
+                request, request_id, status_url, response_url, time.perf_counter(), meta
+            )
 
     def _accepted(self, reply: Reply) -> tuple[str, str, str]:
         data = reply.json()
-        rid = (data.get("request_id") if isinstance(data, dict) else None) or \
-            reply.headers.get("x-request-id")
+        rid = (data.get("request_id") if isinstance(data, dict) else None) or reply.headers.get(
+            "x-request-id"
+        )
         if not isinstance(data, dict) or not rid:
             raise OutcomeUnknownError(
                 f"Segmind submit to {self.model} answered {reply.response.status_code} without a "
                 "readable request_id; the job may exist and be billed; do not resubmit blindly",
-                request_id=rid, details={"body": describe_json(data) if data else "not JSON"},
+                request_id=rid,
+                details={"body": describe_json(data) if data else "not JSON"},
             )
         rid = str(rid)
         status_url = data.get("status_url") or f"{self.base_url}/v2/requests/{rid}/status"
-        response_url = (data.get("response_url") or data.get("poll_url")
-                        or f"{self.base_url}/v2/requests/{rid}")
+        response_url = (
+            data.get("response_url") or data.get("poll_url") or f"{self.base_url}/v2/requests/{rid}"
+        )
         return rid, str(status_url), str(response_url)
 
     # -- queue mode -------------------------------------------------------------------------
 
     async def _follow(
-        self, request: VideoRequest, rid: str, status_url: str, response_url: str,
-        t0: float, meta: dict[str, Any],
+        self,
+        request: VideoRequest,
+        rid: str,
+        status_url: str,
+        response_url: str,
+        t0: float,
+        meta: dict[str, Any],
     ) -> ProviderResult:
         cfg = self.config
         interval, deadline = cfg.poll_interval, t0 + cfg.job_timeout
@@ -265,13 +246,17 @@ class SegmindProvider(Provider):
                 reason = str(data.get("error") or "no reason given")[:300]
                 raise GenerationFailedError(
                     f"Segmind job {rid} FAILED: {reason}; not billed; change the prompt or "
-                    "parameters and try again", request_id=rid)
+                    "parameters and try again",
+                    request_id=rid,
+                )
             if now + interval > deadline:
                 raise OutcomeUnknownError(
                     f"Segmind job {rid} is still {state or 'pending'} after "
                     f"{cfg.job_timeout:.0f} s (job_timeout); it may finish and be billed: "
                     "resume it later",
-                    request_id=rid, details={"status": state, "status_url": status_url})
+                    request_id=rid,
+                    details={"status": state, "status_url": status_url},
+                )
             await asyncio.sleep(interval)
             interval = min(interval * 1.5, cfg.poll_max_interval)
         t_done = time.perf_counter()
@@ -281,25 +266,45 @@ class SegmindProvider(Provider):
         data = reply.json() if not is_video_response(reply.response, reply.body[:8]) else None
         metrics = data.get("metrics") if isinstance(data, dict) else None
         metrics = metrics if isinstance(metrics, dict) else {}
-        queued = metrics.get("queue_time") if isinstance(metrics.get("queue_time"), int | float) \
-            else ((t_started or t_done) - t0)
-        timings = Timings(queued=float(queued),
-                          generating=max(0.0, (t_done - t0) - float(queued)),
-                          downloading=t_end - t_done, total=t_end - t0)
-        meta |= {"response": redact_json(data, self._api_key()) if data else None,
-                 "reads": len(polls), "output": source}
+        reported = metrics.get("queue_time")
+        queued = (
+            float(reported)
+            if isinstance(reported, int | float) and reported >= 0
+            else (t_started or t_done) - t0
+        )
+        timings = Timings(
+            queued=queued,
+            generating=max(0.0, (t_done - t0) - queued),
+            downloading=t_end - t_done,
+            total=t_end - t0,
+        )
+        meta |= {
+            "response": redact_json(data, self._api_key()) if data else None,
+            "reads": len(polls),
+            "output": source,
+        }
         return self._result(request, video, rid, reply, data, timings, meta)
 
-    async def _job_get(self, url: str, rid: str, what: str, polls: list[int],
-                       max_body: int) -> Reply:
+    async def _job_get(
+        self, url: str, rid: str, what: str, polls: list[int], max_body: int
+    ) -> Reply:
         """A status or result GET; after retries, a failure leaves the outcome unknown."""
         try:
-            return await self.http().get(url, what=f"{what} of job {rid}", max_body=max_body,
-                                         attempts=polls, request_id=rid, tolerate_failed=True)
+            return await self.http().get(
+                url,
+                what=f"{what} of job {rid}",
+                max_body=max_body,
+                attempts=polls,
+                request_id=rid,
+                tolerate_failed=True,
+            )
         except ModelNotFoundError as exc:
             raise ProviderHTTPError(
                 f"Segmind knows no job {rid} (404): results are kept about an hour, or the id "
-                "is wrong", status_code=404, request_id=rid) from exc
+                "is wrong",
+                status_code=404,
+                request_id=rid,
+            ) from exc
         except (ServerError, ProviderConnectionError, RateLimitError) as exc:
             cause = exc.__class__.__name__
             if isinstance(exc, ProviderHTTPError):
@@ -307,7 +312,8 @@ class SegmindProvider(Provider):
             raise OutcomeUnknownError(
                 f"Segmind job {rid}: could not read its {what} ({cause}, {len(polls)} attempts "
                 "in all); it may finish and be billed: resume it later",
-                request_id=rid, details={"phase": what},
+                request_id=rid,
+                details={"phase": what},
             ) from exc
 
     # -- sync mode --------------------------------------------------------------------------
@@ -316,8 +322,11 @@ class SegmindProvider(Provider):
         t0 = time.perf_counter()
         attempts: list[int] = []
         reply = await self.http().submit(
-            f"{self.base_url}/v1/{self.model}", body, what=f"sync call to {self.model}",
-            permit=self.limiter.submit_permit, attempts=attempts,
+            f"{self.base_url}/v1/{self.model}",
+            body,
+            what=f"sync call to {self.model}",
+            permit=self.limiter.submit_permit,
+            attempts=attempts,
             max_body=self.config.max_download_bytes,
         )
         t1 = time.perf_counter()
@@ -329,8 +338,11 @@ class SegmindProvider(Provider):
             video, source = await self._video_from(reply, rid)
         t2 = time.perf_counter()
         data = None if is_video_response(reply.response, reply.body[:8]) else reply.json()
-        meta = {"submit_attempts": len(attempts), "output": source,
-                "sent": redact_json(body, self._api_key())}
+        meta = {
+            "submit_attempts": len(attempts),
+            "output": source,
+            "sent": redact_json(body, self._api_key()),
+        }
         timings = Timings(queued=0.0, generating=t1 - t0, downloading=t2 - t1, total=t2 - t0)
         return self._result(request, video, rid, reply, data, timings, meta)
 
@@ -344,13 +356,20 @@ class SegmindProvider(Provider):
             data = reply.json()
             found = find_output(data) if data is not None else None
             if found is None:
-                what = describe_json(data) if data is not None else \
-                    f"a {reply.headers.get('content-type', 'untyped')} body"
+                what = (
+                    describe_json(data)
+                    if data is not None
+                    else f"a {reply.headers.get('content-type', 'untyped')} body"
+                )
                 if data is None:  # HTML or text with a success status: let verify name it
-                    verify_mp4(reply.body, max_bytes=self.config.max_download_bytes,
-                               what=f"Segmind's answer ({what})")
-                raise InvalidOutputError(f"Segmind answered with {what} but no video output",
-                                         request_id=rid)
+                    verify_mp4(
+                        reply.body,
+                        max_bytes=self.config.max_download_bytes,
+                        what=f"Segmind's answer ({what})",
+                    )
+                raise InvalidOutputError(
+                    f"Segmind answered with {what} but no video output", request_id=rid
+                )
             kind, value = found
             if kind == "url":
                 video, source = await self._download(value, rid), f"url:{redact_url(value)}"
@@ -365,50 +384,41 @@ class SegmindProvider(Provider):
 
     async def _download(self, url: str, rid: str | None) -> bytes:
         try:
-            reply = await self.http().get(url, what="video download",
-                                          max_body=self.config.max_download_bytes, request_id=rid)
+            reply = await self.http().get(
+                url, what="video download", max_body=self.config.max_download_bytes, request_id=rid
+            )
         except (ServerError, ProviderConnectionError, RateLimitError) as exc:
             raise OutcomeUnknownError(
                 f"Segmind job {rid}: the video could not be downloaded "
                 f"({exc.__class__.__name__}); it is billed: resume the job to fetch it again",
-                request_id=rid, details={"url": redact_url(url)}) from exc
+                request_id=rid,
+                details={"url": redact_url(url)},
+            ) from exc
         return reply.body
 
     def _result(
-        self, request: VideoRequest, video: bytes, rid: str | None, reply: Reply,
-        data: Any, timings: Timings, meta: dict[str, Any],
+        self,
+        request: VideoRequest,
+        video: bytes,
+        rid: str | None,
+        reply: Reply,
+        data: Any,
+        timings: Timings,
+        meta: dict[str, Any],
     ) -> ProviderResult:
-        key = self._api_key()
-        headers = reply.headers
-        metrics = data.get("metrics") if isinstance(data, dict) else None
-        metrics = metrics if isinstance(metrics, dict) else {}
-
-        fields = data if isinstance(data, dict) else {}
-
-        def number(header: str, field: str) -> float | None:
-            value = header_float(headers, header)
-            for src in (metrics, fields):
-                candidate = src.get(field)
-                if value is None and isinstance(candidate, int | float) \
-                        and not isinstance(candidate, bool):
-                    value = float(candidate)
-            return value
-
-        seed_value = header_int(headers, "x-seed-value")
-        if seed_value is None:
-            raw = number("x-seed-value", "seed")
-            seed_value = int(raw) if raw is not None and raw == int(raw) else None
-        seed_source = "host" if seed_value is not None else "request"
-        seed = seed_value if seed_value is not None else request.seed
-        metadata = {
-            "provider": "segmind", "model": self.model, "mode": self.config.mode,
-            "base_url": redact_url(self.base_url), "request_id": rid,
-            "headers": kept_headers(headers, key), "seed_source": seed_source,
-            "bytes": len(video), "metrics": redact_json(metrics, key), **meta,
+        context = {
+            "provider": "segmind",
+            "model": self.model,
+            "mode": self.config.mode,
+            "base_url": redact_url(self.base_url),
         }
-        return ProviderResult(
-            video=video, seed=seed, request_id=rid or headers.get("x-request-id"),
-            cost=number("x-cost", "cost"),
-            remaining_credits=number("x-remaining-credits", "remaining_credits"),
-            timings=timings, metadata=metadata,
+        return build_result(
+            request,
+            video,
+            rid,
+            reply.headers,
+            data,
+            timings,
+            context | meta,
+            secret=self._api_key(),
         )

@@ -39,7 +39,11 @@ RETRIED_STATUSES = (500, 502, 503, 504)
 
 
 def transport_error(
-    exc: httpx.TransportError, *, what: str, sent_matters: bool, request_id: str | None = None,
+    exc: httpx.TransportError,
+    *,
+    what: str,
+    sent_matters: bool,
+    request_id: str | None = None,
     details: dict | None = None,
 ) -> ProviderError:
     """The veolab error for an httpx transport failure of ``what``.
@@ -113,7 +117,11 @@ async def with_retries(
         delay = state.next_action.sleep if state.next_action else 0.0
         log.info(
             "%s: %s; retry %d of %d in %.2f s",
-            what, exc, state.attempt_number, config.max_retries, delay,
+            what,
+            exc,
+            state.attempt_number,
+            config.max_retries,
+            delay,
         )
 
     retrying = AsyncRetrying(

@@ -72,11 +72,16 @@ class SimServer:
         self.sock = _bind(self.config.host, self.config.port)
         self.host, self.port = self.sock.getsockname()[:2]
         uv_config = uvicorn.Config(
-            self.app, log_level=self.config.log_level, access_log=self.config.access_log,
-            http="h11", ws="none", lifespan="on", timeout_graceful_shutdown=2,
+            self.app,
+            log_level=self.config.log_level,
+            access_log=self.config.access_log,
+            http="h11",
+            ws="none",
+            lifespan="on",
+            timeout_graceful_shutdown=2,
         )
         self.server = uvicorn.Server(uv_config)
-        self.server.capture_signals = contextlib.nullcontext  # type: ignore[method-assign]
+        self.server.capture_signals = contextlib.nullcontext  # type: ignore[method-assign,assignment]
 
     @property
     def base_url(self) -> str:

@@ -23,7 +23,7 @@ import hmac
 import json
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import TypeAdapter, ValidationError
 from starlette.applications import Starlette
@@ -37,20 +37,33 @@ from veolab.images import ImageRef
 from veolab.providers.sim.server_config import Fault, SimServerConfig
 from veolab.providers.sim.server_state import Job, Rejected, SimState, utc_iso
 
-_REASONS = {400: "Bad request", 401: "Unauthorized", 402: "Payment required", 403: "Forbidden",
-            404: "Not found", 406: "Not acceptable", 422: "Unprocessable entity",
-            429: "Too many requests", 500: "Internal server error", 502: "Bad gateway",
-            503: "Service unavailable", 504: "Gateway timeout"}
+_REASONS = {
+    400: "Bad request",
+    401: "Unauthorized",
+    402: "Payment required",
+    403: "Forbidden",
+    404: "Not found",
+    406: "Not acceptable",
+    422: "Unprocessable entity",
+    429: "Too many requests",
+    500: "Internal server error",
+    502: "Bad gateway",
+    503: "Service unavailable",
+    504: "Gateway timeout",
+}
 _FAULTS = TypeAdapter(list[Fault])
 Handler = Callable[[Request, Fault | None], Awaitable[Response]]
 
 
-def error(status: int, message: str, headers: dict[str, str] | None = None,
-          body: str = "json") -> Response:
+def error(
+    status: int, message: str, headers: dict[str, str] | None = None, body: str = "json"
+) -> Response:
     if body == "html":
         title = f"{status} {_REASONS.get(status, 'Error')}"
-        page = (f"<!DOCTYPE html><html><head><title>{title}</title></head>"
-                f"<body><h1>{title}</h1><p>{message}</p></body></html>")
+        page = (
+            f"<!DOCTYPE html><html><head><title>{title}</title></head>"
+            f"<body><h1>{title}</h1><p>{message}</p></body></html>"
+        )
         return Response(page, status, headers=headers, media_type="text/html")
     if body == "text":
         return Response(message, status, headers=headers, media_type="text/plain")
@@ -68,13 +81,19 @@ class DropConnection(Response):
         raw = scope.get("veolab.raw_send")
         if self.partial is not None:
             body = bytes(self.partial.body)
-            await send({"type": "http.response.start", "status": self.partial.status_code,
-                        "headers": self.partial.raw_headers})
-            await send({"type": "http.response.body", "body": body[: len(body) // 2],
-                        "more_body": True})
+            await send(
+                {
+                    "type": "http.response.start",
+                    "status": self.partial.status_code,
+                    "headers": self.partial.raw_headers,
+                }
+            )
+            await send(
+                {"type": "http.response.body", "body": body[: len(body) // 2], "more_body": True}
+            )
         cycle = getattr(raw, "__self__", None)
         transport = getattr(cycle, "transport", None)
-        if transport is None:  # not under uvicorn's h11 protocol: nothing better to do
+        if cycle is None or transport is None:  # not under uvicorn's h11 protocol
             raise RuntimeError("veolab sim: cannot drop a connection outside uvicorn")
         cycle.disconnected = True  # uvicorn then neither answers 500 nor logs an error
         transport.close()
@@ -113,8 +132,11 @@ def create_app(config: SimServerConfig | None = None) -> _RawSend:
     def job_headers(job: Job) -> dict[str, str]:
         headers = {"x-request-id": job.id}
         if job.status == "COMPLETED":
-            headers |= {"x-cost": f"{job.cost:.4f}", "x-seed-value": str(job.seed),
-                        "x-generation-time": f"{(job.finished or 0) - (job.started or 0):.3f}"}
+            headers |= {
+                "x-cost": f"{job.cost:.4f}",
+                "x-seed-value": str(job.seed),
+                "x-generation-time": f"{(job.finished or 0) - (job.started or 0):.3f}",
+            }
             if job.remaining_after is not None:
                 headers["x-remaining-credits"] = f"{job.remaining_after:.4f}"
         return headers
@@ -128,24 +150,35 @@ def create_app(config: SimServerConfig | None = None) -> _RawSend:
 
     async def with_faults(request: Request, route: str, inner: Handler) -> Response:
         fault = state.take_fault(route)
+        made: Response | None = None  # the answer the server made, before a fault replaced it
         try:
             if fault and fault.when == "before" and fault.kind in ("status", "drop"):
                 response = fault_response(fault, None)
             else:
                 if fault and fault.kind == "stall" and fault.when == "before":
                     await asyncio.sleep(fault.seconds)
-                response = await inner(request, fault)
-                if fault and fault.kind != "fail" and (fault.when == "after"
-                                                       or fault.kind == "truncate"):
+                response = made = await inner(request, fault)
+                if (
+                    fault
+                    and fault.kind != "fail"
+                    and (fault.when == "after" or fault.kind == "truncate")
+                ):
                     if fault.kind == "stall":
                         await asyncio.sleep(fault.seconds)
                     else:
                         response = fault_response(fault, response)
         except Rejected as exc:
             response = error(exc.status, exc.message, exc.headers)
-        state.record(route, request.url.path, response.status_code,
-                     request_id=response.headers.get("x-request-id"),
-                     fault=fault.kind if fault else None)
+        # a dropped or cut answer is logged with the status it would have had (0: none made)
+        lost = isinstance(response, DropConnection)
+        logged = (made.status_code if made is not None else 0) if lost else response.status_code
+        state.record(
+            route,
+            request.url.path,
+            logged,
+            request_id=(made or response).headers.get("x-request-id"),
+            fault=fault.kind if fault else None,
+        )
         return response
 
     def fault_response(fault: Fault, original: Response | None) -> Response:
@@ -166,7 +199,7 @@ def create_app(config: SimServerConfig | None = None) -> _RawSend:
     # -- Segmind's routes -------------------------------------------------------------------
 
     async def submit(request: Request, fault: Fault | None) -> Response:
-        mode = "sync" if request.url.path.startswith("/v1/") else "queue"
+        mode: Literal["sync", "queue"] = "sync" if request.url.path.startswith("/v1/") else "queue"
         model = request.path_params["model"]
         check_key(request)
         rate_headers = state.check_rate()
@@ -185,23 +218,29 @@ def create_app(config: SimServerConfig | None = None) -> _RawSend:
         if mode == "queue":
             state.start(job)
             root = base(request)
-            return JSONResponse({
-                "request_id": job.id, "status": "QUEUED",
-                "poll_url": f"{root}/v2/requests/{job.id}",
-                "status_url": f"{root}/v2/requests/{job.id}/status",
-                "response_url": f"{root}/v2/requests/{job.id}",
-            }, headers={"x-request-id": job.id} | rate_headers)
+            return JSONResponse(
+                {
+                    "request_id": job.id,
+                    "status": "QUEUED",
+                    "poll_url": f"{root}/v2/requests/{job.id}",
+                    "status_url": f"{root}/v2/requests/{job.id}/status",
+                    "response_url": f"{root}/v2/requests/{job.id}",
+                },
+                headers={"x-request-id": job.id} | rate_headers,
+            )
         await state.run_job(job)
         if job.status == "FAILED":
             return error(500, job.error or "generation failed", {"x-request-id": job.id})
         headers = job_headers(job) | rate_headers
         assert job.video is not None
         if config.sync_output == "url":
-            return JSONResponse({"output": f"{base(request)}/files/{job.id}.mp4",
-                                 "seed": job.seed}, headers=headers)
+            return JSONResponse(
+                {"output": f"{base(request)}/files/{job.id}.mp4", "seed": job.seed}, headers=headers
+            )
         if config.sync_output == "base64":
-            return JSONResponse({"output": base64.b64encode(job.video).decode(),
-                                 "seed": job.seed}, headers=headers)
+            return JSONResponse(
+                {"output": base64.b64encode(job.video).decode(), "seed": job.seed}, headers=headers
+            )
         return Response(job.video, headers=headers, media_type="video/mp4")
 
     async def status(request: Request, fault: Fault | None) -> Response:
@@ -215,8 +254,11 @@ def create_app(config: SimServerConfig | None = None) -> _RawSend:
     async def result(request: Request, fault: Fault | None) -> Response:
         check_key(request)
         job = find_job(request)
-        body: dict[str, Any] = {"status": job.status, "request_id": job.id,
-                                "metrics": job.metrics()}
+        body: dict[str, Any] = {
+            "status": job.status,
+            "request_id": job.id,
+            "metrics": job.metrics(),
+        }
         if job.status == "FAILED":
             return JSONResponse(body | {"error": job.error}, 422, headers=job_headers(job))
         if job.status == "COMPLETED":

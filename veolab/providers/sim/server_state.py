@@ -28,8 +28,17 @@ from veolab.providers.sim.server_config import Fault, SimServerConfig
 from veolab.request import API_FIELDS, VideoRequest, format_validation_error
 
 _ASSET = re.compile(r"/_sim/assets/([0-9a-f]{64})(\.\w+)?$")
-_BAD_REQUEST_TYPES = {"missing", "string_type", "int_type", "int_parsing", "bool_type",
-                      "bool_parsing", "list_type", "extra_forbidden", "model_type"}
+_BAD_REQUEST_TYPES = {
+    "missing",
+    "string_type",
+    "int_type",
+    "int_parsing",
+    "bool_type",
+    "bool_parsing",
+    "list_type",
+    "extra_forbidden",
+    "model_type",
+}
 _RANDOM_FAULTS = (500, 502, 504, "drop")
 
 # identical (request, seed) renders give identical bytes: keep a few, process-wide
@@ -48,8 +57,9 @@ class Rejected(Exception):
 
 
 def utc_iso(epoch: float) -> str:
-    return datetime.fromtimestamp(epoch, UTC).isoformat(timespec="milliseconds").replace(
-        "+00:00", "Z")
+    return (
+        datetime.fromtimestamp(epoch, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    )
 
 
 @dataclass
@@ -79,8 +89,7 @@ class Job:
             "total_time": round(end - self.created, 3),
         }
         if self.status == "COMPLETED":
-            out |= {"cost": self.cost, "remaining_credits": self.remaining_after,
-                    "seed": self.seed}
+            out |= {"cost": self.cost, "remaining_credits": self.remaining_after, "seed": self.seed}
         return out
 
 
@@ -109,10 +118,25 @@ class SimState:
 
     # -- bookkeeping ------------------------------------------------------------------------
 
-    def record(self, route: str, path: str, status: int, *, request_id: str | None = None,
-               fault: str | None = None) -> None:
-        self.attempts.append({"route": route, "path": path, "status": status,
-                              "request_id": request_id, "fault": fault, "time": time.time()})
+    def record(
+        self,
+        route: str,
+        path: str,
+        status: int,
+        *,
+        request_id: str | None = None,
+        fault: str | None = None,
+    ) -> None:
+        self.attempts.append(
+            {
+                "route": route,
+                "path": path,
+                "status": status,
+                "request_id": request_id,
+                "fault": fault,
+                "time": time.time(),
+            }
+        )
 
     def take_fault(self, route: str) -> Fault | None:
         """The next scripted fault for ``route``, else a random one at ``fault_rate``."""
@@ -122,8 +146,11 @@ class SimState:
                 if fault.count <= 0:
                     self.faults.remove(fault)
                 return fault
-        if route != "upload" and self.config.fault_rate and \
-                self._rng.random() < self.config.fault_rate:
+        if (
+            route != "upload"
+            and self.config.fault_rate
+            and self._rng.random() < self.config.fault_rate
+        ):
             pick = self._rng.choice(_RANDOM_FAULTS)
             if pick == "drop":
                 return Fault(route=route, kind="drop")  # type: ignore[arg-type]
@@ -141,15 +168,24 @@ class SimState:
             self._submits.popleft()
         if len(self._submits) >= limit:
             reset = self._submits[0] + window
-            headers = {"x-rate-limit-reset-at-utc": utc_iso(reset),
-                       "x-rate-limit-limit": str(limit), "x-rate-limit-remaining": "0"}
+            headers = {
+                "x-rate-limit-reset-at-utc": utc_iso(reset),
+                "x-rate-limit-limit": str(limit),
+                "x-rate-limit-remaining": "0",
+            }
             if self.config.retry_after_header:
                 headers["retry-after"] = str(max(1, int(-(-(reset - now) // 1))))
-            raise Rejected(429, f"Rate limit exceeded: {limit} submits per "
-                                f"{window:g} s; retry after {utc_iso(reset)}", headers)
+            raise Rejected(
+                429,
+                f"Rate limit exceeded: {limit} submits per "
+                f"{window:g} s; retry after {utc_iso(reset)}",
+                headers,
+            )
         self._submits.append(now)
-        return {"x-rate-limit-limit": str(limit),
-                "x-rate-limit-remaining": str(limit - len(self._submits))}
+        return {
+            "x-rate-limit-limit": str(limit),
+            "x-rate-limit-remaining": str(limit - len(self._submits)),
+        }
 
     # -- requests ---------------------------------------------------------------------------
 
@@ -191,8 +227,7 @@ class SimState:
         asset = _ASSET.search(value.split("?")[0])
         if asset and asset.group(1) in self.assets:  # our own upload: same identity as the bytes
             mime, data = self.assets[asset.group(1)]
-            return ImageRef(kind="data", value=value, sha256=asset.group(1), mime=mime,
-                            _data=data)
+            return ImageRef(kind="data", value=value, sha256=asset.group(1), mime=mime, _data=data)
         try:
             return ImageRef.parse(value)
         except ImageReferenceError as exc:
@@ -205,8 +240,9 @@ class SimState:
 
     # -- jobs -------------------------------------------------------------------------------
 
-    def create_job(self, model: str, mode: Literal["sync", "queue"],
-                   received: VideoRequest, fail: bool = False) -> Job:
+    def create_job(
+        self, model: str, mode: Literal["sync", "queue"], received: VideoRequest, fail: bool = False
+    ) -> Job:
         """Accept a job: pick its seed, price it, hold the price (406 if it does not fit)."""
         self._evict()
         cost = self.price(model, received)
@@ -217,8 +253,16 @@ class SimState:
                 f"request needs ${cost:.2f}",
             )
         seed = received.seed if received.seed is not None else pick_seed()
-        job = Job(id=str(uuid.uuid4()), model=model, mode=mode, request=received.with_seed(seed),
-                  request_hash=received.request_hash(), seed=seed, cost=cost, fail=fail)
+        job = Job(
+            id=str(uuid.uuid4()),
+            model=model,
+            mode=mode,
+            request=received.with_seed(seed),
+            request_hash=received.request_hash(),
+            seed=seed,
+            cost=cost,
+            fail=fail,
+        )
         self.reserved += cost
         self.jobs[job.id] = job
         return job
@@ -251,13 +295,23 @@ class SimState:
             self.credits = round(self.credits - job.cost, 6)
         job.remaining_after = self.credits
         job.status, job.finished = "COMPLETED", time.time()
-        self.ledger.append({
-            "request_id": job.id, "request_hash": job.request_hash, "seed": job.seed,
-            "cost": job.cost, "model": job.model, "mode": job.mode, "time": job.finished,
-            "time_utc": utc_iso(job.finished), "duration": job.request.duration,
-            "resolution": job.request.resolution, "aspect_ratio": job.request.aspect_ratio,
-            "generate_audio": job.request.generate_audio, "prompt": job.request.prompt[:200],
-        })
+        self.ledger.append(
+            {
+                "request_id": job.id,
+                "request_hash": job.request_hash,
+                "seed": job.seed,
+                "cost": job.cost,
+                "model": job.model,
+                "mode": job.mode,
+                "time": job.finished,
+                "time_utc": utc_iso(job.finished),
+                "duration": job.request.duration,
+                "resolution": job.request.resolution,
+                "aspect_ratio": job.request.aspect_ratio,
+                "generate_audio": job.request.generate_audio,
+                "prompt": job.request.prompt[:200],
+            }
+        )
 
     def _release(self, job: Job) -> bool:
         """Stop holding ``job``'s price; False if the job is no longer this state's."""

@@ -1,0 +1,71 @@
+"""The JSON body of a Segmind Veo 3.1 call, built from a VideoRequest.
+
+Only API fields are sent. Image inputs: URLs pass through; local files (and data: URIs) go
+inline as base64 data URIs when ``inline_images`` is on (the default), or are uploaded to
+Segmind Storage first and sent as the URLs it returns (Segmind has not confirmed that this
+model accepts base64 images; see docs/segmind.md).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from veolab.errors import InvalidOutputError
+from veolab.images import ImageRef
+from veolab.request import VideoRequest
+
+Uploader = Callable[[list[str]], Awaitable[list[str]]]
+
+
+async def request_body(
+    request: VideoRequest, *, inline_images: bool, upload: Uploader
+) -> dict[str, Any]:
+    """``request`` as Segmind's parameters; ``upload(data_urls) -> file_urls`` when not inline."""
+    body: dict[str, Any] = {
+        "prompt": request.prompt,
+        "aspect_ratio": request.aspect_ratio,
+        "duration": request.duration,
+        "resolution": request.resolution,
+        "generate_audio": request.generate_audio,
+    }
+    if request.negative_prompt:
+        body["negative_prompt"] = request.negative_prompt
+    if request.seed is not None:
+        body["seed"] = request.seed
+    refs: list[tuple[str, ImageRef]] = []
+    if request.image:
+        refs.append(("image", request.image))
+    if request.last_frame:
+        refs.append(("last_frame", request.last_frame))
+    refs += [("reference_images", r) for r in request.reference_images]
+    local = [r for _, r in refs if r.kind != "url"]
+    uploaded: dict[str | None, str] = {}
+    if local and not inline_images:
+        urls = await upload([r.as_data_uri() for r in local])
+        uploaded = dict(zip([r.sha256 for r in local], urls, strict=True))
+    for field, ref in refs:
+        if ref.kind == "url":
+            value = ref.value
+        else:
+            value = uploaded.get(ref.sha256) or ref.as_data_uri()
+        if field == "reference_images":
+            body.setdefault(field, []).append(value)
+        else:
+            body[field] = value
+    return body
+
+
+def file_urls(answer: Any, expected: int) -> list[str]:
+    """The ``file_urls`` of a Segmind Storage upload answer, checked."""
+    urls = answer.get("file_urls") if isinstance(answer, dict) else None
+    if (
+        not isinstance(urls, list)
+        or len(urls) != expected
+        or not all(isinstance(u, str) and u.startswith(("http://", "https://")) for u in urls)
+    ):
+        raise InvalidOutputError(
+            "Segmind image upload returned no usable file_urls; use --inline-images "
+            "(inline_images) to send images inline instead"
+        )
+    return urls
