@@ -13,6 +13,7 @@ import io
 import re
 import shutil
 import subprocess
+import tempfile
 from collections.abc import Iterable
 from fractions import Fraction
 from pathlib import Path
@@ -92,9 +93,22 @@ def encode(
     container: str = "mp4",
 ) -> bytes:
     """Encode RGB frames (and optional (channels, n) float audio) as H.264 + AAC; MP4 bytes."""
-    buf = io.BytesIO()
-    options = {"movflags": "+faststart"} if faststart else {}
-    with av.open(buf, "w", format=container, options=options) as out:
+    if faststart:  # moving moov to the front needs a real, seekable, re-openable file
+        with tempfile.TemporaryDirectory() as tmp:
+            target = Path(tmp) / f"clip.{container}"
+            _encode(target, frames, fps, audio, rate, crf, container, {"movflags": "+faststart"})
+            data = target.read_bytes()
+    else:
+        buf = io.BytesIO()
+        _encode(buf, frames, fps, audio, rate, crf, container, {})
+        data = buf.getvalue()
+    if path is not None:
+        Path(path).write_bytes(data)
+    return data
+
+
+def _encode(target, frames, fps, audio, rate, crf, container, options) -> None:
+    with av.open(target, "w", format=container, options=options) as out:
         v = out.add_stream("libx264", rate=fps, options={"crf": str(crf), "preset": "veryfast"})
         v.pix_fmt = "yuv420p"
         a = None
@@ -116,10 +130,6 @@ def encode(
                 af.pts = start
                 out.mux(a.encode(af))
             out.mux(a.encode(None))
-    data = buf.getvalue()
-    if path is not None:
-        Path(path).write_bytes(data)
-    return data
 
 
 # -- FFmpeg as the oracle ------------------------------------------------------------------
@@ -166,3 +176,37 @@ def ffmpeg_loudness(path: Path) -> float:
     text = _run_ffmpeg(path, "-vn", "-af", "ebur128")
     summary = text.split("Summary:")[-1]
     return float(re.search(r"I:\s*([-\d.]+) LUFS", summary).group(1))  # type: ignore[union-attr]
+
+
+# -- a clip whose content is known frame by frame -------------------------------------------
+
+KNOWN_TRUTH = {
+    "frames": 144,
+    "duration": 6.0,
+    "black": [(1.25, 2.0)],  # frames 30-47
+    "frozen": [(2.5, 3.75)],  # frames 60-89 show frame 60
+    "cuts": [1.25, 2.0, 3.75, 5.0],  # into black, out of black, scene 0 -> 1, scene 1 -> grey
+    "grey": (5.0, 6.0),
+    "silent": [(1.5, 2.5), (3.5, 4.75)],  # digital zero, then noise at -66 dBFS
+}
+
+
+def known_frames() -> list[np.ndarray]:
+    frames = [pattern(i) for i in range(30)]
+    frames += [BLACK] * 18
+    frames += [pattern(i) for i in range(48, 60)]
+    frames += [pattern(60)] * 30
+    frames += [pattern(i, scene=1) for i in range(90, 120)]
+    frames += [grey(i) for i in range(120, 144)]
+    return frames
+
+
+def known_audio() -> np.ndarray:
+    return np.concatenate(
+        [tone(1.5), quiet(1.0), tone(1.0, amp=0.2), quiet(1.25, amp=0.0005), tone(1.25)], axis=1
+    )
+
+
+def known_clip() -> bytes:
+    """6 s at 24 fps, 320x180, with the black, frozen, cut, grey and silent spans of KNOWN_TRUTH."""
+    return encode(known_frames(), audio=known_audio())

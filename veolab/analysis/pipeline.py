@@ -85,8 +85,8 @@ def _decode_pass(
                     audio.feed(aframe)  # type: ignore[union-attr]
     except av.FFmpegError as exc:
         raise AnalysisError(
-            f"{what} stopped decoding at {t:.2f} s (truncated or corrupt): "
-            f"{exc.strerror or type(exc).__name__}"
+            f"{what} is truncated or corrupt: decoding failed at {t:.2f} s "
+            f"({exc.strerror or type(exc).__name__})"
         ) from exc
     except (ValueError, MemoryError) as exc:
         raise AnalysisError(f"{what} could not be decoded at {t:.2f} s: {exc}") from exc
@@ -104,8 +104,8 @@ def _decode_pass(
     decoded = end - first
     if header_duration and step and decoded < header_duration - TRUNCATION_FRAMES * step - 1e-6:
         raise AnalysisError(
-            f"{what} is truncated or stops decoding part-way: {video.n} frames "
-            f"({decoded:.2f} s) decoded of {header_duration:.2f} s in its header"
+            f"{what} is truncated or corrupt: decoding stopped after {video.n} frames "
+            f"({decoded:.2f} s) of the {header_duration:.2f} s in its header"
         )
     pic = video.finish(end)
     snd: dict[str, Any] = {}
@@ -114,8 +114,8 @@ def _decode_pass(
         a_header = probe.audio.duration_s if probe.audio else None
         if a_header and snd["audio_duration_s"] < a_header - AUDIO_SLACK_S:
             raise AnalysisError(
-                f"{what} has truncated audio: {snd['audio_duration_s']:.2f} s decoded of "
-                f"{a_header:.2f} s in its header"
+                f"{what} is truncated or corrupt: its audio stopped after "
+                f"{snd['audio_duration_s']:.2f} s of the {a_header:.2f} s in its header"
             )
     frame_w, frame_h = video.size
     metrics = Metrics(

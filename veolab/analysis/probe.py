@@ -18,6 +18,8 @@ from veolab.analysis.result import AudioProbe, Probe, VideoProbe
 from veolab.errors import AnalysisError
 
 Source = str | os.PathLike[str] | bytes | bytearray | memoryview
+# FFmpeg demuxers that read single pictures ("png_pipe", "jpeg_pipe", ... end in _pipe)
+IMAGE_DEMUXERS = frozenset({"image2", "image2pipe"})
 
 
 def describe(source: Source) -> str:
@@ -73,6 +75,9 @@ def read_probe(container: Any, size: int, what: str) -> Probe:
     """The container, video and first audio stream facts; AnalysisError without a video stream."""
     if not container.streams.video:
         raise AnalysisError(f"{what} has no video stream: not a video")
+    fmt = container.format.name
+    if fmt in IMAGE_DEMUXERS or fmt.endswith("_pipe"):
+        raise AnalysisError(f"{what} is a still image ({fmt}), not a video")
     v = container.streams.video[0]
     vcc = v.codec_context
     fps, fps_fraction = _rate(v.average_rate or v.guessed_rate)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import re
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -108,30 +109,29 @@ def _print_report(res: Any, name: str) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    console = Console(highlight=False, width=100) if not _is_tty() else Console(highlight=False)
     for line in _summary(res, name):
-        console.print(line, markup=False)
+        click.echo(line)
     table = Table(box=None, pad_edge=False, show_edge=False)
     for col in ("check", "result", "value", "expected"):
         table.add_column(col)
     for c in res.checks:
         verdict = "[green]PASS[/]" if c.passed else "[bold red]FAIL[/]"
         table.add_row(c.name, verdict, _fmt(c.value), c.expected)
+    console = Console(highlight=False, width=None if _is_tty() else 100)
     console.print(table)
     for line in _metrics_lines(res.metrics):
-        console.print(line, markup=False)
+        click.echo(line)
     failed = res.failed_checks
     if failed:
         names = ", ".join(c.name for c in failed)
-        console.print(f"FAILED: {len(failed)} of {len(res.checks)} checks ({names})", markup=False)
+        click.echo(f"FAILED: {len(failed)} of {len(res.checks)} checks ({names})")
     else:
-        console.print(f"PASSED: all {len(res.checks)} checks", markup=False)
+        click.echo(f"PASSED: all {len(res.checks)} checks")
 
 
 def _is_tty() -> bool:
-    stream = click.get_text_stream("stdout")
     try:
-        return bool(stream.isatty())
+        return sys.stdout.isatty()
     except (AttributeError, ValueError):
         return False
 
