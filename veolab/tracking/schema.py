@@ -12,6 +12,7 @@ from __future__ import annotations
 KIND = "veolab.kind"  # "sweep" on the parent, "generation" on a child
 KIND_SWEEP = "sweep"
 KIND_GENERATION = "generation"
+KIND_RERUN = "rerun"  # the parent of the runs one `veolab rerun` made (issue 6)
 
 # parent (sweep) tags
 EXPERIMENT_FILE = "veolab.experiment_file"
@@ -38,6 +39,7 @@ ERROR_CLASS = "veolab.error_class"  # on FAILED children
 ERROR_MESSAGE = "veolab.error_message"
 RERUN_OF = "veolab.rerun_of"  # run id a rerun reissued (issue 6)
 RATING_NOTE = "veolab.rating_note"  # human note (issue 6)
+RERUN_SEED = "veolab.rerun_seed_changed"  # "true" when a rerun overrode the seed (issue 6)
 
 # --- params (child) --------------------------------------------------------------------------
 # every VideoRequest field under its own name: prompt, negative_prompt, aspect_ratio, duration,
@@ -59,7 +61,14 @@ REMAINING_CREDITS = "remaining_credits"
 CHECK_PREFIX = "check."  # each check as check.<name>: 1 passed, 0 failed
 CHECKS_PASSED = "checks_passed"  # 1 when every check passed
 HUMAN_SCORE = "human_score"  # 1..5 (issue 6)
-REPRO_SCORE = "repro_score"  # 0..1 (issue 6)
+REPRO_SCORE = "repro_score"  # 0..1 (issue 6); on a rerun, against its original (veolab.repro)
+REPRO_PSNR = "repro_psnr_db"  # mean luma PSNR over sampled frames; 100 for identical frames
+REPRO_PSNR_MIN = "repro_psnr_min_db"
+REPRO_SSIM = "repro_ssim"  # mean luma SSIM over sampled frames
+REPRO_SSIM_MIN = "repro_ssim_min"
+REPRO_IDENTICAL = "repro_identical_frames"  # fraction of frames with equal decoded pixels
+REPRO_AUDIO_CORR = "repro_audio_corr"  # Pearson correlation of the mono audio
+REPRO_FRAMES = "repro_frames_compared"  # how many sampled frames PSNR/SSIM used
 # plus every numeric analysis metric under its own name (brightness_mean, sharpness, ...)
 
 # parent metrics
@@ -85,3 +94,5 @@ ART_INPUTS = "inputs"  # inputs/image.<ext>, inputs/last_frame.<ext>, inputs/ref
 # parent artifacts
 ART_EXPERIMENT = "experiment.yaml"
 ART_TEMPLATE_DIR = "templates"
+ART_REPORT = "report"  # report/report.html and its media folder (veolab report, issue 6)
+ART_REPRO = "repro.json"  # on a rerun child: the reproducibility metrics in full (issue 6)

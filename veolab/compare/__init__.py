@@ -1,0 +1,15 @@
+"""Compare the variants of an experiment: load runs from MLflow, group, summarise, A/B test.
+
+    from veolab.compare import compare_runs, load_runs
+    result = compare_runs(load_runs("quickstart"), by="var.lighting", metrics=["motion"])
+    result.to_dict()        # the JSON of `veolab compare --json`
+
+``runs`` loads the table, ``stats`` holds the statistics, ``table`` groups and compares,
+``render`` prints the rich tables.
+"""
+
+from veolab.compare.runs import RunTable, load_runs, resolve_target
+from veolab.compare.table import DEFAULT_METRICS, CompareResult, Group, compare_runs
+
+__all__ = ["DEFAULT_METRICS", "CompareResult", "Group", "RunTable", "compare_runs", "load_runs",
+           "resolve_target"]

@@ -1,0 +1,168 @@
+"""Load an experiment's generation runs from MLflow into one table (a pandas DataFrame).
+
+    >>> runs = load_runs("quickstart")                  # doctest: +SKIP
+    >>> runs.frame[["label", "seed", "metrics.motion"]] # doctest: +SKIP
+
+``target`` is an experiment name (every sweep of it) or a sweep's parent run id (that sweep's
+children only). By default each request counts once: its latest FINISHED run, else its latest
+FAILED one, so a sweep that re-ran requests with ``--force`` does not count them twice;
+``all_sweeps=True`` keeps every run. A rerun (``veolab.rerun_of``) of a request a sweep made is
+not a sample: its reproducibility metrics are joined onto the run it reissued (``repro_score``
+and friends, the mean over same-seed reruns); a rerun with a seed no sweep ran (``--seed``) is a
+sample of its variant. Every rerun is listed in ``RunTable.reruns``.
+
+Columns, named as ``mlflow.search_runs`` names them: ``run_id``, ``parent_id``, ``status``,
+``start_time``, ``params.<name>``, ``metrics.<name>``, ``tags.<name>``; plus the short
+``variant``, ``label``, ``name``, ``seed``, ``request_hash``, ``checks_passed`` (True, False or
+None for failed runs) and ``failed`` (the run itself FAILED).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from veolab.errors import ConfigError
+from veolab.tracking import schema as S
+from veolab.tracking.store import Tracker
+
+RUN_ID = re.compile(r"^[0-9a-f]{32}$")
+REPRO_METRICS = (S.REPRO_SCORE, S.REPRO_PSNR, S.REPRO_SSIM, S.REPRO_IDENTICAL, S.REPRO_AUDIO_CORR)
+
+
+@dataclass
+class RunTable:
+    """The runs of one comparison and where they came from."""
+
+    experiment_name: str
+    experiment_id: str
+    frame: Any  # pandas.DataFrame, one row per run
+    sweep_ids: list[str] = field(default_factory=list)  # parent runs the rows came from
+    parent_run_id: str | None = None  # when the target was one sweep
+    reruns: Any = None  # pandas.DataFrame of the rerun children
+
+    @property
+    def latest_sweep_id(self) -> str | None:
+        return self.parent_run_id or (self.sweep_ids[-1] if self.sweep_ids else None)
+
+    def __len__(self) -> int:
+        return len(self.frame)
+
+
+def _row(run) -> dict[str, Any]:
+    tags, info = run.data.tags, run.info
+    row: dict[str, Any] = {
+        "run_id": info.run_id,
+        "parent_id": tags.get("mlflow.parentRunId"),
+        "status": info.status,
+        "start_time": info.start_time,
+        "variant": tags.get(S.VARIANT, ""),
+        "label": tags.get(S.VARIANT_LABEL) or tags.get(S.VARIANT, "") or "default",
+        "name": tags.get(S.VARIANT_NAME),
+        "seed": _int(tags.get(S.SEED)),
+        "request_hash": tags.get(S.REQUEST_HASH, ""),
+        "rerun_of": tags.get(S.RERUN_OF),
+        "failed": info.status == "FAILED",
+    }
+    passed = tags.get(S.CHECKS_PASSED_TAG)
+    row["checks_passed"] = None if passed is None else passed == "true"
+    for k, v in run.data.params.items():
+        row[f"params.{k}"] = v
+    for k, v in run.data.metrics.items():
+        row[f"metrics.{k}"] = v
+    for k, v in tags.items():
+        row[f"tags.{k}"] = v
+    return row
+
+
+def _int(v: str | None) -> int | None:
+    try:
+        return int(v) if v not in (None, "", "None") else None
+    except ValueError:
+        return None
+
+
+def resolve_target(tracker: Tracker, target: str) -> tuple[str, str, str | None]:
+    """(experiment name, experiment id, parent run id or None) for a name or a sweep's run id."""
+    exp_id = tracker.experiment_id(target, create=False)
+    if exp_id is not None:
+        return target, exp_id, None
+    if RUN_ID.match(target):
+        try:
+            run = tracker.get_run(target)
+        except Exception:  # noqa: BLE001 - an unknown id is reported below
+            run = None
+        if run is not None:
+            kind = run.data.tags.get(S.KIND)
+            if kind == S.KIND_RERUN:
+                raise ConfigError(f"{target} is the parent of a `veolab rerun`: compare the "
+                                  "experiment; its repro_score column shows the reruns")
+            if kind == S.KIND_GENERATION:
+                raise ConfigError(f"{target} is a generation run, not a sweep: pass its parent run id "
+                                  f"{run.data.tags.get('mlflow.parentRunId', '')} or the experiment name")
+            exp = tracker._call("get experiment", tracker.client.get_experiment, run.info.experiment_id)
+            return exp.name, run.info.experiment_id, target
+    names = _experiment_names(tracker)
+    hint = f"; experiments in {tracker.uri}: {', '.join(names)}" if names else f"; {tracker.uri} has none"
+    raise ConfigError(f"no experiment or sweep run named {target!r}{hint} "
+                      "(set --tracking-uri or MLFLOW_TRACKING_URI to another store)")
+
+
+def _experiment_names(tracker: Tracker) -> list[str]:
+    exps = tracker._call("list experiments", tracker.client.search_experiments, max_results=50)
+    return [e.name for e in exps if e.name != "Default"]
+
+
+def load_runs(target: str, *, tracker: Tracker | None = None, all_sweeps: bool = False) -> RunTable:
+    """The generation runs of an experiment (or of one sweep) as a :class:`RunTable`."""
+    import pandas as pd
+
+    tracker = tracker or Tracker()
+    name, exp_id, parent = resolve_target(tracker, target)
+    flt = f"tags.`{S.KIND}` = '{S.KIND_GENERATION}'"
+    runs = [r for r in tracker.search(exp_id, flt, order_by=["attributes.start_time ASC"])
+            if r.info.status in ("FINISHED", "FAILED")]
+    rows = [_row(r) for r in runs]
+    frame = pd.DataFrame(rows)
+    if frame.empty:
+        raise ConfigError(f"experiment {name!r} has no finished generation runs yet: "
+                          f"veolab run <experiment file> first")
+    is_rerun = frame["rerun_of"].notna()
+    reruns = frame[is_rerun].copy()
+    # a rerun is a sample only of a request no sweep made (a --seed override)
+    covered = set(frame.loc[~is_rerun, "request_hash"])
+    frame = frame[~is_rerun | ~frame["request_hash"].isin(covered)].copy()
+    if parent:
+        frame = frame[frame["parent_id"] == parent]
+        if frame.empty:
+            raise ConfigError(f"sweep {parent} has no generation runs of its own (every run was "
+                              f"already done in earlier sweeps): compare the experiment {name!r}")
+    if not all_sweeps:
+        # latest FINISHED per request, else latest FAILED
+        frame["_ok"] = ~frame["failed"]
+        frame = frame.sort_values(["_ok", "start_time"]).groupby("request_hash", sort=False).tail(1)
+        frame = frame.drop(columns="_ok").sort_values("start_time")
+    frame = _join_repro(frame, reruns)
+    sweeps = list(dict.fromkeys(p for p in frame["parent_id"].tolist() if p))
+    return RunTable(name, exp_id, frame.reset_index(drop=True), sweeps, parent,
+                    reruns.reset_index(drop=True))
+
+
+def _join_repro(frame, reruns):
+    """Each run gets the mean reproducibility of its same-seed reruns."""
+    if reruns.empty:
+        return frame
+    same = reruns[reruns["seed"].values == reruns["rerun_of"].map(
+        dict(zip(frame["run_id"], frame["seed"], strict=True))).values]
+    for m in REPRO_METRICS:
+        col = f"metrics.{m}"
+        if col not in same:
+            continue
+        means = same.groupby("rerun_of")[col].mean()
+        frame[col] = frame["run_id"].map(means)
+    frame["reruns"] = frame["run_id"].map(reruns.groupby("rerun_of").size()).fillna(0).astype(int)
+    return frame
+
+
+__all__ = ["RunTable", "load_runs", "resolve_target"]

@@ -1,0 +1,89 @@
+"""Human ratings: a score from 1 to 5 and an optional note, kept on the run in MLflow.
+
+    >>> rate("3f2a...", 4, note="best fox so far")     # doctest: +SKIP
+    Rating(run_id='3f2a...', score=4.0, note='best fox so far', ratings=1)
+
+The score is the metric ``human_score`` (rating again logs a new step; MLflow shows the latest,
+and ``compare`` and ``report`` use the latest); the note is the tag ``veolab.rating_note``
+(a new rating without a note leaves an earlier note in place).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass
+
+from veolab.errors import ConfigError
+from veolab.tracking import schema as S
+from veolab.tracking.store import Tracker
+
+MIN_SCORE, MAX_SCORE = 1, 5
+NOTE_MAX = 5000
+
+
+@dataclass
+class Rating:
+    run_id: str
+    score: float
+    note: str | None
+    ratings: int  # how many times this run has been rated, this one included
+
+
+def check_score(score: float) -> float:
+    try:
+        value = float(score)
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"score {score!r} is not a number: give 1 to 5") from exc
+    if not math.isfinite(value) or not MIN_SCORE <= value <= MAX_SCORE:
+        raise ConfigError(f"score {score} is outside {MIN_SCORE} to {MAX_SCORE}: give 1 to 5")
+    return value
+
+
+def _generation_run(tracker: Tracker, run_id: str):
+    try:
+        run = tracker.get_run(run_id)
+    except Exception as exc:  # noqa: BLE001 - MLflow raises its own kinds for unknown ids
+        raise ConfigError(f"no run {run_id!r} in {tracker.uri}: copy the id from "
+                          "`veolab compare --json` or the MLflow UI") from exc
+    kind = run.data.tags.get(S.KIND)
+    if kind != S.KIND_GENERATION:
+        raise ConfigError(f"run {run_id} is a {kind or 'non-veolab'} run, not a generation: "
+                          "rate one of its child runs")
+    return run
+
+
+def rate(run_id: str, score: float, note: str | None = None, *,
+         tracker: Tracker | None = None) -> Rating:
+    """Log ``score`` (1 to 5) and ``note`` on a generation run."""
+    value = check_score(score)
+    if note is not None and len(note) > NOTE_MAX:
+        raise ConfigError(f"the note has {len(note)} characters: keep it under {NOTE_MAX}")
+    tracker = tracker or Tracker()
+    _generation_run(tracker, run_id)
+    history = tracker._call("metric history", tracker.client.get_metric_history, run_id,
+                            S.HUMAN_SCORE)
+    step = len(history)
+    from mlflow.entities import Metric, RunTag
+
+    tags = [RunTag(S.RATING_NOTE, note)] if note else []
+    metric = Metric(S.HUMAN_SCORE, value, int(time.time() * 1000), step)
+    tracker._call("log rating", tracker.client.log_batch, run_id, metrics=[metric], tags=tags)
+    if not note:
+        note = tracker.get_run(run_id).data.tags.get(S.RATING_NOTE)
+    return Rating(run_id, value, note, step + 1)
+
+
+def get_rating(run_id: str, *, tracker: Tracker | None = None) -> Rating | None:
+    """The latest rating of a run, or None."""
+    tracker = tracker or Tracker()
+    run = _generation_run(tracker, run_id)
+    if S.HUMAN_SCORE not in run.data.metrics:
+        return None
+    history = tracker._call("metric history", tracker.client.get_metric_history, run_id,
+                            S.HUMAN_SCORE)
+    return Rating(run_id, run.data.metrics[S.HUMAN_SCORE], run.data.tags.get(S.RATING_NOTE),
+                  len(history))
+
+
+__all__ = ["Rating", "check_score", "get_rating", "rate"]

@@ -1,0 +1,12 @@
+"""The side-by-side HTML report of a comparison (``veolab report``).
+
+    from veolab.compare import load_runs
+    from veolab.report import write_report
+    info = write_report(load_runs("quickstart"), "report.html")
+
+``veolab.report.browser`` opens a page in headless Chromium and reports broken media.
+"""
+
+from veolab.report.build import ReportInfo, write_report
+
+__all__ = ["ReportInfo", "write_report"]
