@@ -44,6 +44,8 @@ class ProviderSettings(BaseModel):
     inline_images: bool = True
     read_timeout: float | None = Field(default=None, gt=0)
     job_timeout: float | None = Field(default=None, gt=0)
+    poll_interval: float | None = Field(default=None, gt=0)  # first status poll (s), then x1.5
+    poll_max_interval: float | None = Field(default=None, gt=0)
     options: dict[str, Any] = Field(default_factory=dict)  # provider-specific (sim: latency, defects)
 
 

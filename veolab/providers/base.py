@@ -119,6 +119,18 @@ class Provider(abc.ABC):
             f"provider {self.name!r} cannot resume job {request_id}", request_id=request_id
         )
 
+    def check_ready(self) -> None:
+        """Fail before any request (and any MLflow run) when the provider cannot work:
+        by default, a provider that needs a key and has none raises MissingKeyError."""
+        import os
+
+        from veolab.errors import MissingKeyError
+
+        if self.needs_key and not (self.config.api_key or os.environ.get(self.key_env_var or "")):
+            raise MissingKeyError(
+                f"No {self.name} API key: set {self.key_env_var} (provider {self.name!r})"
+            )
+
     def estimate_cost(self, request: VideoRequest, model: str | None = None) -> float:
         """Price-table estimate in USD for one generation."""
         table = self.prices.get(model or self.config.model, DEFAULT_PRICES["veo-3.1"])

@@ -112,10 +112,9 @@ def provider_config(plan: Plan, opts: RunOptions) -> ProviderConfig:
         "options": dict(ps.options) if plan.provider == ps.name else {},
         "api_key": opts.api_key,
     }
-    if ps.read_timeout:
-        cfg["read_timeout"] = ps.read_timeout
-    if ps.job_timeout:
-        cfg["job_timeout"] = ps.job_timeout
+    for name in ("read_timeout", "job_timeout", "poll_interval", "poll_max_interval"):
+        if getattr(ps, name):
+            cfg[name] = getattr(ps, name)
     return ProviderConfig(**cfg)
 
 
@@ -251,6 +250,9 @@ class Sweep:
         t0 = time.perf_counter()
         self.thresholds = CheckThresholds(**self.plan.experiment.checks)
         exp = self.plan.experiment
+        # a provider that cannot work fails here: before any MLflow run exists
+        self.provider = get_provider(self.plan.provider, provider_config(self.plan, self.opts))
+        self.provider.check_ready()
         self.exp_id = self.tracker.experiment_id(exp.name)
         self.result.experiment_id = self.exp_id
         self.tracker.close_stale(self.exp_id)
@@ -271,7 +273,6 @@ class Sweep:
         final = "FAILED"
         try:
             self._log_sweep_inputs()
-            self.provider = get_provider(self.plan.provider, provider_config(self.plan, self.opts))
             sem = asyncio.Semaphore(self.opts.concurrency or exp.concurrency)
             tasks = []
             for spec in self.plan.runs:

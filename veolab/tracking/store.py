@@ -9,6 +9,7 @@ runner logs from worker threads while it waits on the provider.
 
 from __future__ import annotations
 
+import logging
 import os
 import socket
 import threading
@@ -57,6 +58,9 @@ class Tracker:
         if self.uri.startswith("sqlite:///"):
             Path(self.uri.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
         self.lock = threading.RLock()
+        # MLflow announces its database migrations at INFO on stderr: noise for a CLI user
+        for name in ("mlflow", "alembic"):
+            logging.getLogger(name).setLevel(logging.WARNING)
         try:
             from mlflow.tracking import MlflowClient
 

@@ -11,10 +11,9 @@ from __future__ import annotations
 import asyncio
 import random
 import re
-import threading
 import time
 import uuid
-from collections import OrderedDict, deque
+from collections import deque
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal
@@ -23,8 +22,9 @@ from pydantic import ValidationError
 
 from veolab.errors import ImageReferenceError
 from veolab.images import ImageRef
-from veolab.providers.sim.provider import pick_seed, simulate
+from veolab.providers.sim.provider import pick_seed
 from veolab.providers.sim.server_config import Fault, SimServerConfig
+from veolab.providers.sim.server_render import render
 from veolab.request import API_FIELDS, VideoRequest, format_validation_error
 
 _ASSET = re.compile(r"/_sim/assets/([0-9a-f]{64})(\.\w+)?$")
@@ -40,10 +40,6 @@ _BAD_REQUEST_TYPES = {
     "model_type",
 }
 _RANDOM_FAULTS = (500, 502, 504, "drop")
-
-# identical (request, seed) renders give identical bytes: keep a few, process-wide
-_RENDERS: OrderedDict[str, bytes] = OrderedDict()
-_RENDERS_LOCK = threading.Lock()
 
 
 class Rejected(Exception):
@@ -273,16 +269,25 @@ class SimState:
         return max(0.0, self.config.latency * (1 + jitter * (2 * u - 1)))
 
     async def run_job(self, job: Job) -> None:
-        """QUEUED, then PROCESSING for the latency, then render and bill (or FAILED)."""
+        """QUEUED for queue_time, PROCESSING for max(latency, render), then billed (or FAILED)."""
+        rendering: asyncio.Future | None = None
         try:
             if self.config.queue_time:
                 await asyncio.sleep(self.config.queue_time)
             job.status, job.started = "PROCESSING", time.time()
+            # the latency is the whole generation time: render during it, not after it
+            if not job.fail:
+                rendering = asyncio.ensure_future(
+                    render(job.request, self.config.render_cache, self.config.render_workers)
+                )
             await asyncio.sleep(self.delay_for(job))
             if job.fail:
                 raise RuntimeError("the model could not generate this video (simulated failure)")
-            job.video = await render(job.request, self.config.render_cache)
+            assert rendering is not None
+            job.video = await rendering
         except asyncio.CancelledError:
+            if rendering is not None:
+                rendering.cancel()
             self._release(job)
             raise
         except Exception as exc:  # a failed job is never billed
@@ -342,19 +347,3 @@ class SimState:
             "attempts": list(self.attempts),
             "counts": counts,
         }
-
-
-async def render(request: VideoRequest, cache_size: int) -> bytes:
-    """The simulator's clip for ``request`` (which carries its seed), in a worker thread."""
-    key = request.canonical_json()
-    with _RENDERS_LOCK:
-        if key in _RENDERS:
-            _RENDERS.move_to_end(key)
-            return _RENDERS[key]
-    video, _ = await asyncio.to_thread(simulate, request)
-    if cache_size:
-        with _RENDERS_LOCK:
-            _RENDERS[key] = video
-            while len(_RENDERS) > cache_size:
-                _RENDERS.popitem(last=False)
-    return video
