@@ -58,11 +58,12 @@ class Tracker:
         if self.uri.startswith("sqlite:///"):
             Path(self.uri.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
         self.lock = threading.RLock()
-        # MLflow announces its database migrations at INFO on stderr: noise for a CLI user
-        for name in ("mlflow", "alembic"):
-            logging.getLogger(name).setLevel(logging.WARNING)
         try:
             from mlflow.tracking import MlflowClient
+
+            # MLflow announces its database migrations at INFO on stderr: noise for a CLI user
+            for name in ("mlflow", "alembic"):
+                logging.getLogger(name).setLevel(logging.WARNING)
 
             self.client = MlflowClient(tracking_uri=self.uri)
         except Exception as exc:  # noqa: BLE001 - MLflow raises many kinds at start-up
