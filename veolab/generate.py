@@ -11,13 +11,18 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from veolab.fsutil import atomic_write_bytes
+from pydantic import ValidationError
+
+from veolab.errors import ConfigError
+from veolab.fsutil import atomic_write_bytes, check_writable
 from veolab.providers import ProviderConfig, get_provider
-from veolab.request import VideoRequest
+from veolab.request import VideoRequest, format_validation_error
 
 
 @dataclass
 class GenerateOutcome:
+    """Where the video went and what identifies it."""
+
     path: Path
     size: int
     seed: int | None
@@ -35,9 +40,20 @@ async def generate_one(
     veo_rules: bool = True,
     config: ProviderConfig | None = None,
 ) -> GenerateOutcome:
-    """Validate, generate, verify, and write the MP4 atomically (no file on any error)."""
-    request = VideoRequest.build(**params, veo_rules=veo_rules)
-    prov = get_provider(provider, config or ProviderConfig(name=provider, model=model))
+    """Validate, generate, verify, and write the MP4 atomically (no file on any error).
+
+    Raises RequestError / ImageReferenceError / ConfigError (bad input, before any provider
+    call), a ProviderError subclass (the provider failed) or InvalidOutputError (not an MP4).
+    """
+    request = VideoRequest.build(**{**params, "veo_rules": veo_rules})
+    if config is None:
+        try:
+            config = ProviderConfig.model_validate({"name": provider, "model": model})
+        except ValidationError as exc:
+            raise ConfigError(format_validation_error(exc)) from exc
+    if output is not None:
+        _check_output(Path(output))  # before the (maybe paid) generation
+    prov = get_provider(provider, config)
     try:
         result = await prov.generate(request)
     finally:
@@ -49,6 +65,19 @@ async def generate_one(
     # the hash of the request as actually made: with the seed the host used
     made = request.with_seed(result.seed) if result.seed is not None else request
     path = Path(output) if output else Path(f"veolab-{made.request_hash()[:12]}.mp4")
-    atomic_write_bytes(path, video)
-    return GenerateOutcome(path, len(video), result.seed, made.request_hash(), result.cost,
-                           result.request_id)
+    try:
+        atomic_write_bytes(path, video)
+    except OSError as exc:
+        raise ConfigError(f"cannot write {path}: {exc.strerror or exc}") from exc
+    return GenerateOutcome(
+        path, len(video), result.seed, made.request_hash(), result.cost, result.request_id
+    )
+
+
+def _check_output(path: Path) -> None:
+    try:
+        check_writable(path)
+    except OSError as exc:
+        raise ConfigError(
+            f"cannot write the output {path}: {exc.strerror or exc} (check -o/--output)"
+        ) from exc

@@ -15,13 +15,20 @@ import binascii
 import hashlib
 import mimetypes
 import re
+import urllib.parse
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from veolab.errors import ImageReferenceError
 
-_DATA_URI = re.compile(r"^data:(?P<mime>[\w.+-]+/[\w.+-]+)?(?P<params>(;[^;,]+)*?)(?P<b64>;base64)?,(?P<data>.*)$", re.S)
+if TYPE_CHECKING:
+    import numpy as np
+
+_DATA_URI = re.compile(
+    r"^data:(?P<mime>[\w.+-]+/[\w.+-]+)?(?P<params>(;[^;,]+)*?)(?P<b64>;base64)?,(?P<data>.*)$",
+    re.S | re.I,
+)
 
 _MAGIC = (
     (b"\x89PNG\r\n\x1a\n", "image/png"),
@@ -41,8 +48,8 @@ def _sniff_mime(data: bytes) -> str | None:
     return None
 
 
-def decode_image(data: bytes, what: str):  # -> numpy.ndarray (H, W, 3) RGB uint8
-    """Decode image bytes to an RGB array, or raise ImageReferenceError naming ``what``."""
+def decode_image(data: bytes, what: str) -> np.ndarray:
+    """Decode image bytes to an (H, W, 3) RGB uint8 array, or raise ImageReferenceError."""
     import cv2  # lazy: keeps `veolab --help` free of OpenCV
     import numpy as np
 
@@ -84,27 +91,41 @@ class ImageRef:
                 raise ImageReferenceError("malformed data: URI: expected data:image/...;base64,...")
             payload = m.group("data")
             try:
-                data = base64.b64decode(payload, validate=True) if m.group("b64") else payload.encode()
+                if m.group("b64"):
+                    data = base64.b64decode("".join(payload.split()), validate=True)
+                else:  # RFC 2397: without ;base64 the payload is percent-encoded
+                    data = urllib.parse.unquote_to_bytes(payload)
             except (binascii.Error, ValueError) as exc:
                 raise ImageReferenceError("data: URI has invalid base64 content") from exc
             decode_image(data, "the data: URI")
-            mime = m.group("mime") or _sniff_mime(data) or "application/octet-stream"
-            return cls(kind="data", value=value, sha256=hashlib.sha256(data).hexdigest(),
-                       mime=mime, _data=data)
+            mime = (m.group("mime") or "").lower() or _sniff_mime(data) or "image/png"
+            return cls(
+                kind="data", value=value, sha256=hashlib.sha256(data).hexdigest(), mime=mime,
+                _data=data,
+            )
         if re.match(r"^[a-z][a-z0-9+.-]*://", low):
             raise ImageReferenceError(
-                f"unsupported image URL scheme in {value!r}: use http(s), a data: URI or a file path"
+                f"unsupported image URL scheme in {value!r}: use http(s), a data: URI or a path"
             )
         path = Path(value).expanduser()
         if base_dir is not None and not path.is_absolute():
-            path = base_dir / path
+            path = Path(base_dir) / path
+        if path.is_dir():
+            raise ImageReferenceError(f"image path {path} is a directory: give an image file")
         if not path.is_file():
             raise ImageReferenceError(f"image file not found: {path} (check the path)")
-        data = path.read_bytes()
+        try:
+            data = path.read_bytes()
+        except OSError as exc:
+            raise ImageReferenceError(
+                f"cannot read image file {path}: {exc.strerror or exc}"
+            ) from exc
         decode_image(data, f"image file {path}")
         mime = _sniff_mime(data) or mimetypes.guess_type(path.name)[0] or "image/png"
-        return cls(kind="file", value=str(path), sha256=hashlib.sha256(data).hexdigest(),
-                   mime=mime, _data=data)
+        return cls(
+            kind="file", value=str(path), sha256=hashlib.sha256(data).hexdigest(), mime=mime,
+            _data=data,
+        )
 
     @property
     def data(self) -> bytes | None:
@@ -121,7 +142,7 @@ class ImageRef:
         """The image inline as a base64 data URI (URLs are returned unchanged)."""
         if self.kind == "url":
             return self.value
-        if self.kind == "data":
+        if self.kind == "data" and ";base64," in self.value[:200].lower():
             return self.value
         assert self._data is not None
         return f"data:{self.mime};base64,{base64.b64encode(self._data).decode()}"

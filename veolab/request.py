@@ -24,6 +24,7 @@ from pydantic import (
     Field,
     ValidationError,
     ValidationInfo,
+    field_serializer,
     field_validator,
     model_validator,
 )
@@ -134,6 +135,16 @@ class VideoRequest(BaseModel):
         base = (info.context or {}).get("base_dir")
         return [x if isinstance(x, ImageRef) else ImageRef.parse(x, base_dir=base) for x in v]
 
+    @field_serializer("image", "last_frame")
+    def _dump_image(self, ref: ImageRef | None) -> str | None:
+        # as given (URL, data URI or path), so ``VideoRequest.build(**req.model_dump())``
+        # round-trips; identity() is the form with content hashes
+        return ref.value if ref is not None else None
+
+    @field_serializer("reference_images")
+    def _dump_images(self, refs: list[ImageRef]) -> list[str]:
+        return [r.value for r in refs]
+
     @model_validator(mode="after")
     def _veo_rules(self) -> VideoRequest:
         if not self.veo_rules:
@@ -199,7 +210,9 @@ class VideoRequest(BaseModel):
 
     def canonical_json(self) -> str:
         """Sorted keys, compact separators, UTF-8 text: the hashed form of the request."""
-        return json.dumps(self.identity(), sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+        return json.dumps(
+            self.identity(), sort_keys=True, separators=(",", ":"), ensure_ascii=False
+        )
 
     def request_hash(self) -> str:
         """sha256 hex of ``canonical_json()``."""

@@ -13,7 +13,8 @@ from veolab.cli.common import handle_errors
 @click.command()
 @click.option("-p", "--prompt", required=True, help="What the video shows (required).")
 @click.option("--negative-prompt", default=None, help="What the video must not show.")
-@click.option("--aspect-ratio", type=click.Choice(["16:9", "9:16"]), default="16:9", show_default=True)
+@click.option("--aspect-ratio", type=click.Choice(["16:9", "9:16"]), default="16:9",
+              show_default=True)
 @click.option("--duration", type=click.Choice(["4", "6", "8"]), default="8", show_default=True,
               help="Seconds.")
 @click.option("--resolution", type=click.Choice(["720p", "1080p"]), default="1080p",

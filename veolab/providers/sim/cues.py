@@ -45,6 +45,10 @@ COLOURS: dict[str, tuple[int, int, int]] = {
 }
 
 # Muted defaults when the prompt names no colour: picked by seed.
+# Motion levels (pixels per frame at working size): calm still moves a little, so a calm clip is
+# never mistaken for a frozen one (a frozen segment decodes to ~0.05 mean abs frame difference).
+MOTION_CALM, MOTION_DEFAULT, MOTION_FAST = 0.3, 1.2, 5.0
+
 DEFAULT_PALETTES: tuple[tuple[tuple[int, int, int], ...], ...] = (
     ((70, 90, 120), (160, 130, 100), (200, 190, 170)),
     ((60, 110, 90), (180, 160, 120), (120, 140, 170)),
@@ -52,10 +56,19 @@ DEFAULT_PALETTES: tuple[tuple[tuple[int, int, int], ...], ...] = (
     ((80, 100, 70), (170, 170, 140), (140, 100, 80)),
 )
 
-DARK = ("night", "dark", "dim", "dusk", "moonlit", "shadow", "shadowy", "gloomy", "midnight", "low-key")
-BRIGHT = ("bright", "sunny", "daylight", "sunlit", "noon", "high-key", "brilliant", "daytime", "well-lit")
-FAST = ("fast", "action", "running", "racing", "chase", "rapid", "explosive", "dynamic", "sprinting", "dancing")
-CALM = ("static", "still", "calm", "slow", "serene", "motionless", "tranquil", "locked-off", "tripod")
+DARK = (
+    "night", "dark", "dim", "dusk", "moonlit", "shadow", "shadowy", "gloomy", "midnight", "low-key",
+)
+BRIGHT = (
+    "bright", "sunny", "daylight", "sunlit", "noon", "high-key", "brilliant", "daytime", "well-lit",
+)
+FAST = (
+    "fast", "action", "running", "racing", "chase", "rapid", "explosive", "dynamic", "sprinting",
+    "dancing",
+)
+CALM = (
+    "static", "still", "calm", "slow", "serene", "motionless", "tranquil", "locked-off", "tripod",
+)
 QUIET = ("silent", "silence", "quiet", "mute", "muted", "no sound", "hushed")
 MONO = ("black and white", "black-and-white", "monochrome", "grayscale", "greyscale", "b&w")
 
@@ -65,6 +78,10 @@ SCALE = (196.0, 220.0, 261.63, 293.66, 329.63, 392.0, 440.0, 523.25, 587.33, 659
 
 def _words(text: str) -> list[str]:
     return re.findall(r"[a-z][a-z&-]*", text.lower())
+
+
+_CUT = re.compile(r"\bcut to\b")
+_MONO_PHRASE = re.compile("|".join(re.escape(w) for w in MONO))
 
 
 def _has_any(text: str, words: tuple[str, ...]) -> bool:
@@ -94,33 +111,35 @@ def read_scene(prompt: str, negative_prompt: str | None, seed: int) -> SceneSpec
     tokens = _words(low)
     negative = (negative_prompt or "").lower()
 
-    named = []
-    for tok in tokens:
+    named: list[tuple[int, int, int]] = []
+    # "black and white" names a look, not the colour white
+    for tok in _words(_MONO_PHRASE.sub(" ", low)):
         if tok in COLOURS and COLOURS[tok] not in named:
             named.append(COLOURS[tok])
     if named:
         palette = list(named[:3])
         while len(palette) < 3:
             r, g, b = palette[len(palette) % len(named)]
-            palette.append((min(255, int(r * 0.6 + 60)), min(255, int(g * 0.6 + 60)), min(255, int(b * 0.6 + 60))))
+            palette.append((min(255, int(r * 0.6 + 60)), min(255, int(g * 0.6 + 60)),
+                            min(255, int(b * 0.6 + 60))))
     else:
         palette = list(DEFAULT_PALETTES[seed % len(DEFAULT_PALETTES)])
 
     brightness = 0.7
     if _has_any(low, DARK):
-        brightness = 0.22
+        brightness = 0.45  # dim, not black: a night scene must not read as a black frame
     if _has_any(low, BRIGHT):
         brightness = 1.0 if brightness > 0.5 else 0.6
 
-    motion = 1.2
+    motion = MOTION_DEFAULT
     if _has_any(low, FAST):
-        motion = 5.0
+        motion = MOTION_FAST
     elif _has_any(low, CALM):
-        motion = 0.12
+        motion = MOTION_CALM
 
     mono = _has_any(low, MONO) and not _has_any(negative, MONO)
 
-    cuts = low.count("cut to")
+    cuts = len(_CUT.findall(low))
 
     content = [t for t in tokens if len(t) > 3][:12] or tokens[:4] or ["veo"]
     tones = []
@@ -128,7 +147,7 @@ def read_scene(prompt: str, negative_prompt: str | None, seed: int) -> SceneSpec
         h = int(hashlib.sha256(f"{word}:{seed}".encode()).hexdigest(), 16)
         tones.append(SCALE[h % len(SCALE)])
     loud = 0.0006 if _has_any(low, QUIET) else 0.25
-    bps = {True: 4.0, False: 2.0}[motion > 2] if motion > 0.5 else 1.0
+    bps = 4.0 if motion >= MOTION_FAST else 1.0 if motion <= MOTION_CALM else 2.0
 
     return SceneSpec(
         palette=palette,

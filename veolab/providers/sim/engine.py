@@ -8,13 +8,14 @@ otherwise; moov at the end (as Veo writes it). Same request and seed, same bytes
 from __future__ import annotations
 
 import io
+from collections.abc import Sequence
 from fractions import Fraction
 
 import av
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
-from veolab.images import decode_image
+from veolab.images import ImageRef, decode_image
 from veolab.providers.sim.cues import read_scene
 from veolab.providers.sim.render import SAMPLE_RATE, FramePainter, _rng, audio_blocks
 from veolab.request import FPS, VideoRequest
@@ -35,10 +36,12 @@ class SimDefects(BaseModel):
     drop_audio: bool = False  # no audio track even when audio was requested
 
     def any(self) -> bool:
-        return bool(self.black_seconds or self.frozen_seconds or self.short_seconds or self.drop_audio)
+        return bool(
+            self.black_seconds or self.frozen_seconds or self.short_seconds or self.drop_audio
+        )
 
 
-def _image_rgb(ref, what: str) -> np.ndarray | None:
+def _image_rgb(ref: ImageRef | None, what: str) -> np.ndarray | None:
     if ref is None:
         return None
     if ref.data is not None:
@@ -49,12 +52,22 @@ def _image_rgb(ref, what: str) -> np.ndarray | None:
     return np.broadcast_to(colour, (360, 640, 3)).copy()
 
 
-def _tint(palette, refs) -> list[tuple[int, int, int]]:
-    means = [(_image_rgb(r, "reference image")).reshape(-1, 3).mean(axis=0) for r in refs]
+def _tint(
+    palette: list[tuple[int, int, int]], refs: Sequence[ImageRef]
+) -> list[tuple[int, int, int]]:
+    """Pull the palette 60% of the way towards the reference images' mean colour."""
+    means = []
+    for ref in refs:
+        rgb = _image_rgb(ref, "reference image")
+        assert rgb is not None
+        means.append(rgb.reshape(-1, 3).mean(axis=0))
     if not means:
         return palette
-    ref_mean = np.mean(means, axis=0)
-    return [tuple(int(0.4 * c + 0.6 * m) for c, m in zip(col, ref_mean, strict=True)) for col in palette]
+    m = np.mean(means, axis=0)
+    return [
+        (int(0.4 * r + 0.6 * m[0]), int(0.4 * g + 0.6 * m[1]), int(0.4 * b + 0.6 * m[2]))
+        for r, g, b in palette
+    ]
 
 
 def _defect_spans(defects: SimDefects, seed: int, n: int) -> tuple[range, range]:

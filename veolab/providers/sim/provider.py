@@ -7,10 +7,11 @@ import hashlib
 import secrets
 import time
 from collections.abc import Callable
-from typing import ClassVar
+from typing import Any, ClassVar
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from veolab.errors import ConfigError
 from veolab.providers.base import Provider, ProviderConfig, ProviderResult, Timings
 from veolab.request import VideoRequest
 
@@ -22,7 +23,15 @@ class SimConfig(BaseModel):
 
     latency: float = Field(default=0.0, ge=0)  # seconds of simulated generation time
     jitter: float = Field(default=0.0, ge=0, le=1)  # +/- fraction of latency, seeded per request
-    defects: dict = Field(default_factory=dict)  # SimDefects fields
+    defects: dict[str, Any] = Field(default_factory=dict)  # SimDefects fields
+
+    @field_validator("defects")
+    @classmethod
+    def _known_defects(cls, v: dict[str, Any]) -> dict[str, Any]:
+        # checked here, not at the first generation: a typo must fail before any work
+        from veolab.providers.sim.engine import SimDefects  # lazy: PyAV
+
+        return SimDefects(**v).model_dump(exclude_defaults=True)
 
     def delay_for(self, request_hash: str) -> float:
         if not self.latency:
@@ -54,7 +63,12 @@ class SimProvider(Provider):
 
     def __init__(self, config: ProviderConfig | None = None) -> None:
         super().__init__(config or ProviderConfig(name="sim"))
-        self.sim = SimConfig(**self.config.options)
+        try:
+            self.sim = SimConfig(**self.config.options)
+        except ValidationError as exc:
+            from veolab.request import format_validation_error
+
+            raise ConfigError(f"sim provider options: {format_validation_error(exc)}") from exc
 
     async def generate(
         self, request: VideoRequest, *, on_submitted: Callable[[str], None] | None = None
@@ -66,14 +80,20 @@ class SimProvider(Provider):
         t1 = time.perf_counter()
         video, seed = await asyncio.to_thread(simulate, request, self.sim)
         t2 = time.perf_counter()
-        rid = "sim-" + hashlib.sha256(f"{request.request_hash()}:{seed}:{t0}".encode()).hexdigest()[:16]
+        rid = "sim-" + hashlib.sha256(f"{request.request_hash()}:{seed}:{t0}".encode()).hexdigest()
+        rid = rid[:20]
         return ProviderResult(
             video=video,
             seed=seed,
             request_id=rid,
             cost=0.0,
             timings=Timings(queued=t1 - t0, generating=t2 - t1, downloading=0.0, total=t2 - t0),
-            metadata={"provider": "sim", "model": self.config.model, "seed": seed, "bytes": len(video)},
+            metadata={
+                "provider": "sim",
+                "model": self.config.model,
+                "seed": seed,
+                "bytes": len(video),
+            },
         )
 
     def estimate_cost(self, request: VideoRequest, model: str | None = None) -> float:

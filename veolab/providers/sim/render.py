@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterator
+from typing import Any
 
 import cv2
 import numpy as np
@@ -16,6 +17,8 @@ import numpy as np
 from veolab.providers.sim.cues import SceneSpec
 
 SAMPLE_RATE = 48_000
+_SHIFT = 4  # cv2 drawing: coordinates carry 4 fractional bits
+_SUB = 1 << _SHIFT
 
 
 def _rng(seed: int, *salt: object) -> np.random.Generator:
@@ -61,20 +64,26 @@ class FramePainter:
         self.segment_len = max(1, -(-n_frames // segments))
         self._segments = [self._make_segment(k) for k in range(segments)]
 
-    def _make_segment(self, k: int) -> dict:
+    def _make_segment(self, k: int) -> dict[str, Any]:
         rng = _rng(self.seed, "segment", k)
         pal = np.array(self.spec.palette, dtype=np.float32)
         if k:  # after a cut: rotate the palette and shift it so the cut is unmistakable
             pal = np.roll(pal, k, axis=0)
             pal = np.clip(pal * (0.55 if k % 2 else 1.35), 0, 255)
         top, bottom = pal[0], pal[1 % len(pal)]
+        # Seeded bands, so two seeds differ visibly even when the prompt fixes the palette. They
+        # vary only vertically: the texture pans horizontally, and a gradient across the pan
+        # would leave a residual in every block (twice the encode time and size).
+        freq, phase = rng.uniform(0.5, 1.5), rng.uniform(0.0, 2.0)
         ys = np.linspace(0.0, 1.0, self.h, dtype=np.float32)[:, None, None]
-        angle = rng.uniform(-0.6, 0.6)
-        xs = np.linspace(-1, 1, self.w, dtype=np.float32)[None, :, None]
-        t = np.clip(ys + angle * xs * 0.5, 0, 1)
-        gradient = top[None, None, :] * (1 - t) + bottom[None, None, :] * t
-        texture = rng.normal(0.0, 14.0, size=(self.h, self.w * 2, 1)).astype(np.float32)
-        texture = cv2.GaussianBlur(texture, (0, 0), 1.2)[..., None]
+        t = 0.5 + 0.5 * np.cos(np.pi * (freq * ys + phase))
+        gradient = np.broadcast_to(top * (1 - t) + bottom * t, (self.h, self.w, 3)).copy()
+        # periodic in x (blurred with wrap-around), so panning past the edge never jumps
+        noise = rng.normal(0.0, 14.0, size=(self.h, self.w)).astype(np.float32)
+        pad = 8
+        wrapped = np.concatenate([noise[:, -pad:], noise, noise[:, :pad]], axis=1)
+        tile = cv2.GaussianBlur(wrapped, (0, 0), 1.2)[:, pad:-pad]
+        texture = np.concatenate([tile, tile, tile[:, :1]], axis=1)[..., None]
         n_discs = int(rng.integers(3, 6))
         discs = []
         for i in range(n_discs):
@@ -90,14 +99,14 @@ class FramePainter:
         pan = float(rng.uniform(0.4, 1.0) * self.spec.motion * rng.choice([-1, 1]))
         return {"gradient": gradient, "texture": texture, "discs": discs, "pan": pan}
 
-    def _disc_position(self, disc: dict, f: int) -> tuple[int, int]:
+    def _disc_position(self, disc: dict[str, Any], f: int) -> tuple[int, int]:
+        """Sub-pixel centre (in 1/16 pixel units, for cv2's ``shift=4``), bouncing at the edges."""
         pos = disc["pos"] + disc["vel"] * f
-        # bounce inside the frame (triangle wave)
         out = []
         for v, size in zip(pos, (self.w, self.h), strict=True):
             period = 2 * size
             v = v % period
-            out.append(int(round(v if v < size else period - v)))
+            out.append(int(round((v if v < size else period - v) * _SUB)))
         return out[0], out[1]
 
     def paint(self, i: int) -> np.ndarray:
@@ -106,12 +115,12 @@ class FramePainter:
         k = min(i // self.segment_len, len(self._segments) - 1)
         seg = self._segments[k]
         f = i - k * self.segment_len
+        # whole-pixel pan: x264 predicts it exactly (a sub-pixel pan doubles the encode time)
         shift = int(round(seg["pan"] * f)) % self.w
-        tex = seg["texture"][:, shift : shift + self.w]
-        frame = seg["gradient"] + tex
+        frame = seg["gradient"] + seg["texture"][:, shift : shift + self.w]
         for disc in seg["discs"]:
-            cv2.circle(frame, self._disc_position(disc, f), int(disc["r"]), disc["colour"], -1,
-                       lineType=cv2.LINE_AA)
+            cv2.circle(frame, self._disc_position(disc, f), int(round(disc["r"] * _SUB)),
+                       disc["colour"], -1, lineType=cv2.LINE_AA, shift=_SHIFT)
         frame = frame * self.spec.brightness
         if self.spec.monochrome:
             grey = frame @ np.array([0.299, 0.587, 0.114], dtype=np.float32)
