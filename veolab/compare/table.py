@@ -130,7 +130,8 @@ def group_column(frame, by: str) -> str:
         if c in frame.columns:
             return c
     swept = sorted(c.removeprefix("params.") for c in frame.columns
-                   if c.startswith("params.") and frame[c].nunique(dropna=True) > 1)
+                   if c.startswith("params.") and c not in ("params.prompt", "params.seed")
+                   and frame[c].nunique(dropna=True) > 1)
     raise ConfigError(f"--by {by!r} is not a key of these runs: use variant"
                       + (f" or one of {', '.join(swept)}" if swept else ""))
 

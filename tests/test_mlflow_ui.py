@@ -1,0 +1,123 @@
+"""Review in the MLflow UI that veolab installs: a child run's stills, contact sheet and video.
+
+Starts ``mlflow server`` on a free local port over the shared sweep's store, opens the run's
+artifact pages in headless Chromium and checks what a person would see: the images decode and
+the MP4 plays (MLflow 3.x previews .mp4 as video; 2.x took it for audio). Also runs the
+``search_runs`` filters docs/compare.md gives for the review workflow.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import httpx
+import pytest
+from test_compare import BRIGHT, DARK, NAME, shared_sweep
+
+from veolab.report.browser import find_chromium, free_port
+
+CHROMIUM = find_chromium()
+
+
+@pytest.fixture(scope="module")
+def sweep(tmp_path_factory):
+    return shared_sweep(tmp_path_factory)
+
+
+@pytest.fixture(scope="module")
+def mlflow_server(sweep):
+    port = free_port()
+    env = {**os.environ, "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false", "NO_PROXY": "127.0.0.1"}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "mlflow", "server", "--backend-store-uri", sweep.uri,
+         "--host", "127.0.0.1", "--port", str(port), "--workers", "1"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env, start_new_session=True)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 90
+        while True:
+            if proc.poll() is not None:
+                pytest.fail(f"mlflow server exited with {proc.returncode}")
+            try:
+                if httpx.get(f"{url}/health", timeout=2, trust_env=False).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            if time.monotonic() > deadline:
+                pytest.fail("mlflow server did not answer /health within 90 s")
+            time.sleep(0.3)
+        yield url
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)  # the server and its workers: our own session
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(timeout=10)
+
+
+_ARTIFACT_MEDIA = ("[...document.querySelectorAll('img, video')]"
+                   ".some(e => (e.currentSrc || e.src || '').startsWith('blob:'))")
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="headless Chromium not installed (apt-get install "
+                                             "chromium; .ci/run installs it when run as root)")
+@pytest.mark.browser
+def test_child_run_artifacts_render_and_the_video_plays(sweep, mlflow_server, tmp_path):
+    from veolab.report.browser import Chromium
+
+    rid = sweep.runs[(BRIGHT, 2)]
+    base = f"{mlflow_server}/#/experiments/{sweep.experiment_id}/runs/{rid}/artifacts"
+    with Chromium() as browser:
+        page = browser.open(f"{base}/video.mp4")
+        state = page.wait_media(min_videos=1, timeout=40, until=_ARTIFACT_MEDIA)
+        page.screenshot(tmp_path / "mlflow-video.png", height=900)
+        [video] = [v for v in state.videos if v["src"].startswith("blob:")]
+        assert video["error"] is None, video
+        assert video["readyState"] >= 2 and video["currentTime"] > 0
+        assert (video["w"], video["h"], video["duration"]) == (1280, 720, 4)
+
+        for name, size in (("contact_sheet.jpg", None), ("thumbnails/first.jpg", (320, 180)),
+                           ("thumbnails/middle.jpg", (320, 180))):
+            page = browser.open(f"{base}/{name}")
+            state = page.wait_media(min_images=1, timeout=40, until=_ARTIFACT_MEDIA)
+            shown = [i for i in state.images if i["src"].startswith("blob:")]
+            assert shown, f"{name}: no artifact image on the page"
+            assert state.broken_images == []
+            assert all(i["w"] > 0 for i in shown)
+            if size:
+                assert {(i["w"], i["h"]) for i in shown} == {size}
+        page.screenshot(tmp_path / "mlflow-still.png", height=900)
+
+
+def test_documented_search_filters(sweep):
+    """The search_runs filters of the review workflow in docs/compare.md find the right runs."""
+    import mlflow
+
+    mlflow.set_tracking_uri(sweep.uri)
+    try:
+        gen = "tags.`veolab.kind` = 'generation'"
+        variant = mlflow.search_runs(experiment_names=[NAME],
+                                     filter_string=f"{gen} AND tags.`veolab.variant_label` = '{DARK}'")
+        assert sorted(variant["run_id"]) == sorted(sweep.runs[(DARK, s)] for s in (1, 2, 3))
+        seed = mlflow.search_runs(experiment_names=[NAME],
+                                  filter_string=f"{gen} AND tags.`veolab.seed` = '2'")
+        assert sorted(seed["run_id"]) == sorted([sweep.runs[(BRIGHT, 2)], sweep.runs[(DARK, 2)]])
+        failed = mlflow.search_runs(experiment_names=[NAME],
+                                    filter_string=f"{gen} AND metrics.checks_passed = 0")
+        tagged = mlflow.search_runs(experiment_names=[NAME],
+                                    filter_string=f"{gen} AND tags.`veolab.checks_passed` = 'false'")
+        assert sorted(failed["run_id"]) == sorted(tagged["run_id"])
+        every = mlflow.search_runs(experiment_names=[NAME], filter_string=gen)
+        assert len(every) == 6
+        assert len(failed) == int((every["metrics.checks_passed"] == 0).sum())
+        lighting = mlflow.search_runs(
+            experiment_names=[NAME],
+            filter_string=f"{gen} AND params.`var.lighting` = 'dark moonlit night'")
+        assert len(lighting) == 3
+    finally:
+        mlflow.set_tracking_uri(None)

@@ -1,0 +1,105 @@
+"""`veolab report`: a self-contained page with media beside it, checked in headless Chromium."""
+
+from __future__ import annotations
+
+import re
+import shutil
+
+import pytest
+from test_compare import BRIGHT, DARK, NAME, invoke, shared_sweep
+
+from veolab.report.browser import find_chromium
+from veolab.tracking.store import Tracker
+
+CHROMIUM = find_chromium()
+needs_chromium = pytest.mark.skipif(
+    CHROMIUM is None, reason="headless Chromium not installed (apt-get install chromium; .ci/run "
+                             "installs it when run as root)")
+
+
+@pytest.fixture(scope="module")
+def sweep(tmp_path_factory):
+    return shared_sweep(tmp_path_factory)
+
+
+@pytest.fixture(scope="module")
+def report(sweep, tmp_path_factory):
+    """The report written once for this module, on a copy of the store (it logs an artifact)."""
+    out_dir = tmp_path_factory.mktemp("report")
+    uri = sweep.isolated(out_dir)
+    r = invoke("report", NAME, "-o", str(out_dir / "site" / "report.html"), "--tracking-uri", uri)
+    assert r.exit_code == 0, r.output
+    return out_dir / "site" / "report.html", uri, r.output
+
+
+def test_report_writes_page_and_media(sweep, report):
+    path, uri, output = report
+    files = path.parent / "report_files"
+    assert output == (f"Wrote {path} (2 groups, 6 runs, 6 videos) and {files}/\n"
+                      f"Logged to MLflow sweep run {sweep.parent_id} under report/\n")
+    html = path.read_text()
+    for rid in sweep.runs.values():
+        for name in ("video.mp4", "contact_sheet.jpg", "thumbnails/first.jpg",
+                     "thumbnails/middle.jpg", "thumbnails/last.jpg"):
+            assert (files / rid / name).is_file(), (rid, name)
+            assert f'"report_files/{rid}/{name}"' in html
+    # every media reference is relative and inside the folder: the page works zipped, offline
+    refs = re.findall(r'(?:src|href|poster)="([^"]+)"', html)
+    assert len(refs) == 6 + 6 * 4 + 6  # videos, sheets and stills, posters
+    assert all(ref.startswith("report_files/") for ref in refs)
+    assert "http://" not in html and "https://" not in html and "<script" not in html
+    # the dark variant's prompt shows what changed from the baseline
+    assert ("a red fox walking along a blue shoreline, <del>bright sunny morning light,</del>"
+            "<ins>dark moonlit night,</ins> gentle waves") in html
+    assert html.count('class="col baseline"') == 1
+    assert f"<h3>{BRIGHT}</h3>" in html and f"<h3>{DARK}</h3>" in html
+    assert "brightness_mean lower" in html
+    # and MLflow keeps a copy with the sweep
+    tracker = Tracker(uri)
+    arts = {f.path for f in tracker.client.list_artifacts(sweep.parent_id, "report")}
+    assert arts == {"report/report.html", "report/report_files"}
+
+
+def test_report_refuses_to_replace_a_foreign_folder(sweep, tmp_path):
+    (tmp_path / "mine_files").mkdir()
+    (tmp_path / "mine_files" / "notes.txt").write_text("keep me")
+    r = invoke("report", NAME, "-o", str(tmp_path / "mine.html"), "--no-log",
+               "--tracking-uri", sweep.uri)
+    assert r.exit_code == 2
+    assert r.output == (f"Error: {tmp_path / 'mine_files'} exists and is not a veolab report "
+                        "folder: choose another -o name or move the folder\n")
+    assert (tmp_path / "mine_files" / "notes.txt").read_text() == "keep me"
+    r = invoke("report", NAME, "-o", str(tmp_path / "mine.txt"), "--tracking-uri", sweep.uri)
+    assert r.exit_code == 2
+    assert "the report is HTML, give a name ending in .html" in r.output
+
+
+@needs_chromium
+@pytest.mark.browser
+def test_report_in_a_real_browser(sweep, report, tmp_path):
+    from veolab.report.browser import Chromium
+
+    path, _, _ = report
+    site = tmp_path / "zipped"
+    shutil.copytree(path.parent, site)  # moved elsewhere, as a zipped folder would be
+    page_url = (site / "report.html").as_uri()
+    with Chromium() as browser:
+        page = browser.open(page_url)
+        state = page.wait_media(min_images=24, min_videos=6, timeout=40)
+        shot = page.screenshot(tmp_path / "report.png")
+        assert state.title == f"{NAME}: 2 variants compared"
+        assert len(state.images) == 24 and state.broken_images == [] and state.pending_images == []
+        assert all(i["w"] > 0 and i["h"] > 0 for i in state.images)
+        assert len(state.videos) == 6 and state.broken_videos == []
+        assert len(state.playing_videos) == 6
+        assert all(v["w"] == 1280 and v["h"] == 720 and v["duration"] == 4 for v in state.videos)
+        assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and shot.stat().st_size > 50_000
+
+        # the check does catch broken media: remove one video and one still
+        rid = sweep.runs[(DARK, 1)]
+        (site / "report_files" / rid / "video.mp4").unlink()
+        (site / "report_files" / rid / "thumbnails" / "last.jpg").unlink()
+        page = browser.open(page_url)
+        state = page.wait_media(min_images=24, min_videos=6, timeout=40)
+        assert state.broken_videos == [(site / "report_files" / rid / "video.mp4").as_uri()]
+        assert state.broken_images == [(site / "report_files" / rid / "thumbnails" / "last.jpg").as_uri()]
