@@ -79,7 +79,7 @@ class VideoRequest(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True, arbitrary_types_allowed=True)
 
-    prompt: str = Field(min_length=1)
+    prompt: str
     negative_prompt: str | None = None
     aspect_ratio: Literal["16:9", "9:16"] = "16:9"
     duration: Literal[4, 6, 8] = 8
@@ -95,7 +95,7 @@ class VideoRequest(BaseModel):
     @classmethod
     def _prompt_not_blank(cls, v: str) -> str:
         if not v.strip():
-            raise ValueError("prompt must not be empty")
+            raise ValueError("must not be empty")
         return v
 
     @field_validator("negative_prompt")
@@ -114,7 +114,7 @@ class VideoRequest(BaseModel):
     @classmethod
     def _seed_int(cls, v: Any) -> Any:
         if isinstance(v, bool):
-            raise ValueError("seed must be an integer")
+            raise ValueError(f"must be an integer (got {v})")
         return v
 
     @field_validator("image", "last_frame", mode="before")
@@ -244,6 +244,9 @@ def format_validation_error(exc: ValidationError) -> str:
         if err.get("type") == "literal_error":
             got = err.get("input")
             msg = f"{msg} (got {got!r})"
+        elif err.get("type") == "too_long":
+            ctx = err.get("ctx") or {}
+            msg = f"at most {ctx.get('max_length')} allowed (got {ctx.get('actual_length')})"
         elif err.get("type") == "extra_forbidden":
             msg = "unknown field"
         parts.append(f"{loc}: {msg}" if loc else msg)
