@@ -74,8 +74,9 @@ def shared_sweep(tmp_path_factory: pytest.TempPathFactory) -> SharedSweep:
     uri = f"sqlite:///{root / 'mlruns' / 'mlflow.db'}"
     env = {"VEOLAB_HOME": str(root / "home"), "MLFLOW_TRACKING_URI": uri}
     with mock.patch.dict(os.environ, env):
-        result = run_plan(build_plan(load_experiment(root / "exp.yaml")),
-                          RunOptions(tracking_uri=uri))
+        result = run_plan(
+            build_plan(load_experiment(root / "exp.yaml")), RunOptions(tracking_uri=uri)
+        )
     assert result.counts["failed"] == 0, result.outcomes
     tracker = Tracker(uri)
     sweep = SharedSweep(root, uri, result.experiment_id, result.parent_run_id)
@@ -102,8 +103,11 @@ def test_compare_prints_groups_and_ab(sweep):
     out = r.output
     assert f"{NAME}: 2 groups by variant" in out
     assert f"{BRIGHT} (baseline)" in out
-    lines = {ln.split("│")[1].strip(): [c.strip() for c in ln.split("│")[2:-1]]
-             for ln in out.splitlines() if ln.startswith("│") and ln.count("│") == 4}
+    lines = {
+        ln.split("│")[1].strip(): [c.strip() for c in ln.split("│")[2:-1]]
+        for ln in out.splitlines()
+        if ln.startswith("│") and ln.count("│") == 4
+    }
     assert lines["runs"] == ["3", "3"]
     assert lines["failures"] == ["0", "0"]
     assert lines["seeds"] == ["1,2,3", "1,2,3"]
@@ -122,8 +126,15 @@ def test_compare_json_finds_the_dark_variant_darker(sweep):
     for g in d["groups"]:
         assert g["runs"] == 3 and g["seeds"] == [1, 2, 3]
         assert sorted(g["run_ids"]) == sorted(sweep.runs[(g["label"], s)] for s in (1, 2, 3))
-    assert {"colorfulness", "motion", "sharpness", "brightness_mean", "loudness_lufs", "latency_s",
-            "cost_usd"} <= set(d["metrics"])
+    assert {
+        "colorfulness",
+        "motion",
+        "sharpness",
+        "brightness_mean",
+        "loudness_lufs",
+        "latency_s",
+        "cost_usd",
+    } <= set(d["metrics"])
     assert "human_score" not in d["metrics"]  # nobody rated yet
     ab = {a["metric"]: a for a in d["ab"]}
     assert ab["brightness_mean"]["verdict"] == "lower"
@@ -133,14 +144,27 @@ def test_compare_json_finds_the_dark_variant_darker(sweep):
 
 
 def test_compare_one_sweep_by_its_parent_run_and_by_a_swept_key(sweep):
-    r = invoke("compare", sweep.parent_id, "--tracking-uri", sweep.uri, "--json",
-               "--by", "var.lighting", "--metric", "brightness", "--baseline", "dark moonlit night")
+    r = invoke(
+        "compare",
+        sweep.parent_id,
+        "--tracking-uri",
+        sweep.uri,
+        "--json",
+        "--by",
+        "var.lighting",
+        "--metric",
+        "brightness",
+        "--baseline",
+        "dark moonlit night",
+    )
     assert r.exit_code == 0, r.output
     d = json.loads(r.output)
     assert d["metrics"] == ["brightness_mean"]
     assert d["baseline"] == "var.lighting=dark moonlit night"
-    assert [g["label"] for g in d["groups"]] == ["var.lighting=bright sunny morning light",
-                                                  "var.lighting=dark moonlit night"]
+    assert [g["label"] for g in d["groups"]] == [
+        "var.lighting=bright sunny morning light",
+        "var.lighting=dark moonlit night",
+    ]
     assert d["ab"][0]["verdict"] == "higher"
 
 
@@ -156,8 +180,11 @@ def test_compare_csv(sweep):
     ("args", "message"),
     [
         (["nope"], "Error: no experiment or sweep run named 'nope'; experiments in "),
-        ([NAME, "--by", "var.weather"],
-         "Error: --by 'var.weather' is not a key of these runs: use variant or one of var.lighting"),
+        (
+            [NAME, "--by", "var.weather"],
+            "Error: --by 'var.weather' is not a key of these runs: use variant or one of "
+            "var.lighting",
+        ),
         ([NAME, "--metric", "colour"], "Error: no run has the metric 'colour': choose from "),
         ([NAME, "--baseline", "dusk"], "Error: --baseline 'dusk' names no group: choose one of "),
         ([NAME, "--json", "--csv"], "Error: --json and --csv: choose one"),
@@ -174,8 +201,10 @@ def test_compare_a_generation_run_id_says_which_id_to_use(sweep):
     rid = sweep.runs[(BRIGHT, 1)]
     r = invoke("compare", rid, "--tracking-uri", sweep.uri)
     assert r.exit_code == 2
-    assert r.output == (f"Error: {rid} is a generation run, not a sweep: pass its parent run id "
-                        f"{sweep.parent_id} or the experiment name\n")
+    assert r.output == (
+        f"Error: {rid} is a generation run, not a sweep: pass its parent run id "
+        f"{sweep.parent_id} or the experiment name\n"
+    )
 
 
 class _StubAnalysis:
@@ -211,19 +240,28 @@ def test_failures_are_counted_and_repeats_count_once_unless_all_sweeps(sweep, tm
 
     def record(seed: int) -> GenerationRecord:
         req = VideoRequest(prompt=params["prompt"], resolution="720p", duration=4, seed=seed)
-        return GenerationRecord(req, "sim", "veo-3.1", variant_id=tags["veolab.variant"],
-                                variant_label=DARK)
+        return GenerationRecord(
+            req, "sim", "veo-3.1", variant_id=tags["veolab.variant"], variant_label=DARK
+        )
 
     assert record(2).request.request_hash() == tags["veolab.request_hash"]
     log_failure(tracker, sweep.experiment_id, sweep.parent_id, record(9), ProviderError("boom"))
     # the same request as seed 2, logged again (as a --force sweep would)
-    log_generation(tracker, sweep.experiment_id, sweep.parent_id, record(2), b"not-a-video",
-                   _StubAnalysis({"brightness_mean": 1000.0}), None)
+    log_generation(
+        tracker,
+        sweep.experiment_id,
+        sweep.parent_id,
+        record(2),
+        b"not-a-video",
+        _StubAnalysis({"brightness_mean": 1000.0}),
+        None,
+    )
     once = compare_runs(load_runs(NAME, tracker=tracker), metrics=["brightness_mean"])
     dark = once.group(DARK)
     assert (dark.runs, dark.failures, dark.seeds) == (4, 1, [1, 2, 3, 9])
     assert dark.summaries["brightness_mean"].n == 3
     assert dark.summaries["brightness_mean"].hi > 1000  # the latest run of seed 2 counts
-    every = compare_runs(load_runs(NAME, tracker=tracker, all_sweeps=True),
-                         metrics=["brightness_mean"]).group(DARK)
+    every = compare_runs(
+        load_runs(NAME, tracker=tracker, all_sweeps=True), metrics=["brightness_mean"]
+    ).group(DARK)
     assert (every.runs, every.failures, every.summaries["brightness_mean"].n) == (5, 1, 4)

@@ -12,14 +12,31 @@ from veolab.compare.table import compare_runs
 from veolab.errors import ConfigError
 
 
-def _row(label: str, variant: str, seed: int, motion: float | None, *, failed: bool = False,
-         checks: bool | None = True, human: float | None = None) -> dict:
+def _row(
+    label: str,
+    variant: str,
+    seed: int,
+    motion: float | None,
+    *,
+    failed: bool = False,
+    checks: bool | None = True,
+    human: float | None = None,
+) -> dict:
     row = {
-        "run_id": f"{variant}-{seed}", "parent_id": "sweep1", "status": "FAILED" if failed else "FINISHED",
-        "start_time": seed, "variant": variant, "label": label, "name": None, "seed": seed,
-        "request_hash": f"h-{variant}-{seed}", "rerun_of": None, "failed": failed,
+        "run_id": f"{variant}-{seed}",
+        "parent_id": "sweep1",
+        "status": "FAILED" if failed else "FINISHED",
+        "start_time": seed,
+        "variant": variant,
+        "label": label,
+        "name": None,
+        "seed": seed,
+        "request_hash": f"h-{variant}-{seed}",
+        "rerun_of": None,
+        "failed": failed,
         "checks_passed": None if failed else checks,
-        "params.var.lighting": label.split("=")[1], "params.resolution": "720p",
+        "params.var.lighting": label.split("=")[1],
+        "params.resolution": "720p",
     }
     if motion is not None:
         row["metrics.motion"] = motion
@@ -73,8 +90,9 @@ def test_baseline_by_label_value_or_variant_id(table):
     assert r.ab[0].verdict == "lower"
     with pytest.raises(ConfigError) as exc:
         compare_runs(table, baseline="dusk")
-    assert str(exc.value) == ("--baseline 'dusk' names no group: choose one of 'lighting=day', "
-                              "'lighting=night'")
+    assert str(exc.value) == (
+        "--baseline 'dusk' names no group: choose one of 'lighting=day', 'lighting=night'"
+    )
 
 
 def test_group_by_a_swept_key(table):
@@ -90,7 +108,10 @@ def test_group_by_a_swept_key(table):
 def test_bad_keys_and_metrics_are_config_errors(table):
     with pytest.raises(ConfigError) as exc:
         compare_runs(table, by="var.weather")
-    assert str(exc.value) == "--by 'var.weather' is not a key of these runs: use variant or one of var.lighting"
+    assert (
+        str(exc.value)
+        == "--by 'var.weather' is not a key of these runs: use variant or one of var.lighting"
+    )
     with pytest.raises(ConfigError) as exc:
         compare_runs(table, metrics=["colour"])
     assert str(exc.value) == "no run has the metric 'colour': choose from human_score, motion"
@@ -106,9 +127,11 @@ def test_json_and_csv(table):
     assert d["groups"][1]["metrics"]["motion"]["mean"] == 4.0
     assert d["ab"][0]["wilcoxon_p"] == pytest.approx(0.03125)
     lines = r.to_csv().splitlines()
-    assert lines[0] == ("group,runs,failures,check_pass_rate,motion_n,motion_mean,motion_lo,motion_hi,"
-                        "motion_diff,motion_diff_lo,motion_diff_hi,motion_welch_p,motion_pairs,"
-                        "motion_wilcoxon_p,motion_verdict")
+    assert lines[0] == (
+        "group,runs,failures,check_pass_rate,motion_n,motion_mean,motion_lo,motion_hi,"
+        "motion_diff,motion_diff_lo,motion_diff_hi,motion_welch_p,motion_pairs,"
+        "motion_wilcoxon_p,motion_verdict"
+    )
     assert lines[1].startswith("lighting=day,6,0,1,6,3.5,")
     assert lines[1].endswith(",,,,,,,")  # the baseline has no A/B of its own
     assert lines[2].startswith("lighting=night,7,1,0.833333,6,4,")

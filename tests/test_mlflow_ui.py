@@ -33,9 +33,25 @@ def mlflow_server(sweep):
     port = free_port()
     env = {**os.environ, "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false", "NO_PROXY": "127.0.0.1"}
     proc = subprocess.Popen(
-        [sys.executable, "-m", "mlflow", "server", "--backend-store-uri", sweep.uri,
-         "--host", "127.0.0.1", "--port", str(port), "--workers", "1"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env, start_new_session=True)
+        [
+            sys.executable,
+            "-m",
+            "mlflow",
+            "server",
+            "--backend-store-uri",
+            sweep.uri,
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--workers",
+            "1",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        env=env,
+        start_new_session=True,
+    )
     url = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 90
@@ -60,12 +76,17 @@ def mlflow_server(sweep):
             proc.wait(timeout=10)
 
 
-_ARTIFACT_MEDIA = ("[...document.querySelectorAll('img, video')]"
-                   ".some(e => (e.currentSrc || e.src || '').startsWith('blob:'))")
+_ARTIFACT_MEDIA = (
+    "[...document.querySelectorAll('img, video')]"
+    ".some(e => (e.currentSrc || e.src || '').startsWith('blob:'))"
+)
 
 
-@pytest.mark.skipif(CHROMIUM is None, reason="headless Chromium not installed (apt-get install "
-                                             "chromium; .ci/run installs it when run as root)")
+@pytest.mark.skipif(
+    CHROMIUM is None,
+    reason="headless Chromium not installed (apt-get install "
+    "chromium; .ci/run installs it when run as root)",
+)
 @pytest.mark.browser
 def test_child_run_artifacts_render_and_the_video_plays(sweep, mlflow_server, tmp_path):
     from veolab.report.browser import Chromium
@@ -81,8 +102,11 @@ def test_child_run_artifacts_render_and_the_video_plays(sweep, mlflow_server, tm
         assert video["readyState"] >= 2 and video["currentTime"] > 0
         assert (video["w"], video["h"], video["duration"]) == (1280, 720, 4)
 
-        for name, size in (("contact_sheet.jpg", None), ("thumbnails/first.jpg", (320, 180)),
-                           ("thumbnails/middle.jpg", (320, 180))):
+        for name, size in (
+            ("contact_sheet.jpg", None),
+            ("thumbnails/first.jpg", (320, 180)),
+            ("thumbnails/middle.jpg", (320, 180)),
+        ):
             page = browser.open(f"{base}/{name}")
             state = page.wait_media(min_images=1, timeout=40, until=_ARTIFACT_MEDIA)
             shown = [i for i in state.images if i["src"].startswith("blob:")]
@@ -101,23 +125,30 @@ def test_documented_search_filters(sweep):
     mlflow.set_tracking_uri(sweep.uri)
     try:
         gen = "tags.`veolab.kind` = 'generation'"
-        variant = mlflow.search_runs(experiment_names=[NAME],
-                                     filter_string=f"{gen} AND tags.`veolab.variant_label` = '{DARK}'")
+        variant = mlflow.search_runs(
+            experiment_names=[NAME],
+            filter_string=f"{gen} AND tags.`veolab.variant_label` = '{DARK}'",
+        )
         assert sorted(variant["run_id"]) == sorted(sweep.runs[(DARK, s)] for s in (1, 2, 3))
-        seed = mlflow.search_runs(experiment_names=[NAME],
-                                  filter_string=f"{gen} AND tags.`veolab.seed` = '2'")
+        seed = mlflow.search_runs(
+            experiment_names=[NAME], filter_string=f"{gen} AND tags.`veolab.seed` = '2'"
+        )
         assert sorted(seed["run_id"]) == sorted([sweep.runs[(BRIGHT, 2)], sweep.runs[(DARK, 2)]])
-        failed = mlflow.search_runs(experiment_names=[NAME],
-                                    filter_string=f"{gen} AND metrics.checks_passed = 0")
-        tagged = mlflow.search_runs(experiment_names=[NAME],
-                                    filter_string=f"{gen} AND tags.`veolab.checks_passed` = 'false'")
+        failed = mlflow.search_runs(
+            experiment_names=[NAME], filter_string=f"{gen} AND metrics.checks_passed = 0"
+        )
+        tagged = mlflow.search_runs(
+            experiment_names=[NAME],
+            filter_string=f"{gen} AND tags.`veolab.checks_passed` = 'false'",
+        )
         assert sorted(failed["run_id"]) == sorted(tagged["run_id"])
         every = mlflow.search_runs(experiment_names=[NAME], filter_string=gen)
         assert len(every) == 6
         assert len(failed) == int((every["metrics.checks_passed"] == 0).sum())
         lighting = mlflow.search_runs(
             experiment_names=[NAME],
-            filter_string=f"{gen} AND params.`var.lighting` = 'dark moonlit night'")
+            filter_string=f"{gen} AND params.`var.lighting` = 'dark moonlit night'",
+        )
         assert len(lighting) == 3
     finally:
         mlflow.set_tracking_uri(None)

@@ -67,7 +67,10 @@ def test_rate_wants_a_generation_run(sweep, tmp_path):
     uri = sweep.isolated(tmp_path)
     r = invoke("rate", sweep.parent_id, "3", "--tracking-uri", uri)
     assert (r.exit_code, r.output) == (
-        2, f"Error: run {sweep.parent_id} is a sweep run, not a generation: rate one of its child runs\n")
+        2,
+        f"Error: run {sweep.parent_id} is a sweep run, not a generation: "
+        "rate one of its child runs\n",
+    )
     r = invoke("rate", "0" * 32, "3", "--tracking-uri", uri)
     assert r.exit_code == 2
     assert r.output.startswith(f"Error: no run '{'0' * 32}' in {uri}: copy the id from ")

@@ -13,8 +13,10 @@ from veolab.tracking.store import Tracker
 
 CHROMIUM = find_chromium()
 needs_chromium = pytest.mark.skipif(
-    CHROMIUM is None, reason="headless Chromium not installed (apt-get install chromium; .ci/run "
-                             "installs it when run as root)")
+    CHROMIUM is None,
+    reason="headless Chromium not installed (apt-get install chromium; .ci/run "
+    "installs it when run as root)",
+)
 
 
 @pytest.fixture(scope="module")
@@ -35,12 +37,19 @@ def report(sweep, tmp_path_factory):
 def test_report_writes_page_and_media(sweep, report):
     path, uri, output = report
     files = path.parent / "report_files"
-    assert output == (f"Wrote {path} (2 groups, 6 runs, 6 videos) and {files}/\n"
-                      f"Logged to MLflow sweep run {sweep.parent_id} under report/\n")
+    assert output == (
+        f"Wrote {path} (2 groups, 6 runs, 6 videos) and {files}/\n"
+        f"Logged to MLflow sweep run {sweep.parent_id} under report/\n"
+    )
     html = path.read_text()
     for rid in sweep.runs.values():
-        for name in ("video.mp4", "contact_sheet.jpg", "thumbnails/first.jpg",
-                     "thumbnails/middle.jpg", "thumbnails/last.jpg"):
+        for name in (
+            "video.mp4",
+            "contact_sheet.jpg",
+            "thumbnails/first.jpg",
+            "thumbnails/middle.jpg",
+            "thumbnails/last.jpg",
+        ):
             assert (files / rid / name).is_file(), (rid, name)
             assert f'"report_files/{rid}/{name}"' in html
     # every media reference is relative and inside the folder: the page works zipped, offline
@@ -49,8 +58,10 @@ def test_report_writes_page_and_media(sweep, report):
     assert all(ref.startswith("report_files/") for ref in refs)
     assert "http://" not in html and "https://" not in html and "<script" not in html
     # the dark variant's prompt shows what changed from the baseline
-    assert ("a red fox walking along a blue shoreline, <del>bright sunny morning light,</del>"
-            "<ins>dark moonlit night,</ins> gentle waves") in html
+    assert (
+        "a red fox walking along a blue shoreline, <del>bright sunny morning light,</del>"
+        "<ins>dark moonlit night,</ins> gentle waves"
+    ) in html
     assert html.count('class="col baseline"') == 1
     assert f"<h3>{BRIGHT}</h3>" in html and f"<h3>{DARK}</h3>" in html
     assert "brightness_mean lower" in html
@@ -63,11 +74,14 @@ def test_report_writes_page_and_media(sweep, report):
 def test_report_refuses_to_replace_a_foreign_folder(sweep, tmp_path):
     (tmp_path / "mine_files").mkdir()
     (tmp_path / "mine_files" / "notes.txt").write_text("keep me")
-    r = invoke("report", NAME, "-o", str(tmp_path / "mine.html"), "--no-log",
-               "--tracking-uri", sweep.uri)
+    r = invoke(
+        "report", NAME, "-o", str(tmp_path / "mine.html"), "--no-log", "--tracking-uri", sweep.uri
+    )
     assert r.exit_code == 2
-    assert r.output == (f"Error: {tmp_path / 'mine_files'} exists and is not a veolab report "
-                        "folder: choose another -o name or move the folder\n")
+    assert r.output == (
+        f"Error: {tmp_path / 'mine_files'} exists and is not a veolab report "
+        "folder: choose another -o name or move the folder\n"
+    )
     assert (tmp_path / "mine_files" / "notes.txt").read_text() == "keep me"
     r = invoke("report", NAME, "-o", str(tmp_path / "mine.txt"), "--tracking-uri", sweep.uri)
     assert r.exit_code == 2
@@ -102,4 +116,6 @@ def test_report_in_a_real_browser(sweep, report, tmp_path):
         page = browser.open(page_url)
         state = page.wait_media(min_images=24, min_videos=6, timeout=40)
         assert state.broken_videos == [(site / "report_files" / rid / "video.mp4").as_uri()]
-        assert state.broken_images == [(site / "report_files" / rid / "thumbnails" / "last.jpg").as_uri()]
+        assert state.broken_images == [
+            (site / "report_files" / rid / "thumbnails" / "last.jpg").as_uri()
+        ]

@@ -36,18 +36,27 @@ def test_same_seed_reruns_reproduce_exactly_and_are_logged(sweep, tmp_path, sim_
     rid = sweep.runs[(BRIGHT, 1)]
     r = invoke("rerun", rid, "--times", "2", "--json", "--tracking-uri", uri)
     assert r.exit_code == 0, r.output
-    assert (f"Rerun of {rid} ({BRIGHT} seed=1) on sim veo-3.1, seed 1: $0.00 (free provider)"
-            in r.output)
+    assert (
+        f"Rerun of {rid} ({BRIGHT} seed=1) on sim veo-3.1, seed 1: $0.00 (free provider)"
+        in r.output
+    )
     assert sim_calls == [1, 1]  # two new renders: nothing came from the store or MLflow
-    d = json.loads(r.output[r.output.index("{"):])
+    d = json.loads(r.output[r.output.index("{") :])
     assert d["original_run_id"] == rid and d["spend"] == 0.0
     assert len(d["reruns"]) == 2
     for rr in d["reruns"]:
         assert rr["error"] is None and rr["seed"] == 1
         assert rr["repro"] == {
-            "frames_a": 96, "frames_b": 96, "frames_compared": 16, "psnr_db": 100.0,
-            "psnr_min_db": 100.0, "ssim": 1.0, "ssim_min": 1.0, "identical_frames": 1.0,
-            "audio_corr": 1.0, "repro_score": 1.0,
+            "frames_a": 96,
+            "frames_b": 96,
+            "frames_compared": 16,
+            "psnr_db": 100.0,
+            "psnr_min_db": 100.0,
+            "ssim": 1.0,
+            "ssim_min": 1.0,
+            "identical_frames": 1.0,
+            "audio_corr": 1.0,
+            "repro_score": 1.0,
         }
     tracker = Tracker(uri)
     child = tracker.get_run(d["reruns"][0]["run_id"])
@@ -58,7 +67,10 @@ def test_same_seed_reruns_reproduce_exactly_and_are_logged(sweep, tmp_path, sim_
     assert child.data.tags["veolab.request_hash"] == orig.data.tags["veolab.request_hash"]
     assert child.data.tags["veolab.variant"] == orig.data.tags["veolab.variant"]
     assert child.data.tags["mlflow.parentRunId"] == d["parent_run_id"]
-    assert child.data.tags["veolab.provider_request_id"] != orig.data.tags["veolab.provider_request_id"]
+    assert (
+        child.data.tags["veolab.provider_request_id"]
+        != orig.data.tags["veolab.provider_request_id"]
+    )
     assert child.data.metrics["repro_score"] == 1.0
     assert child.data.metrics["repro_identical_frames"] == 1.0
     arts = {f.path for f in tracker.client.list_artifacts(child.info.run_id)}
@@ -74,7 +86,13 @@ def test_same_seed_reruns_reproduce_exactly_and_are_logged(sweep, tmp_path, sim_
     c = json.loads(invoke("compare", NAME, "--tracking-uri", uri, "--json").output)
     bright = next(g for g in c["groups"] if g["label"] == BRIGHT)
     assert bright["runs"] == 3
-    assert bright["metrics"]["repro_score"] == {"n": 1, "mean": 1.0, "lo": None, "hi": None, "sd": None}
+    assert bright["metrics"]["repro_score"] == {
+        "n": 1,
+        "mean": 1.0,
+        "lo": None,
+        "hi": None,
+        "sd": None,
+    }
 
 
 def test_another_seed_is_clearly_less_reproducible(sweep, tmp_path, sim_calls):
@@ -85,8 +103,10 @@ def test_another_seed_is_clearly_less_reproducible(sweep, tmp_path, sim_calls):
     assert f"Rerun of {rid} ({DARK} seed=2) on sim veo-3.1, seed 77 (was 2): $0.00" in r.output
     assert sim_calls == [77]
     tracker = Tracker(uri)
-    [child] = tracker.search(sweep.experiment_id, f"tags.`veolab.rerun_of` = '{rid}' "
-                             "AND tags.`veolab.kind` = 'generation'")
+    [child] = tracker.search(
+        sweep.experiment_id,
+        f"tags.`veolab.rerun_of` = '{rid}' AND tags.`veolab.kind` = 'generation'",
+    )
     m = child.data.metrics
     assert m["repro_score"] < 0.9
     assert m["repro_identical_frames"] == 0.0
@@ -104,7 +124,9 @@ def test_another_seed_is_clearly_less_reproducible(sweep, tmp_path, sim_calls):
 def _record(tracker, exp_id, request, provider="sim"):
     from veolab.tracking.generation import GenerationRecord
 
-    return GenerationRecord(request, provider, "veo-3.1", variant_id="v1", variant_label="with image")
+    return GenerationRecord(
+        request, provider, "veo-3.1", variant_id="v1", variant_label="with image"
+    )
 
 
 def test_rebuild_with_image_inputs_and_refuse_a_changed_request(sweep, tmp_path, make_png):
@@ -117,10 +139,17 @@ def test_rebuild_with_image_inputs_and_refuse_a_changed_request(sweep, tmp_path,
     tracker = Tracker(uri)
     exp_id = tracker.experiment_id("rerun-inputs")
     png = make_png("first.png", (200, 30, 30))
-    req = VideoRequest.build(prompt="a red door opens", resolution="720p", duration=8, seed=5,
-                             image=str(png), last_frame=str(make_png("last.png", (30, 30, 200))))
-    rid = log_generation(tracker, exp_id, None, _record(tracker, exp_id, req), b"video",
-                         _StubAnalysis({}), None)
+    req = VideoRequest.build(
+        prompt="a red door opens",
+        resolution="720p",
+        duration=8,
+        seed=5,
+        image=str(png),
+        last_frame=str(make_png("last.png", (30, 30, 200))),
+    )
+    rid = log_generation(
+        tracker, exp_id, None, _record(tracker, exp_id, req), b"video", _StubAnalysis({}), None
+    )
     plan = plan_rerun(rid, tracker=tracker)
     assert plan.request.request_hash() == req.request_hash()
     assert plan.request.image.sha256 == req.image.sha256
@@ -137,13 +166,21 @@ def test_rebuild_with_image_inputs_and_refuse_a_changed_request(sweep, tmp_path,
     tracker.log_artifact(rid, swapped, "inputs")
     with pytest.raises(ConfigError) as exc:
         plan_rerun(rid, tracker=tracker)
-    assert str(exc.value) == (f"inputs/image.png of run {rid} does not match the logged image hash: "
-                              "the artifact was changed")
+    assert str(exc.value) == (
+        f"inputs/image.png of run {rid} does not match the logged image hash: "
+        "the artifact was changed"
+    )
 
     # request.json edited (a different prompt under the old hash): refuse
-    rid2 = log_generation(tracker, exp_id, None,
-                          _record(tracker, exp_id, VideoRequest(prompt="x", seed=1)), b"video",
-                          _StubAnalysis({}), None)
+    rid2 = log_generation(
+        tracker,
+        exp_id,
+        None,
+        _record(tracker, exp_id, VideoRequest(prompt="x", seed=1)),
+        b"video",
+        _StubAnalysis({}),
+        None,
+    )
     rec = json.loads((tracker.download(rid2, "request.json", tmp_path / "dl")).read_text())
     logged = rec["request_hash"]
     rec["prompt"] = "y"
@@ -154,8 +191,10 @@ def test_rebuild_with_image_inputs_and_refuse_a_changed_request(sweep, tmp_path,
     rebuilt = VideoRequest(prompt="y", seed=1).request_hash()
     r = invoke("rerun", rid2, "--tracking-uri", uri)
     assert r.exit_code == 2
-    assert r.output == (f"Error: the request rebuilt from run {rid2} hashes to {rebuilt[:12]}, not "
-                        f"the logged {logged[:12]}: not reissuing a different request\n")
+    assert r.output == (
+        f"Error: the request rebuilt from run {rid2} hashes to {rebuilt[:12]}, not "
+        f"the logged {logged[:12]}: not reissuing a different request\n"
+    )
 
 
 def test_paid_rerun_states_its_cost_and_asks(sweep, tmp_path, monkeypatch):
@@ -167,18 +206,22 @@ def test_paid_rerun_states_its_cost_and_asks(sweep, tmp_path, monkeypatch):
     tracker = Tracker(uri)
     exp_id = tracker.experiment_id("rerun-paid")
     req = VideoRequest(prompt="a fox", resolution="720p", duration=4, seed=3, generate_audio=True)
-    rid = log_failure(tracker, exp_id, None, _record(tracker, exp_id, req, "segmind"),
-                      ProviderError("timeout"))
+    rid = log_failure(
+        tracker, exp_id, None, _record(tracker, exp_id, req, "segmind"), ProviderError("timeout")
+    )
     r = invoke("rerun", rid, "--times", "2", "--tracking-uri", uri)
     assert (r.exit_code, r.output) == (
-        2, "Error: provider segmind needs a key: set SEGMIND_API_KEY or pass --api-key\n")
+        2,
+        "Error: provider segmind needs a key: set SEGMIND_API_KEY or pass --api-key\n",
+    )
     monkeypatch.setenv("SEGMIND_API_KEY", "sk-test-not-a-key")
     r = invoke("rerun", rid, "--times", "2", "--tracking-uri", uri)  # stdin is not a terminal
     assert r.exit_code == 1
     assert r.output == (
         f"Rerun of {rid} (with image seed=3) on segmind veo-3.1, seed 3: "
         "2 x $1.60 = $3.20 (estimate)\n"
-        "Error: not confirmed: the rerun would cost about $3.20; pass --yes to run without asking\n")
+        "Error: not confirmed: the rerun would cost about $3.20; pass --yes to run without asking\n"
+    )
     assert "sk-test" not in r.output
     # nothing was logged: no rerun parent in the experiment
     kinds = [x.data.tags.get("veolab.kind") for x in tracker.search(exp_id)]

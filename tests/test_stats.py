@@ -102,8 +102,9 @@ def test_two_runs_a_group_is_too_few_to_conclude_anything():
     ab = compare_samples({1: 1.0, 2: 1.1}, {1: 9.0, 2: 9.2})
     assert ab.verdict == TOO_FEW
     assert ab.method == ""
-    assert ab.notes == ["n=2 vs n=2: at least 3 runs a group are needed to conclude anything; "
-                        "add seeds"]
+    assert ab.notes == [
+        "n=2 vs n=2: at least 3 runs a group are needed to conclude anything; add seeds"
+    ]
 
 
 def test_five_pairs_cannot_reach_significance_so_the_bootstrap_decides():
@@ -134,11 +135,32 @@ def test_welch_edges():
 def test_to_dict_is_plain_json():
     import json
 
-    ab = compare_samples({1: 1.0, 2: 2.0, 3: 3.0}, {1: 1.5, 2: 2.5, 3: 3.5}, metric="m",
-                         baseline_label="A", group_label="B")
+    ab = compare_samples(
+        {1: 1.0, 2: 2.0, 3: 3.0},
+        {1: 1.5, 2: 2.5, 3: 3.5},
+        metric="m",
+        baseline_label="A",
+        group_label="B",
+    )
     d = json.loads(json.dumps(ab.to_dict()))
     assert d["metric"] == "m" and d["baseline"] == "A" and d["group"] == "B"
     assert d["diff"] == pytest.approx(0.5) and d["n_pairs"] == 3
-    assert set(d) == {"metric", "baseline", "group", "n_baseline", "n_group", "diff", "diff_lo",
-                      "diff_hi", "welch_p", "n_pairs", "paired_diff", "paired_lo", "paired_hi",
-                      "wilcoxon_p", "verdict", "method", "notes"}
+    assert set(d) == {
+        "metric",
+        "baseline",
+        "group",
+        "n_baseline",
+        "n_group",
+        "diff",
+        "diff_lo",
+        "diff_hi",
+        "welch_p",
+        "n_pairs",
+        "paired_diff",
+        "paired_lo",
+        "paired_hi",
+        "wilcoxon_p",
+        "verdict",
+        "method",
+        "notes",
+    }

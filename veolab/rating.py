@@ -44,25 +44,31 @@ def _generation_run(tracker: Tracker, run_id: str):
     try:
         run = tracker.get_run(run_id)
     except Exception as exc:  # noqa: BLE001 - MLflow raises its own kinds for unknown ids
-        raise ConfigError(f"no run {run_id!r} in {tracker.uri}: copy the id from "
-                          "`veolab compare --json` or the MLflow UI") from exc
+        raise ConfigError(
+            f"no run {run_id!r} in {tracker.uri}: copy the id from "
+            "`veolab compare --json` or the MLflow UI"
+        ) from exc
     kind = run.data.tags.get(S.KIND)
     if kind != S.KIND_GENERATION:
-        raise ConfigError(f"run {run_id} is a {kind or 'non-veolab'} run, not a generation: "
-                          "rate one of its child runs")
+        raise ConfigError(
+            f"run {run_id} is a {kind or 'non-veolab'} run, not a generation: "
+            "rate one of its child runs"
+        )
     return run
 
 
-def rate(run_id: str, score: float, note: str | None = None, *,
-         tracker: Tracker | None = None) -> Rating:
+def rate(
+    run_id: str, score: float, note: str | None = None, *, tracker: Tracker | None = None
+) -> Rating:
     """Log ``score`` (1 to 5) and ``note`` on a generation run."""
     value = check_score(score)
     if note is not None and len(note) > NOTE_MAX:
         raise ConfigError(f"the note has {len(note)} characters: keep it under {NOTE_MAX}")
     tracker = tracker or Tracker()
     _generation_run(tracker, run_id)
-    history = tracker._call("metric history", tracker.client.get_metric_history, run_id,
-                            S.HUMAN_SCORE)
+    history = tracker._call(
+        "metric history", tracker.client.get_metric_history, run_id, S.HUMAN_SCORE
+    )
     step = len(history)
     from mlflow.entities import Metric, RunTag
 
@@ -80,10 +86,12 @@ def get_rating(run_id: str, *, tracker: Tracker | None = None) -> Rating | None:
     run = _generation_run(tracker, run_id)
     if S.HUMAN_SCORE not in run.data.metrics:
         return None
-    history = tracker._call("metric history", tracker.client.get_metric_history, run_id,
-                            S.HUMAN_SCORE)
-    return Rating(run_id, run.data.metrics[S.HUMAN_SCORE], run.data.tags.get(S.RATING_NOTE),
-                  len(history))
+    history = tracker._call(
+        "metric history", tracker.client.get_metric_history, run_id, S.HUMAN_SCORE
+    )
+    return Rating(
+        run_id, run.data.metrics[S.HUMAN_SCORE], run.data.tags.get(S.RATING_NOTE), len(history)
+    )
 
 
 __all__ = ["Rating", "check_score", "get_rating", "rate"]

@@ -168,8 +168,9 @@ def sample_indices(n: int, k: int = DEFAULT_SAMPLES) -> list[int]:
     return sorted({round(i * (n - 1) / max(1, k - 1)) for i in range(k)})
 
 
-def reproducibility(original: bytes | str | Path, other: bytes | str | Path,
-                    samples: int = DEFAULT_SAMPLES) -> ReproMetrics:
+def reproducibility(
+    original: bytes | str | Path, other: bytes | str | Path, samples: int = DEFAULT_SAMPLES
+) -> ReproMetrics:
     """Compare ``other`` against ``original`` (MP4 bytes or paths)."""
     import cv2
 
@@ -200,10 +201,15 @@ def reproducibility(original: bytes | str | Path, other: bytes | str | Path,
     if identical == 1.0 and corr in (None, 1.0):
         score = 1.0  # exact by construction, free of rounding
     return ReproMetrics(
-        frames_a=a.n, frames_b=b.n, frames_compared=len(pairs),
-        psnr_db=round(p_mean, 4), psnr_min_db=round(float(min(psnrs)), 4),
-        ssim=round(s_mean, 6), ssim_min=round(float(min(ssims)), 6),
-        identical_frames=round(identical, 6), audio_corr=None if corr is None else round(corr, 6),
+        frames_a=a.n,
+        frames_b=b.n,
+        frames_compared=len(pairs),
+        psnr_db=round(p_mean, 4),
+        psnr_min_db=round(float(min(psnrs)), 4),
+        ssim=round(s_mean, 6),
+        ssim_min=round(float(min(ssims)), 6),
+        identical_frames=round(identical, 6),
+        audio_corr=None if corr is None else round(corr, 6),
         repro_score=round(min(1.0, max(0.0, score)), 6),
     )
 

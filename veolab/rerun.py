@@ -126,28 +126,44 @@ def rebuild_request(tracker: Tracker, run_id: str, workdir: Path) -> VideoReques
             return ident["url"]
         path = inputs.get(name)
         if path is None:
-            raise ConfigError(f"run {run_id} logged {name} by hash but has no {S.ART_INPUTS}/{name}.* "
-                              "artifact: the image cannot be rebuilt")
+            raise ConfigError(
+                f"run {run_id} logged {name} by hash but has no {S.ART_INPUTS}/{name}.* "
+                "artifact: the image cannot be rebuilt"
+            )
         ref = ImageRef.parse(str(path))
         if ref.sha256 != ident.get("sha256"):
-            raise ConfigError(f"{S.ART_INPUTS}/{path.name} of run {run_id} does not match the "
-                              "logged image hash: the artifact was changed")
+            raise ConfigError(
+                f"{S.ART_INPUTS}/{path.name} of run {run_id} does not match the "
+                "logged image hash: the artifact was changed"
+            )
         return ref
 
-    fields: dict[str, Any] = {k: rec.get(k) for k in (
-        "prompt", "negative_prompt", "aspect_ratio", "duration", "resolution", "generate_audio",
-        "seed")}
+    fields: dict[str, Any] = {
+        k: rec.get(k)
+        for k in (
+            "prompt",
+            "negative_prompt",
+            "aspect_ratio",
+            "duration",
+            "resolution",
+            "generate_audio",
+            "seed",
+        )
+    }
     fields["image"] = image("image", rec.get("image"))
     fields["last_frame"] = image("last_frame", rec.get("last_frame"))
-    fields["reference_images"] = [image(f"reference_{i}", r)
-                                  for i, r in enumerate(rec.get("reference_images") or [])]
+    fields["reference_images"] = [
+        image(f"reference_{i}", r) for i, r in enumerate(rec.get("reference_images") or [])
+    ]
     fields = {k: v for k, v in fields.items() if v is not None}
     req = VideoRequest.build(veo_rules=rec.get("veo_rules", True), **fields)
     want = rec.get("request_hash")
     if req.request_hash() != want:
-        raise ConfigError(f"the request rebuilt from run {run_id} hashes to "
-                          f"{req.request_hash()[:12]}, not the logged {str(want)[:12]}: "
-                          "not reissuing a different request")
+        raise ConfigError(
+            f"the request rebuilt from run {run_id} hashes to "
+            f"{req.request_hash()[:12]}, not the logged {str(want)[:12]}: "
+            "not reissuing a different request"
+        )
     return req
 
 
@@ -170,9 +186,15 @@ def _sweep_settings(tracker: Tracker, parent_id: str | None, provider: str, work
     return (settings if settings.name == provider else None), thresholds
 
 
-def plan_rerun(run_id: str, *, seed: int | None = None, times: int = 1,
-               tracker: Tracker | None = None, api_key: str | None = None,
-               base_url: str | None = None) -> RerunPlan:
+def plan_rerun(
+    run_id: str,
+    *,
+    seed: int | None = None,
+    times: int = 1,
+    tracker: Tracker | None = None,
+    api_key: str | None = None,
+    base_url: str | None = None,
+) -> RerunPlan:
     """Everything a rerun needs, checked before anything is sent or paid."""
     from veolab.providers import ProviderConfig, provider_class
     from veolab.rating import _generation_run
@@ -189,19 +211,26 @@ def plan_rerun(run_id: str, *, seed: int | None = None, times: int = 1,
         raise ConfigError(f"run {run_id} has no {S.PROVIDER}/{S.MODEL} tags: not a veolab run")
     with tempfile.TemporaryDirectory(prefix="veolab-rerun-") as tmp:
         req = rebuild_request(tracker, run_id, Path(tmp))
-        settings, thresholds = _sweep_settings(tracker, tags.get("mlflow.parentRunId"), provider,
-                                               Path(tmp))
+        settings, thresholds = _sweep_settings(
+            tracker, tags.get("mlflow.parentRunId"), provider, Path(tmp)
+        )
         has_video = S.ART_VIDEO in _artifact_names(tracker, run_id)
     original_seed = req.seed
     if seed is not None:
         req = req.with_seed(seed)
     cls = provider_class(provider)
     if cls.needs_key and not (api_key or (cls.key_env_var and os.environ.get(cls.key_env_var))):
-        raise MissingKeyError(f"provider {provider} needs a key: set {cls.key_env_var} or pass --api-key")
+        raise MissingKeyError(
+            f"provider {provider} needs a key: set {cls.key_env_var} or pass --api-key"
+        )
     cfg: dict[str, Any] = {"name": provider, "model": model, "api_key": api_key}
     if settings is not None:
-        cfg |= {"mode": settings.mode, "base_url": settings.base_url,
-                "inline_images": settings.inline_images, "options": dict(settings.options)}
+        cfg |= {
+            "mode": settings.mode,
+            "base_url": settings.base_url,
+            "inline_images": settings.inline_images,
+            "options": dict(settings.options),
+        }
         if settings.read_timeout:
             cfg["read_timeout"] = settings.read_timeout
         if settings.job_timeout:
@@ -213,35 +242,65 @@ def plan_rerun(run_id: str, *, seed: int | None = None, times: int = 1,
     cost = float(instance.estimate_cost(req, model)) if cls.paid else 0.0
     params = run.data.params
     record = GenerationRecord(
-        request=req, provider=provider, model=model, variant_id=tags.get(S.VARIANT, ""),
-        variant_label=tags.get(S.VARIANT_LABEL, ""), variant_name=tags.get(S.VARIANT_NAME),
-        vars={k.removeprefix(S.VAR_PREFIX): v for k, v in params.items()
-              if k.startswith(S.VAR_PREFIX)},
-        template=tags.get(S.TEMPLATE, ""), template_sha256=tags.get(S.TEMPLATE_SHA256, ""),
-        extra_tags={S.RERUN_OF: run_id,
-                    S.RERUN_SEED: "true" if req.seed != original_seed else "false"},
+        request=req,
+        provider=provider,
+        model=model,
+        variant_id=tags.get(S.VARIANT, ""),
+        variant_label=tags.get(S.VARIANT_LABEL, ""),
+        variant_name=tags.get(S.VARIANT_NAME),
+        vars={
+            k.removeprefix(S.VAR_PREFIX): v for k, v in params.items() if k.startswith(S.VAR_PREFIX)
+        },
+        template=tags.get(S.TEMPLATE, ""),
+        template_sha256=tags.get(S.TEMPLATE_SHA256, ""),
+        extra_tags={
+            S.RERUN_OF: run_id,
+            S.RERUN_SEED: "true" if req.seed != original_seed else "false",
+        },
     )
-    return RerunPlan(run_id, run.info.experiment_id, run.info.run_name or run_id, req,
-                     original_seed, provider, model, times, cost, bool(cls.paid), record, config,
-                     thresholds, has_video)
+    return RerunPlan(
+        run_id,
+        run.info.experiment_id,
+        run.info.run_name or run_id,
+        req,
+        original_seed,
+        provider,
+        model,
+        times,
+        cost,
+        bool(cls.paid),
+        record,
+        config,
+        thresholds,
+        has_video,
+    )
 
 
-def execute_rerun(plan: RerunPlan, *, tracker: Tracker | None = None,
-                  on_event=None) -> RerunResult:
+def execute_rerun(plan: RerunPlan, *, tracker: Tracker | None = None, on_event=None) -> RerunResult:
     """Generate ``plan.times`` new clips, analyse, log and compare each with the original."""
     tracker = tracker or Tracker()
     emit = on_event or (lambda msg: None)
     t0 = time.perf_counter()
-    parent = tracker.create_run(plan.experiment_id, f"rerun of {plan.run_name}", {
-        S.KIND: S.KIND_RERUN, S.RERUN_OF: plan.original_run_id, S.PROVIDER: plan.provider,
-        S.MODEL: plan.model, S.REQUEST_HASH: plan.request.request_hash(),
-    })
+    parent = tracker.create_run(
+        plan.experiment_id,
+        f"rerun of {plan.run_name}",
+        {
+            S.KIND: S.KIND_RERUN,
+            S.RERUN_OF: plan.original_run_id,
+            S.PROVIDER: plan.provider,
+            S.MODEL: plan.model,
+            S.REQUEST_HASH: plan.request.request_hash(),
+        },
+    )
     result = RerunResult(parent, plan.experiment_id)
     status = "FAILED"
     try:
         with tempfile.TemporaryDirectory(prefix="veolab-rerun-") as tmp:
-            original = (tracker.download(plan.original_run_id, S.ART_VIDEO, Path(tmp))
-                        if plan.has_video else None)
+            original = (
+                tracker.download(plan.original_run_id, S.ART_VIDEO, Path(tmp))
+                if plan.has_video
+                else None
+            )
             generated = asyncio.run(_generate_all(plan))
             for i, got in enumerate(generated):
                 emit(f"rerun {i + 1}/{plan.times}: analysing")
@@ -250,8 +309,12 @@ def execute_rerun(plan: RerunPlan, *, tracker: Tracker | None = None,
     finally:
         result.wall = time.perf_counter() - t0
         scores = [r.repro.repro_score for r in result.reruns if r.repro is not None]
-        metrics = {S.SWEEP_RUNS: plan.times, S.SWEEP_FAILED: sum(1 for r in result.reruns if r.error),
-                   S.SWEEP_SPEND: result.spend, S.SWEEP_WALL: result.wall}
+        metrics = {
+            S.SWEEP_RUNS: plan.times,
+            S.SWEEP_FAILED: sum(1 for r in result.reruns if r.error),
+            S.SWEEP_SPEND: result.spend,
+            S.SWEEP_WALL: result.wall,
+        }
         if scores:
             metrics[S.REPRO_SCORE] = sum(scores) / len(scores)
         try:
@@ -284,8 +347,9 @@ async def _generate_all(plan: RerunPlan) -> list[Any]:
             pass
 
 
-def _finish(plan: RerunPlan, tracker: Tracker, parent: str, i: int, got: Any,
-            original: Path | None) -> RerunOutcome:
+def _finish(
+    plan: RerunPlan, tracker: Tracker, parent: str, i: int, got: Any, original: Path | None
+) -> RerunOutcome:
     from veolab.analysis import Expectations, analyze_video
     from veolab.mp4 import verify_mp4
     from veolab.repro import reproducibility
@@ -305,27 +369,45 @@ def _finish(plan: RerunPlan, tracker: Tracker, parent: str, i: int, got: Any,
     keep = veolab_home() / "reruns" / plan.original_run_id / f"{parent}-{i + 1}.mp4"
     atomic_write_bytes(keep, video)
     try:
-        analysis = analyze_video(video, expectations=Expectations.from_request(plan.request),
-                                 thresholds=plan.thresholds)
+        analysis = analyze_video(
+            video, expectations=Expectations.from_request(plan.request), thresholds=plan.thresholds
+        )
     except AnalysisError as exc:
         run_id = log_failure(tracker, plan.experiment_id, parent, plan.record, exc, result)
         return RerunOutcome(i, run_id, result.seed, cost, error=f"{type(exc).__name__}: {exc}")
     meta = {**result.metadata, "cost": cost, "seed": result.seed, "request_id": result.request_id}
-    run_id = log_generation(tracker, plan.experiment_id, parent, plan.record, video, analysis,
-                            result, source="rerun", cost=cost, response_meta=meta)
+    run_id = log_generation(
+        tracker,
+        plan.experiment_id,
+        parent,
+        plan.record,
+        video,
+        analysis,
+        result,
+        source="rerun",
+        cost=cost,
+        response_meta=meta,
+    )
     repro = None
     if original is not None:
         repro = reproducibility(original, video)
         tracker.log(run_id, metrics=repro.metrics())
         with tempfile.TemporaryDirectory(prefix="veolab-repro-") as tmp:
             p = Path(tmp) / S.ART_REPRO
-            p.write_text(json.dumps({"original_run_id": plan.original_run_id, **repro.to_dict()},
-                                    indent=2))
+            p.write_text(
+                json.dumps({"original_run_id": plan.original_run_id, **repro.to_dict()}, indent=2)
+            )
             tracker.log_artifact(run_id, p)
         if not plan.seed_changed:
             tracker.log(plan.original_run_id, metrics={S.REPRO_SCORE: repro.repro_score})
     return RerunOutcome(i, run_id, result.seed, cost, repro, analysis.passed)
 
 
-__all__ = ["RerunOutcome", "RerunPlan", "RerunResult", "execute_rerun", "plan_rerun",
-           "rebuild_request"]
+__all__ = [
+    "RerunOutcome",
+    "RerunPlan",
+    "RerunResult",
+    "execute_rerun",
+    "plan_rerun",
+    "rebuild_request",
+]

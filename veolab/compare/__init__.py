@@ -11,5 +11,12 @@
 from veolab.compare.runs import RunTable, load_runs, resolve_target
 from veolab.compare.table import DEFAULT_METRICS, CompareResult, Group, compare_runs
 
-__all__ = ["DEFAULT_METRICS", "CompareResult", "Group", "RunTable", "compare_runs", "load_runs",
-           "resolve_target"]
+__all__ = [
+    "DEFAULT_METRICS",
+    "CompareResult",
+    "Group",
+    "RunTable",
+    "compare_runs",
+    "load_runs",
+    "resolve_target",
+]

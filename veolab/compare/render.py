@@ -52,31 +52,52 @@ def print_result(result: CompareResult, console=None) -> None:
         t.add_column(head, justify="right", overflow="fold")
     t.add_row("runs", *[str(g.runs) for g in result.groups])
     t.add_row("failures", *[str(g.failures) for g in result.groups])
-    t.add_row("checks passed", *[
-        f"{g.checks_passed}/{g.checks_total}" if g.checks_total else "–" for g in result.groups])
+    t.add_row(
+        "checks passed",
+        *[f"{g.checks_passed}/{g.checks_total}" if g.checks_total else "–" for g in result.groups],
+    )
     t.add_row("seeds", *[",".join(map(str, g.seeds)) or "–" for g in result.groups])
     for m in result.metrics:
-        t.add_row(m, *[mean_ci_text(g.summaries[m].mean, g.summaries[m].lo, g.summaries[m].hi,
-                                    g.summaries[m].n) for g in result.groups])
+        t.add_row(
+            m,
+            *[
+                mean_ci_text(
+                    g.summaries[m].mean, g.summaries[m].lo, g.summaries[m].hi, g.summaries[m].n
+                )
+                for g in result.groups
+            ],
+        )
     console.print(t)
     console.print("mean [95% confidence interval]")
     if result.ab:
         others = list(dict.fromkeys(r.group for r in result.ab))
         one = len(others) == 1
-        title = (f"A/B: {others[0]} vs {result.baseline}" if one
-                 else f"A/B against {result.baseline}")
+        title = (
+            f"A/B: {others[0]} vs {result.baseline}" if one else f"A/B against {result.baseline}"
+        )
         a = Table(title=title, title_justify="left")
-        cols = ([] if one else ["group"]) + ["metric", "difference [95% CI]", "Welch p", "pairs",
-                                             "signed-rank p", "verdict"]
+        cols = ([] if one else ["group"]) + [
+            "metric",
+            "difference [95% CI]",
+            "Welch p",
+            "pairs",
+            "signed-rank p",
+            "verdict",
+        ]
         for col in cols:
-            a.add_column(col, justify="right" if col.endswith((" p", "pairs")) else "left",
-                         overflow="fold")
+            a.add_column(
+                col, justify="right" if col.endswith((" p", "pairs")) else "left", overflow="fold"
+            )
         for r in result.ab:
             style = {HIGHER: "green", LOWER: "red", TOO_FEW: "yellow"}.get(r.verdict, "")
             cells = ([] if one else [r.group]) + [
-                r.metric, diff_text(r.unpaired.diff, r.unpaired.lo, r.unpaired.hi),
-                fmt(r.unpaired.welch_p), str(r.paired.n_pairs), fmt(r.paired.p_value),
-                f"[{style}]{r.verdict}[/{style}]" if style else r.verdict]
+                r.metric,
+                diff_text(r.unpaired.diff, r.unpaired.lo, r.unpaired.hi),
+                fmt(r.unpaired.welch_p),
+                str(r.paired.n_pairs),
+                fmt(r.paired.p_value),
+                f"[{style}]{r.verdict}[/{style}]" if style else r.verdict,
+            ]
             a.add_row(*cells)
         console.print(a)
     notes = list(result.notes)

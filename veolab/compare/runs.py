@@ -96,17 +96,29 @@ def resolve_target(tracker: Tracker, target: str) -> tuple[str, str, str | None]
         if run is not None:
             kind = run.data.tags.get(S.KIND)
             if kind == S.KIND_RERUN:
-                raise ConfigError(f"{target} is the parent of a `veolab rerun`: compare the "
-                                  "experiment; its repro_score column shows the reruns")
+                raise ConfigError(
+                    f"{target} is the parent of a `veolab rerun`: compare the "
+                    "experiment; its repro_score column shows the reruns"
+                )
             if kind == S.KIND_GENERATION:
-                raise ConfigError(f"{target} is a generation run, not a sweep: pass its parent run id "
-                                  f"{run.data.tags.get('mlflow.parentRunId', '')} or the experiment name")
-            exp = tracker._call("get experiment", tracker.client.get_experiment, run.info.experiment_id)
+                raise ConfigError(
+                    f"{target} is a generation run, not a sweep: pass its parent run id "
+                    f"{run.data.tags.get('mlflow.parentRunId', '')} or the experiment name"
+                )
+            exp = tracker._call(
+                "get experiment", tracker.client.get_experiment, run.info.experiment_id
+            )
             return exp.name, run.info.experiment_id, target
     names = _experiment_names(tracker)
-    hint = f"; experiments in {tracker.uri}: {', '.join(names)}" if names else f"; {tracker.uri} has none"
-    raise ConfigError(f"no experiment or sweep run named {target!r}{hint} "
-                      "(set --tracking-uri or MLFLOW_TRACKING_URI to another store)")
+    hint = (
+        f"; experiments in {tracker.uri}: {', '.join(names)}"
+        if names
+        else f"; {tracker.uri} has none"
+    )
+    raise ConfigError(
+        f"no experiment or sweep run named {target!r}{hint} "
+        "(set --tracking-uri or MLFLOW_TRACKING_URI to another store)"
+    )
 
 
 def _experiment_names(tracker: Tracker) -> list[str]:
@@ -121,13 +133,18 @@ def load_runs(target: str, *, tracker: Tracker | None = None, all_sweeps: bool =
     tracker = tracker or Tracker()
     name, exp_id, parent = resolve_target(tracker, target)
     flt = f"tags.`{S.KIND}` = '{S.KIND_GENERATION}'"
-    runs = [r for r in tracker.search(exp_id, flt, order_by=["attributes.start_time ASC"])
-            if r.info.status in ("FINISHED", "FAILED")]
+    runs = [
+        r
+        for r in tracker.search(exp_id, flt, order_by=["attributes.start_time ASC"])
+        if r.info.status in ("FINISHED", "FAILED")
+    ]
     rows = [_row(r) for r in runs]
     frame = pd.DataFrame(rows)
     if frame.empty:
-        raise ConfigError(f"experiment {name!r} has no finished generation runs yet: "
-                          f"veolab run <experiment file> first")
+        raise ConfigError(
+            f"experiment {name!r} has no finished generation runs yet: "
+            f"veolab run <experiment file> first"
+        )
     is_rerun = frame["rerun_of"].notna()
     reruns = frame[is_rerun].copy()
     # a rerun is a sample only of a request no sweep made (a --seed override)
@@ -136,8 +153,10 @@ def load_runs(target: str, *, tracker: Tracker | None = None, all_sweeps: bool =
     if parent:
         frame = frame[frame["parent_id"] == parent]
         if frame.empty:
-            raise ConfigError(f"sweep {parent} has no generation runs of its own (every run was "
-                              f"already done in earlier sweeps): compare the experiment {name!r}")
+            raise ConfigError(
+                f"sweep {parent} has no generation runs of its own (every run was "
+                f"already done in earlier sweeps): compare the experiment {name!r}"
+            )
     if not all_sweeps:
         # latest FINISHED per request, else latest FAILED
         frame["_ok"] = ~frame["failed"]
@@ -145,16 +164,19 @@ def load_runs(target: str, *, tracker: Tracker | None = None, all_sweeps: bool =
         frame = frame.drop(columns="_ok").sort_values("start_time")
     frame = _join_repro(frame, reruns)
     sweeps = list(dict.fromkeys(p for p in frame["parent_id"].tolist() if p))
-    return RunTable(name, exp_id, frame.reset_index(drop=True), sweeps, parent,
-                    reruns.reset_index(drop=True))
+    return RunTable(
+        name, exp_id, frame.reset_index(drop=True), sweeps, parent, reruns.reset_index(drop=True)
+    )
 
 
 def _join_repro(frame, reruns):
     """Each run gets the mean reproducibility of its same-seed reruns."""
     if reruns.empty:
         return frame
-    same = reruns[reruns["seed"].values == reruns["rerun_of"].map(
-        dict(zip(frame["run_id"], frame["seed"], strict=True))).values]
+    same = reruns[
+        reruns["seed"].values
+        == reruns["rerun_of"].map(dict(zip(frame["run_id"], frame["seed"], strict=True))).values
+    ]
     for m in REPRO_METRICS:
         col = f"metrics.{m}"
         if col not in same:

@@ -40,7 +40,7 @@ N_BOOT = 4000
 HIGHER, LOWER, SAME, TOO_FEW = "higher", "lower", "no clear difference", "too few runs"
 
 
-def _clean(values: Sequence[float | None]) -> np.ndarray:
+def _clean(values: Sequence[float | None] | np.ndarray) -> np.ndarray:
     arr = np.asarray([v for v in values if v is not None], dtype=float)
     return arr[np.isfinite(arr)]
 
@@ -94,8 +94,14 @@ class Diff:
         return self.lo is not None and self.hi is not None and (self.lo > 0 or self.hi < 0)
 
 
-def bootstrap_diff(baseline: Sequence[float | None], other: Sequence[float | None], *,
-                   n_boot: int = N_BOOT, level: float = LEVEL, seed: int = 0) -> Diff:
+def bootstrap_diff(
+    baseline: Sequence[float | None],
+    other: Sequence[float | None],
+    *,
+    n_boot: int = N_BOOT,
+    level: float = LEVEL,
+    seed: int = 0,
+) -> Diff:
     """Difference of means (other - baseline) with a percentile bootstrap interval."""
     a, b = _clean(baseline), _clean(other)
     if len(a) == 0 or len(b) == 0:
@@ -110,7 +116,10 @@ def bootstrap_diff(baseline: Sequence[float | None], other: Sequence[float | Non
     return Diff(diff, float(lo), float(hi), welch_p(a, b))
 
 
-def welch_p(a: Sequence[float], b: Sequence[float]) -> float | None:
+def welch_p(
+    a: Sequence[float | None] | np.ndarray,
+    b: Sequence[float | None] | np.ndarray,
+) -> float | None:
     """Two-sided p of Welch's t-test; 1.0 when both groups are constant and equal."""
     from scipy import stats
 
@@ -139,13 +148,15 @@ class Paired:
         return self.lo is not None and self.hi is not None and (self.lo > 0 or self.hi < 0)
 
 
-def paired_diff(baseline: Mapping[Any, float | None], other: Mapping[Any, float | None],
-                level: float = LEVEL) -> Paired:
+def paired_diff(
+    baseline: Mapping[Any, float | None], other: Mapping[Any, float | None], level: float = LEVEL
+) -> Paired:
     """Pair the two groups by key (the seed); mean difference, t interval, signed-rank p."""
     from scipy import stats
 
     keys = [k for k in baseline if k in other and _finite(baseline[k]) and _finite(other[k])]
-    d = np.asarray([float(other[k]) - float(baseline[k]) for k in keys], dtype=float)  # type: ignore[arg-type]
+    diffs = [float(other[k]) - float(baseline[k]) for k in keys]  # type: ignore[arg-type]
+    d = np.array(diffs, dtype=np.float64)
     n = len(d)
     if n == 0:
         return Paired(0, None, None, None, None)
@@ -182,15 +193,23 @@ class ABResult:
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "metric": self.metric, "baseline": self.baseline, "group": self.group,
-            "n_baseline": self.n_baseline, "n_group": self.n_group,
+            "metric": self.metric,
+            "baseline": self.baseline,
+            "group": self.group,
+            "n_baseline": self.n_baseline,
+            "n_group": self.n_group,
             "diff": self.unpaired.diff,
-            "diff_lo": self.unpaired.lo, "diff_hi": self.unpaired.hi,
+            "diff_lo": self.unpaired.lo,
+            "diff_hi": self.unpaired.hi,
             "welch_p": self.unpaired.welch_p,
             "n_pairs": self.paired.n_pairs,
-            "paired_diff": self.paired.diff, "paired_lo": self.paired.lo,
-            "paired_hi": self.paired.hi, "wilcoxon_p": self.paired.p_value,
-            "verdict": self.verdict, "method": self.method, "notes": list(self.notes),
+            "paired_diff": self.paired.diff,
+            "paired_lo": self.paired.lo,
+            "paired_hi": self.paired.hi,
+            "wilcoxon_p": self.paired.p_value,
+            "verdict": self.verdict,
+            "method": self.method,
+            "notes": list(self.notes),
         }
 
 
@@ -210,9 +229,16 @@ def _by_key(pairs: list[tuple[Any, float | None]]) -> dict[Any, float]:
     return {k: float(np.mean(v)) for k, v in acc.items()}
 
 
-def compare_samples(baseline: Samples, other: Samples, *, metric: str = "",
-                    baseline_label: str = "baseline", group_label: str = "group",
-                    alpha: float = ALPHA, seed: int = 0) -> ABResult:
+def compare_samples(
+    baseline: Samples,
+    other: Samples,
+    *,
+    metric: str = "",
+    baseline_label: str = "baseline",
+    group_label: str = "group",
+    alpha: float = ALPHA,
+    seed: int = 0,
+) -> ABResult:
     """A/B of one metric. ``baseline`` and ``other``: ``{seed: value}`` or ``[(seed, value)]``.
 
     Every value is a sample of the unpaired comparison; values of the same seed in both groups
@@ -230,8 +256,10 @@ def compare_samples(baseline: Samples, other: Samples, *, metric: str = "",
     method = ""
     if min(na, nb) < MIN_N:
         verdict = TOO_FEW
-        notes.append(f"n={na} vs n={nb}: at least {MIN_N} runs a group are needed to conclude "
-                     "anything; add seeds")
+        notes.append(
+            f"n={na} vs n={nb}: at least {MIN_N} runs a group are needed to conclude "
+            "anything; add seeds"
+        )
     elif paired.n_pairs >= MIN_PAIRS and paired.p_value is not None:
         method = "paired"
         if paired.p_value < alpha and paired.diff:
@@ -246,15 +274,30 @@ def compare_samples(baseline: Samples, other: Samples, *, metric: str = "",
         else:
             verdict = SAME
         if 0 < paired.n_pairs < MIN_PAIRS:
-            notes.append(f"{paired.n_pairs} paired seeds: the signed-rank test needs "
-                         f"{MIN_PAIRS} to reach p<{alpha:g}")
+            notes.append(
+                f"{paired.n_pairs} paired seeds: the signed-rank test needs "
+                f"{MIN_PAIRS} to reach p<{alpha:g}"
+            )
     if verdict != TOO_FEW and min(na, nb) < 10:
         notes.append(f"small sample (n={na} vs n={nb}): treat as a hint")
-    return ABResult(metric, baseline_label, group_label, na, nb, unpaired, paired, verdict, method,
-                    notes)
+    return ABResult(
+        metric, baseline_label, group_label, na, nb, unpaired, paired, verdict, method, notes
+    )
 
 
 __all__ = [
-    "ABResult", "Diff", "Paired", "Summary", "bootstrap_diff", "compare_samples", "mean_ci",
-    "paired_diff", "HIGHER", "LOWER", "SAME", "TOO_FEW", "MIN_N", "MIN_PAIRS",
+    "ABResult",
+    "Diff",
+    "Paired",
+    "Summary",
+    "bootstrap_diff",
+    "compare_samples",
+    "mean_ci",
+    "paired_diff",
+    "HIGHER",
+    "LOWER",
+    "SAME",
+    "TOO_FEW",
+    "MIN_N",
+    "MIN_PAIRS",
 ]

@@ -25,12 +25,25 @@ from veolab.tracking import schema as S
 
 # shown when present in the runs, in this order
 DEFAULT_METRICS = (
-    "colorfulness", "motion", "sharpness", "brightness_mean", "loudness_lufs",
-    S.LATENCY_TOTAL, S.COST, S.HUMAN_SCORE, S.REPRO_SCORE,
+    "colorfulness",
+    "motion",
+    "sharpness",
+    "brightness_mean",
+    "loudness_lufs",
+    S.LATENCY_TOTAL,
+    S.COST,
+    S.HUMAN_SCORE,
+    S.REPRO_SCORE,
 )
-ALIASES = {"loudness": "loudness_lufs", "latency": S.LATENCY_TOTAL, "cost": S.COST,
-           "brightness": "brightness_mean", "human": S.HUMAN_SCORE, "score": S.HUMAN_SCORE,
-           "repro": S.REPRO_SCORE}
+ALIASES = {
+    "loudness": "loudness_lufs",
+    "latency": S.LATENCY_TOTAL,
+    "cost": S.COST,
+    "brightness": "brightness_mean",
+    "human": S.HUMAN_SCORE,
+    "score": S.HUMAN_SCORE,
+    "repro": S.REPRO_SCORE,
+}
 
 
 @dataclass
@@ -53,9 +66,15 @@ class Group:
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "key": self.key, "label": self.label, "runs": self.runs, "failures": self.failures,
-            "check_pass_rate": self.check_pass_rate, "checks_passed": self.checks_passed,
-            "seeds": self.seeds, "run_ids": self.run_ids, "variant_ids": self.variant_ids,
+            "key": self.key,
+            "label": self.label,
+            "runs": self.runs,
+            "failures": self.failures,
+            "check_pass_rate": self.check_pass_rate,
+            "checks_passed": self.checks_passed,
+            "seeds": self.seeds,
+            "run_ids": self.run_ids,
+            "variant_ids": self.variant_ids,
             "metrics": {m: s.to_dict() for m, s in self.summaries.items()},
         }
 
@@ -79,35 +98,63 @@ class CompareResult:
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "experiment": self.experiment, "by": self.by, "baseline": self.baseline,
-            "metrics": self.metrics, "sweeps": self.sweep_ids,
+            "experiment": self.experiment,
+            "by": self.by,
+            "baseline": self.baseline,
+            "metrics": self.metrics,
+            "sweeps": self.sweep_ids,
             "groups": [g.to_dict() for g in self.groups],
-            "ab": [a.to_dict() for a in self.ab], "notes": self.notes,
+            "ab": [a.to_dict() for a in self.ab],
+            "notes": self.notes,
         }
 
     def to_csv(self) -> str:
-        """One row per group: counts, each metric's mean and CI, and its A/B against the baseline."""
+        """One row per group: counts, each metric's mean and CI, its A/B against the baseline."""
         cols = ["group", "runs", "failures", "check_pass_rate"]
         for m in self.metrics:
-            cols += [f"{m}_n", f"{m}_mean", f"{m}_lo", f"{m}_hi", f"{m}_diff", f"{m}_diff_lo",
-                     f"{m}_diff_hi", f"{m}_welch_p", f"{m}_pairs", f"{m}_wilcoxon_p", f"{m}_verdict"]
+            cols += [
+                f"{m}_n",
+                f"{m}_mean",
+                f"{m}_lo",
+                f"{m}_hi",
+                f"{m}_diff",
+                f"{m}_diff_lo",
+                f"{m}_diff_hi",
+                f"{m}_welch_p",
+                f"{m}_pairs",
+                f"{m}_wilcoxon_p",
+                f"{m}_verdict",
+            ]
         buf = io.StringIO()
         w = csv.DictWriter(buf, cols, lineterminator="\n")
         w.writeheader()
         for g in self.groups:
-            row: dict[str, Any] = {"group": g.label, "runs": g.runs, "failures": g.failures,
-                                   "check_pass_rate": _csv(g.check_pass_rate)}
+            row: dict[str, Any] = {
+                "group": g.label,
+                "runs": g.runs,
+                "failures": g.failures,
+                "check_pass_rate": _csv(g.check_pass_rate),
+            }
             ab = {a.metric: a for a in self.verdicts(g.label)}
             for m in self.metrics:
                 s = g.summaries[m]
-                row |= {f"{m}_n": s.n, f"{m}_mean": _csv(s.mean), f"{m}_lo": _csv(s.lo),
-                        f"{m}_hi": _csv(s.hi)}
+                row |= {
+                    f"{m}_n": s.n,
+                    f"{m}_mean": _csv(s.mean),
+                    f"{m}_lo": _csv(s.lo),
+                    f"{m}_hi": _csv(s.hi),
+                }
                 if m in ab:
                     a = ab[m]
-                    row |= {f"{m}_diff": _csv(a.unpaired.diff), f"{m}_diff_lo": _csv(a.unpaired.lo),
-                            f"{m}_diff_hi": _csv(a.unpaired.hi),
-                            f"{m}_welch_p": _csv(a.unpaired.welch_p), f"{m}_pairs": a.paired.n_pairs,
-                            f"{m}_wilcoxon_p": _csv(a.paired.p_value), f"{m}_verdict": a.verdict}
+                    row |= {
+                        f"{m}_diff": _csv(a.unpaired.diff),
+                        f"{m}_diff_lo": _csv(a.unpaired.lo),
+                        f"{m}_diff_hi": _csv(a.unpaired.hi),
+                        f"{m}_welch_p": _csv(a.unpaired.welch_p),
+                        f"{m}_pairs": a.paired.n_pairs,
+                        f"{m}_wilcoxon_p": _csv(a.paired.p_value),
+                        f"{m}_verdict": a.verdict,
+                    }
             w.writerow(row)
         return buf.getvalue()
 
@@ -129,11 +176,17 @@ def group_column(frame, by: str) -> str:
     for c in candidates:
         if c in frame.columns:
             return c
-    swept = sorted(c.removeprefix("params.") for c in frame.columns
-                   if c.startswith("params.") and c not in ("params.prompt", "params.seed")
-                   and frame[c].nunique(dropna=True) > 1)
-    raise ConfigError(f"--by {by!r} is not a key of these runs: use variant"
-                      + (f" or one of {', '.join(swept)}" if swept else ""))
+    swept = sorted(
+        c.removeprefix("params.")
+        for c in frame.columns
+        if c.startswith("params.")
+        and c not in ("params.prompt", "params.seed")
+        and frame[c].nunique(dropna=True) > 1
+    )
+    raise ConfigError(
+        f"--by {by!r} is not a key of these runs: use variant"
+        + (f" or one of {', '.join(swept)}" if swept else "")
+    )
 
 
 def _sort_key(value: str) -> tuple[int, float, str]:
@@ -151,8 +204,13 @@ def _finite(v: Any) -> bool:
     return v is not None and isinstance(v, int | float) and math.isfinite(v)
 
 
-def compare_runs(table: RunTable, *, by: str = "variant", metrics: list[str] | None = None,
-                 baseline: str | None = None) -> CompareResult:
+def compare_runs(
+    table: RunTable,
+    *,
+    by: str = "variant",
+    metrics: list[str] | None = None,
+    baseline: str | None = None,
+) -> CompareResult:
     """Summaries per group and A/B verdicts against the baseline group."""
     frame = table.frame
     col = group_column(frame, by)
@@ -160,11 +218,18 @@ def compare_runs(table: RunTable, *, by: str = "variant", metrics: list[str] | N
         names = list(dict.fromkeys(metric_name(m) for m in metrics))
         unknown = [m for m in names if f"metrics.{m}" not in frame.columns]
         if unknown:
-            have = sorted(c.removeprefix("metrics.") for c in frame.columns if c.startswith("metrics."))
-            raise ConfigError(f"no run has the metric {unknown[0]!r}: choose from {', '.join(have)}")
+            have = sorted(
+                c.removeprefix("metrics.") for c in frame.columns if c.startswith("metrics.")
+            )
+            raise ConfigError(
+                f"no run has the metric {unknown[0]!r}: choose from {', '.join(have)}"
+            )
     else:
-        names = [m for m in DEFAULT_METRICS
-                 if f"metrics.{m}" in frame.columns and frame[f"metrics.{m}"].notna().any()]
+        names = [
+            m
+            for m in DEFAULT_METRICS
+            if f"metrics.{m}" in frame.columns and frame[f"metrics.{m}"].notna().any()
+        ]
 
     groups: list[Group] = []
     values: dict[str, dict[str, list[tuple[Any, float | None]]]] = {}
@@ -177,8 +242,12 @@ def compare_runs(table: RunTable, *, by: str = "variant", metrics: list[str] | N
         ok = sub[~sub["failed"]]
         checked = ok["checks_passed"].dropna()
         g = Group(
-            key=key_s, label=label, runs=len(sub), failures=int(sub["failed"].sum()),
-            checks_passed=int(checked.astype(bool).sum()), checks_total=len(checked),
+            key=key_s,
+            label=label,
+            runs=len(sub),
+            failures=int(sub["failed"].sum()),
+            checks_passed=int(checked.astype(bool).sum()),
+            checks_total=len(checked),
             seeds=sorted({int(s) for s in sub["seed"].dropna()}),
             run_ids=sub["run_id"].tolist(),
             variant_ids=list(dict.fromkeys(sub["variant"].tolist())),
@@ -187,8 +256,11 @@ def compare_runs(table: RunTable, *, by: str = "variant", metrics: list[str] | N
         values[label] = {}
         for m in names:
             c = f"metrics.{m}"
-            pairs = [(_seed(s), float(v)) for s, v in zip(ok["seed"], ok[c] if c in ok else [],
-                                                          strict=False) if _finite(v)]
+            pairs: list[tuple[Any, float | None]] = [
+                (_seed(s), float(v))
+                for s, v in zip(ok["seed"], ok[c] if c in ok else [], strict=False)
+                if _finite(v)
+            ]
             values[label][m] = pairs
             g.summaries[m] = mean_ci([v for _, v in pairs])
         groups.append(g)
@@ -205,28 +277,50 @@ def compare_runs(table: RunTable, *, by: str = "variant", metrics: list[str] | N
         for m in names:
             if not values[base.label][m] or not values[g.label][m]:
                 continue  # a metric only one side has (a human score given to one variant)
-            ab.append(compare_samples(values[base.label][m], values[g.label][m], metric=m,
-                                      baseline_label=base.label, group_label=g.label))
+            ab.append(
+                compare_samples(
+                    values[base.label][m],
+                    values[g.label][m],
+                    metric=m,
+                    baseline_label=base.label,
+                    group_label=g.label,
+                )
+            )
     notes = []
     if len(groups) < 2:
         notes.append("only one group: nothing to compare (is --by the key you swept?)")
     small = [g.label for g in groups if g.runs - g.failures < 3]
     if small:
-        notes.append(f"fewer than 3 successful runs in {', '.join(small)}: the intervals are "
-                     "wide and no verdict is given; add seeds")
-    return CompareResult(table.experiment_name, by, names, groups, base.label, ab,
-                         table.sweep_ids, notes)
+        notes.append(
+            f"fewer than 3 successful runs in {', '.join(small)}: the intervals are "
+            "wide and no verdict is given; add seeds"
+        )
+    return CompareResult(
+        table.experiment_name, by, names, groups, base.label, ab, table.sweep_ids, notes
+    )
 
 
 def _pick_baseline(groups: list[Group], baseline: str | None, by: str) -> Group:
     if baseline is None:
         return groups[0]
     for g in groups:
-        if baseline in (g.label, g.key, f"{by}={baseline}") or baseline in g.variant_ids \
-                or baseline in g.names:
+        if (
+            baseline in (g.label, g.key, f"{by}={baseline}")
+            or baseline in g.variant_ids
+            or baseline in g.names
+        ):
             return g
-    raise ConfigError(f"--baseline {baseline!r} names no group: choose one of "
-                      + ", ".join(repr(g.label) for g in groups))
+    raise ConfigError(
+        f"--baseline {baseline!r} names no group: choose one of "
+        + ", ".join(repr(g.label) for g in groups)
+    )
 
 
-__all__ = ["CompareResult", "DEFAULT_METRICS", "Group", "compare_runs", "group_column", "metric_name"]
+__all__ = [
+    "CompareResult",
+    "DEFAULT_METRICS",
+    "Group",
+    "compare_runs",
+    "group_column",
+    "metric_name",
+]

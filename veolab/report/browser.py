@@ -107,14 +107,23 @@ class MediaState:
     @property
     def playing_videos(self) -> list[str]:
         """Videos with a decoded frame (readyState >= 2) that have advanced past time 0."""
-        return [v["src"] for v in self.videos
-                if v["error"] is None and v["readyState"] >= 2 and v["currentTime"] > 0]
+        return [
+            v["src"]
+            for v in self.videos
+            if v["error"] is None and v["readyState"] >= 2 and v["currentTime"] > 0
+        ]
 
     def settled(self, min_images: int, min_videos: int) -> bool:
-        videos_done = all(v["error"] is not None or (v["readyState"] >= 2 and v["currentTime"] > 0)
-                          for v in self.videos)
-        return (len(self.images) >= min_images and len(self.videos) >= min_videos
-                and not self.pending_images and videos_done)
+        videos_done = all(
+            v["error"] is not None or (v["readyState"] >= 2 and v["currentTime"] > 0)
+            for v in self.videos
+        )
+        return (
+            len(self.images) >= min_images
+            and len(self.videos) >= min_videos
+            and not self.pending_images
+            and videos_done
+        )
 
 
 class Page:
@@ -153,8 +162,10 @@ class Page:
         raise VeolabError(f"{url} did not finish loading within {timeout:.0f} s")
 
     def evaluate(self, expression: str) -> Any:
-        res = self.send("Runtime.evaluate", {"expression": expression, "returnByValue": True,
-                                             "awaitPromise": True})
+        res = self.send(
+            "Runtime.evaluate",
+            {"expression": expression, "returnByValue": True, "awaitPromise": True},
+        )
         if "exceptionDetails" in res:
             raise VeolabError(f"page script failed: {res['exceptionDetails'].get('text')}")
         return res.get("result", {}).get("value")
@@ -163,8 +174,13 @@ class Page:
         d = json.loads(self.evaluate(_MEDIA_JS))
         return MediaState(d["imgs"], d["vids"], d["title"], d["text"], int(d["height"]))
 
-    def wait_media(self, min_images: int = 0, min_videos: int = 0, timeout: float = 30,
-                   until: str | None = None) -> MediaState:
+    def wait_media(
+        self,
+        min_images: int = 0,
+        min_videos: int = 0,
+        timeout: float = 30,
+        until: str | None = None,
+    ) -> MediaState:
         """Poll until every image loaded or broke and every video plays or errs (or timeout).
 
         ``until``: a JavaScript expression that must also be true (e.g. an element exists).
@@ -183,8 +199,10 @@ class Page:
 
     def screenshot(self, path: Path | str, width: int = 1400, height: int | None = None) -> Path:
         h = height or max(600, min(self.media().height, 12000))
-        self.send("Emulation.setDeviceMetricsOverride",
-                  {"width": width, "height": h, "deviceScaleFactor": 1, "mobile": False})
+        self.send(
+            "Emulation.setDeviceMetricsOverride",
+            {"width": width, "height": h, "deviceScaleFactor": 1, "mobile": False},
+        )
         data = self.send("Page.captureScreenshot", {"format": "png"}, timeout=60)["data"]
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -202,9 +220,12 @@ class Chromium:
     """A headless Chromium process of our own, on a free local debugging port."""
 
     def __init__(self, binary: str | None = None, width: int = 1400, height: int = 900) -> None:
-        self.binary = binary or find_chromium()
-        if not self.binary:
-            raise ConfigError("Chromium not found: apt-get install chromium (or set VEOLAB_CHROMIUM)")
+        found = binary or find_chromium()
+        if not found:
+            raise ConfigError(
+                "Chromium not found: apt-get install chromium (or set VEOLAB_CHROMIUM)"
+            )
+        self.binary: str = found
         self.size = (width, height)
         self.proc: subprocess.Popen | None = None
         self.profile: str | None = None
@@ -223,17 +244,29 @@ class Chromium:
         self.port = free_port()
         self.profile = tempfile.mkdtemp(prefix="veolab-chromium-")
         args = [
-            self.binary, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
-            "--no-first-run", "--disable-background-networking", "--disable-component-update",
-            "--disable-sync", "--disable-default-apps", "--disable-extensions",
-            "--mute-audio", "--autoplay-policy=no-user-gesture-required",
-            "--allow-file-access-from-files", "--remote-allow-origins=*",
+            self.binary,
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-quic",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--disable-default-apps",
+            "--disable-extensions",
+            "--mute-audio",
+            "--autoplay-policy=no-user-gesture-required",
+            "--allow-file-access-from-files",
+            "--remote-allow-origins=*",
             f"--window-size={self.size[0]},{self.size[1]}",
-            f"--user-data-dir={self.profile}", f"--remote-debugging-port={self.port}",
+            f"--user-data-dir={self.profile}",
+            f"--remote-debugging-port={self.port}",
             "about:blank",
         ]
-        self.proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                                     start_new_session=True)
+        self.proc = subprocess.Popen(
+            args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
+        )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
@@ -253,15 +286,22 @@ class Chromium:
         import httpx
 
         # a fresh tab each time: a same-document (#hash) navigation fires no load event
-        target = httpx.put(f"http://127.0.0.1:{self.port}/json/new?about:blank", timeout=5,
-                           trust_env=False).json()
+        target = httpx.put(
+            f"http://127.0.0.1:{self.port}/json/new?about:blank", timeout=5, trust_env=False
+        ).json()
         page = Page(target["webSocketDebuggerUrl"])
         self.pages.append(page)
         page.send("Page.enable")
         page.send("Runtime.enable")
-        page.send("Emulation.setDeviceMetricsOverride",
-                  {"width": self.size[0], "height": self.size[1], "deviceScaleFactor": 1,
-                   "mobile": False})
+        page.send(
+            "Emulation.setDeviceMetricsOverride",
+            {
+                "width": self.size[0],
+                "height": self.size[1],
+                "deviceScaleFactor": 1,
+                "mobile": False,
+            },
+        )
         page.navigate(url, timeout)
         return page
 

@@ -51,7 +51,9 @@ def _env():
     return jinja2.Environment(
         loader=jinja2.PackageLoader("veolab.report", "templates"),
         autoescape=jinja2.select_autoescape(["html", "j2"]),
-        undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True,
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
     )
 
 
@@ -107,8 +109,14 @@ def _records(frame) -> list[dict[str, Any]]:
     return out
 
 
-def _context(table: RunTable, result: CompareResult, files_name: str, files_dir: Path,
-             tracker: Tracker, warnings: list[str]) -> dict[str, Any]:
+def _context(
+    table: RunTable,
+    result: CompareResult,
+    files_name: str,
+    files_dir: Path,
+    tracker: Tracker,
+    warnings: list[str],
+) -> dict[str, Any]:
     frame = table.frame
     rows = {r["run_id"]: r for r in _records(frame)}
     base = result.group(result.baseline)
@@ -125,68 +133,117 @@ def _context(table: RunTable, result: CompareResult, files_name: str, files_dir:
         runs = []
         for rid in sorted(g.run_ids, key=lambda r: (rows[r]["seed"] is None, rows[r]["seed"] or 0)):
             row = rows[rid]
-            media = {"video": None, "sheet": None, "stills": []}
+            media: dict[str, Any] = {"video": None, "sheet": None, "stills": []}
             if not row["failed"]:
                 media = _copy_media(tracker, rid, files_dir / rid, warnings)
             prefix = f"{files_name}/{rid}/"
             n_videos += media["video"] is not None
             n_images += (media["sheet"] is not None) + len(media["stills"])
             failed_checks = row.get(f"tags.{S.FAILED_CHECKS}") or ""
-            runs.append({
-                "run_id": rid, "seed": row["seed"], "failed": bool(row["failed"]),
-                "error": row.get(f"tags.{S.ERROR_CLASS}") or "",
-                "error_message": row.get(f"tags.{S.ERROR_MESSAGE}") or "",
-                "checks_passed": row["checks_passed"],
-                "failed_checks": [c for c in failed_checks.split(",") if c],
-                "human_score": _val(row, S.HUMAN_SCORE),
-                "note": row.get(f"tags.{S.RATING_NOTE}") or "",
-                "repro_score": _val(row, S.REPRO_SCORE),
-                "metrics": [(m, fmt(_val(row, m))) for m in result.metrics
-                            if m not in (S.HUMAN_SCORE, S.REPRO_SCORE)],
-                "video": prefix + media["video"] if media["video"] else None,
-                "sheet": prefix + media["sheet"] if media["sheet"] else None,
-                "stills": [(n, prefix + p) for n, p in media["stills"]],
-            })
+            runs.append(
+                {
+                    "run_id": rid,
+                    "seed": row["seed"],
+                    "failed": bool(row["failed"]),
+                    "error": row.get(f"tags.{S.ERROR_CLASS}") or "",
+                    "error_message": row.get(f"tags.{S.ERROR_MESSAGE}") or "",
+                    "checks_passed": row["checks_passed"],
+                    "failed_checks": [c for c in failed_checks.split(",") if c],
+                    "human_score": _val(row, S.HUMAN_SCORE),
+                    "note": row.get(f"tags.{S.RATING_NOTE}") or "",
+                    "repro_score": _val(row, S.REPRO_SCORE),
+                    "metrics": [
+                        (m, fmt(_val(row, m)))
+                        for m in result.metrics
+                        if m not in (S.HUMAN_SCORE, S.REPRO_SCORE)
+                    ],
+                    "video": prefix + media["video"] if media["video"] else None,
+                    "sheet": prefix + media["sheet"] if media["sheet"] else None,
+                    "stills": [(n, prefix + p) for n, p in media["stills"]],
+                }
+            )
         verdicts = sorted(result.verdicts(g.label), key=lambda a: verdict_rank.get(a.verdict, 3))
-        columns.append({
-            "label": g.label, "is_baseline": g.label == result.baseline,
-            "runs": g.runs, "failures": g.failures,
-            "checks": f"{g.checks_passed}/{g.checks_total}" if g.checks_total else "–",
-            "checks_ok": g.checks_total > 0 and g.checks_passed == g.checks_total,
-            "prompts": [prompt_diff(base_prompt, p) for p in prompts[:MAX_PROMPTS]],
-            "more_prompts": max(0, len(prompts) - MAX_PROMPTS),
-            "summaries": [(m, mean_ci_text(s.mean, s.lo, s.hi, s.n)) for m, s in g.summaries.items()],
-            "verdicts": [{"metric": a.metric, "verdict": a.verdict,
-                          "diff": diff_text(a.unpaired.diff, a.unpaired.lo, a.unpaired.hi)}
-                         for a in verdicts],
-            "runs_detail": runs,
-        })
-    ab_rows = [{
-        "group": a.group, "metric": a.metric,
-        "diff": diff_text(a.unpaired.diff, a.unpaired.lo, a.unpaired.hi),
-        "welch_p": fmt(a.unpaired.welch_p), "pairs": a.paired.n_pairs,
-        "paired": diff_text(a.paired.diff, a.paired.lo, a.paired.hi),
-        "p": fmt(a.paired.p_value), "verdict": a.verdict, "method": a.method,
-    } for a in result.ab]
+        columns.append(
+            {
+                "label": g.label,
+                "is_baseline": g.label == result.baseline,
+                "runs": g.runs,
+                "failures": g.failures,
+                "checks": f"{g.checks_passed}/{g.checks_total}" if g.checks_total else "–",
+                "checks_ok": g.checks_total > 0 and g.checks_passed == g.checks_total,
+                "prompts": [prompt_diff(base_prompt, p) for p in prompts[:MAX_PROMPTS]],
+                "more_prompts": max(0, len(prompts) - MAX_PROMPTS),
+                "summaries": [
+                    (m, mean_ci_text(s.mean, s.lo, s.hi, s.n)) for m, s in g.summaries.items()
+                ],
+                "verdicts": [
+                    {
+                        "metric": a.metric,
+                        "verdict": a.verdict,
+                        "diff": diff_text(a.unpaired.diff, a.unpaired.lo, a.unpaired.hi),
+                    }
+                    for a in verdicts
+                ],
+                "runs_detail": runs,
+            }
+        )
+    ab_rows = [
+        {
+            "group": a.group,
+            "metric": a.metric,
+            "diff": diff_text(a.unpaired.diff, a.unpaired.lo, a.unpaired.hi),
+            "welch_p": fmt(a.unpaired.welch_p),
+            "pairs": a.paired.n_pairs,
+            "paired": diff_text(a.paired.diff, a.paired.lo, a.paired.hi),
+            "p": fmt(a.paired.p_value),
+            "verdict": a.verdict,
+            "method": a.method,
+        }
+        for a in result.ab
+    ]
     notes = list(result.notes)
     for a in result.ab:
         notes += [n for n in a.notes if n not in notes]
     return {
         "title": f"{result.experiment}: {len(result.groups)} variants compared",
-        "experiment": result.experiment, "by": result.by, "baseline": result.baseline,
-        "generated": time.strftime("%Y-%m-%d %H:%M:%S"), "sweeps": result.sweep_ids,
-        "n_runs": len(frame), "metrics": result.metrics, "columns": columns,
-        "table": [{"label": g.label, "runs": g.runs, "failures": g.failures,
-                   "checks": f"{g.checks_passed}/{g.checks_total}" if g.checks_total else "–",
-                   "cells": [mean_ci_text(g.summaries[m].mean, g.summaries[m].lo,
-                                          g.summaries[m].hi, g.summaries[m].n)
-                             for m in result.metrics]} for g in result.groups],
-        "ab": ab_rows, "notes": notes, "n_videos": n_videos, "n_images": n_images,
+        "experiment": result.experiment,
+        "by": result.by,
+        "baseline": result.baseline,
+        "generated": time.strftime("%Y-%m-%d %H:%M:%S"),
+        "sweeps": result.sweep_ids,
+        "n_runs": len(frame),
+        "metrics": result.metrics,
+        "columns": columns,
+        "table": [
+            {
+                "label": g.label,
+                "runs": g.runs,
+                "failures": g.failures,
+                "checks": f"{g.checks_passed}/{g.checks_total}" if g.checks_total else "–",
+                "cells": [
+                    mean_ci_text(
+                        g.summaries[m].mean, g.summaries[m].lo, g.summaries[m].hi, g.summaries[m].n
+                    )
+                    for m in result.metrics
+                ],
+            }
+            for g in result.groups
+        ],
+        "ab": ab_rows,
+        "notes": notes,
+        "n_videos": n_videos,
+        "n_images": n_images,
     }
 
 
-def write_report(table: RunTable, out: Path | str, *, result: CompareResult | None = None,
-                 tracker: Tracker | None = None, log_to_mlflow: bool = True) -> ReportInfo:
+def write_report(
+    table: RunTable,
+    out: Path | str,
+    *,
+    result: CompareResult | None = None,
+    tracker: Tracker | None = None,
+    log_to_mlflow: bool = True,
+) -> ReportInfo:
     """Write ``out`` (HTML) and ``<stem>_files/`` next to it; log both to the sweep run."""
     out = Path(out)
     if out.suffix.lower() not in (".html", ".htm"):
@@ -199,8 +256,10 @@ def write_report(table: RunTable, out: Path | str, *, result: CompareResult | No
     marker = files_dir / MARKER
     if files_dir.exists():
         if not marker.is_file():
-            raise ConfigError(f"{files_dir} exists and is not a veolab report folder: "
-                              "choose another -o name or move the folder")
+            raise ConfigError(
+                f"{files_dir} exists and is not a veolab report folder: "
+                "choose another -o name or move the folder"
+            )
         shutil.rmtree(files_dir)  # our own folder from an earlier report of the same name
     files_dir.mkdir(parents=True)
     marker.write_text("media of a veolab report; rewritten by the next `veolab report`\n")

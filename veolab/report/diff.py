@@ -1,9 +1,9 @@
 """Word-level differences between two prompts, for highlighting in the report.
 
-    >>> prompt_diff("a fox, bright sunny light", "a fox, dark night light")
-    [('same', 'a fox, '), ('del', 'bright sunny'), ('ins', 'dark night'), ('same', ' light')]
-    >>> prompt_diff("a b c", "a b c d")
-    [('same', 'a b c '), ('ins', 'd')]
+>>> prompt_diff("a fox, bright sunny light", "a fox, dark night light")
+[('same', 'a fox, '), ('del', 'bright sunny'), ('ins', 'dark night'), ('same', ' light')]
+>>> prompt_diff("a b c", "a b c d")
+[('same', 'a b c '), ('ins', 'd')]
 """
 
 from __future__ import annotations
@@ -34,7 +34,7 @@ def prompt_diff(baseline: str, other: str) -> list[tuple[str, str]]:
         if not core:
             raw.append(("same", btext))
             continue
-        lead, trail = btext[: len(btext) - len(btext.lstrip())], btext[len(btext.rstrip()):]
+        lead, trail = btext[: len(btext) - len(btext.lstrip())], btext[len(btext.rstrip()) :]
         raw += [("same", lead), ("ins", core), ("same", trail)]
     return _merge([(k, t) for k, t in raw if t])
 
