@@ -366,6 +366,10 @@ def test_cli_serve_subprocess_announces_and_exits_cleanly_on_sigterm():
             "models": ["veo-3.1", "veo-3.1-fast"],
         }
         assert httpx.post(url + "/v2/veo-3.1", json=FOX).status_code == 401
+        # rendered in the server's process pool (one worker per CPU by default)
+        video = httpx.post(url + "/v1/veo-3.1", json=FOX, headers={"x-api-key": KEY}, timeout=60)
+        verify_mp4(video.content)
+        assert video.headers["x-remaining-credits"] == "2.2000"
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=10) == 0
         assert proc.stderr.read() == ""

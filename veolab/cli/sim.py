@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 
 import click
@@ -47,7 +48,7 @@ def sim() -> None:
     type=click.FloatRange(min=0),
     default=0.0,
     show_default=True,
-    help="Seconds each job spends PROCESSING.",
+    help="Seconds each job spends PROCESSING (the render runs meanwhile).",
 )
 @click.option(
     "--jitter",
@@ -103,6 +104,13 @@ def sim() -> None:
     help="Reject (422) what Veo 3.1's documented rules forbid.",
 )
 @click.option(
+    "--render-workers",
+    type=click.IntRange(min=0),
+    default=None,
+    help="Render in this many processes (default: one per CPU); 0: threads in the server "
+    "process (renders then mostly run one at a time).",
+)
+@click.option(
     "--log-level",
     type=click.Choice(["critical", "error", "warning", "info", "debug"]),
     default="warning",
@@ -121,6 +129,8 @@ def serve(rate_limit: str | None, insufficient_status: str, **options: object) -
     """
     from veolab.providers.sim.server import SimServerConfig, parse_rate, serve_forever
 
+    if options.get("render_workers") is None:
+        options["render_workers"] = os.cpu_count() or 1
     settings = dict(
         options,
         insufficient_status=int(insufficient_status),

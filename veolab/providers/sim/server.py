@@ -34,6 +34,7 @@ from veolab.providers.sim.server_admin import (
 )
 from veolab.providers.sim.server_app import create_app
 from veolab.providers.sim.server_config import Fault, SimServerConfig, parse_rate
+from veolab.providers.sim.server_render import shutdown_render_pool
 from veolab.providers.sim.server_state import SimState
 
 __all__ = [
@@ -53,7 +54,9 @@ __all__ = [
 
 def _bind(host: str, port: int) -> socket.socket:
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
+    # IPPROTO_TCP, not 0: asyncio sets TCP_NODELAY on accepted sockets only for that proto
+    # (without it every keep-alive answer waits ~40 ms for a delayed ACK)
+    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind((host, port))
     sock.set_inheritable(True)
@@ -173,5 +176,6 @@ def serve_forever(config: SimServerConfig, *, announce: Callable[[str], None] | 
         for sig, handler in previous.items():
             signal.signal(sig, handler)
         srv.sock.close()
+        shutdown_render_pool()
         sys.stdout.flush()
     return 0

@@ -23,7 +23,7 @@ class SimServerConfig(BaseModel):
     api_key: str | None = Field(default=None, repr=False)  # None: no key needed
     credits: float | None = Field(default=None, ge=0)  # USD; None: unlimited
     insufficient_status: Literal[402, 406] = 406
-    latency: float = Field(default=0.0, ge=0)  # seconds of PROCESSING per job
+    latency: float = Field(default=0.0, ge=0)  # seconds PROCESSING per job (render overlaps)
     jitter: float = Field(default=0.0, ge=0, le=1)  # +/- fraction of latency
     queue_time: float = Field(default=0.0, ge=0)  # seconds of QUEUED per v2 job
     rate_limit: int | None = Field(default=None, ge=1)  # submits per rate_window
@@ -37,6 +37,7 @@ class SimServerConfig(BaseModel):
     models: tuple[str, ...] = MODELS
     retention: float = Field(default=3600.0, gt=0)  # seconds a finished job stays readable
     render_cache: int = Field(default=32, ge=0)  # identical (request, seed) renders kept
+    render_workers: int = Field(default=0, ge=0)  # 0: threads here; N: a pool of N processes
     log_level: str = "warning"
     access_log: bool = False
 
