@@ -27,6 +27,7 @@ CHANNEL_GAINS = (1.0, 1.0, 1.0, 1.41, 1.41)  # BS.1770 (L, R, C, Ls, Rs), as pyl
 ABSOLUTE_GATE = -70.0
 BLOCK_S = 0.4
 STEP_S = 0.1
+BATCH_SAMPLES = 16384  # about a third of a second at 48 kHz
 
 _SCALE = {"u8": 128.0, "s16": 32768.0, "s32": 2147483648.0, "s64": 9223372036854775808.0}
 
@@ -78,6 +79,8 @@ class AudioAnalyzer:
         self._min_silence = max(1, math.ceil(thresholds.silence_min_duration * rate - 1e-9))
         self._silent_start: int | None = None  # sample index where the current run began
         self._silences: list[tuple[int, int]] = []
+        self._pending: list[np.ndarray] = []
+        self._pending_n = 0
 
     def feed(self, frame: Any) -> None:
         x = audio_samples(frame)
@@ -87,18 +90,28 @@ class AudioAnalyzer:
                 if x.shape[0] > self.channels
                 else np.pad(x, ((0, self.channels - x.shape[0]), (0, 0)))
             )
-        n = x.shape[1]
-        if n == 0:
+        if x.shape[1] == 0:
             return
         if self.start_t is None:
             self.start_t = float(frame.time) if frame.time is not None else 0.0
+        # work on batches of a few codec frames: per-call overheads dominate 1024-sample frames
+        self._pending.append(x)
+        self._pending_n += x.shape[1]
+        if self._pending_n >= BATCH_SAMPLES:
+            self._flush()
+
+    def _flush(self) -> None:
+        if not self._pending:
+            return
+        x = self._pending[0] if len(self._pending) == 1 else np.concatenate(self._pending, axis=1)
+        self._pending, self._pending_n = [], 0
         amp = np.abs(x).max(axis=0)
         self.peak = max(self.peak, float(amp.max()))
         self._silence(amp < self._threshold)
         y, self._zi = sosfilt(self._sos, x, axis=-1, zi=self._zi)
         power = (self._gains * y * y).sum(axis=0)
         self._accumulate(power)
-        self.samples += n
+        self.samples += x.shape[1]
 
     def _accumulate(self, power: np.ndarray) -> None:
         pos = 0
@@ -175,6 +188,7 @@ class AudioAnalyzer:
         return round(float(-0.691 + 10.0 * np.log10(final.mean())), 4)
 
     def finish(self) -> dict[str, Any]:
+        self._flush()
         self._close(self.samples)
         start = self.start_t or 0.0
         segments = [

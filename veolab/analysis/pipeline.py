@@ -64,7 +64,10 @@ def _decode_pass(
     header_fps = probe.video.fps
     interval = 1.0 / header_fps if header_fps else None
     header_duration = probe.video.duration_s or probe.duration_s
-    video = VideoAnalyzer(thr, sample_step=max(1, round((header_fps or 24) / 6)))
+    rate = header_fps or 24.0
+    video = VideoAnalyzer(
+        thr, colour_step=max(1, round(rate / 6)), sharpness_step=max(1, round(rate / 2))
+    )
     thumbs = ThumbnailCollector(header_duration, header_fps, n_thumbs, thumb_width)
     audio = (
         AudioAnalyzer(probe.audio.sample_rate, max(1, probe.audio.channels), thr)
