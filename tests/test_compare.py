@@ -265,3 +265,13 @@ def test_failures_are_counted_and_repeats_count_once_unless_all_sweeps(sweep, tm
         load_runs(NAME, tracker=tracker, all_sweeps=True), metrics=["brightness_mean"]
     ).group(DARK)
     assert (every.runs, every.failures, every.summaries["brightness_mean"].n) == (5, 1, 4)
+
+
+def test_group_order_comes_from_the_logged_experiment_file(sweep):
+    from veolab.compare.runs import experiment_order
+    from veolab.tracking.store import Tracker
+
+    assert experiment_order(Tracker(sweep.uri), sweep.parent_id) == {
+        "name": [],
+        "params.var.lighting": ["bright sunny morning light", "dark moonlit night"],
+    }

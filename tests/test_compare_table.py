@@ -136,3 +136,18 @@ def test_json_and_csv(table):
     assert lines[1].endswith(",,,,,,,")  # the baseline has no A/B of its own
     assert lines[2].startswith("lighting=night,7,1,0.833333,6,4,")
     assert lines[2].endswith(",6,0.03125,higher")
+
+
+def test_groups_follow_the_experiment_file_order_when_known(table):
+    table.order = {"name": [], "params.var.lighting": ["night", "day"]}
+    r = compare_runs(table)
+    assert [g.label for g in r.groups] == ["lighting=night", "lighting=day"]
+    assert r.baseline == "lighting=night"
+    assert r.ab[0].verdict == "lower"
+    by_key = compare_runs(table, by="var.lighting")
+    assert [g.label for g in by_key.groups] == ["var.lighting=night", "var.lighting=day"]
+    # values the file does not list go last, sorted
+    table.order = {"params.var.lighting": ["night"]}
+    assert compare_runs(table).baseline == "lighting=night"
+    table.order = {}
+    assert compare_runs(table).baseline == "lighting=day"

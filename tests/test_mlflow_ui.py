@@ -118,37 +118,61 @@ def test_child_run_artifacts_render_and_the_video_plays(sweep, mlflow_server, tm
         page.screenshot(tmp_path / "mlflow-still.png", height=900)
 
 
-def test_documented_search_filters(sweep):
+def test_documented_search_filters(sweep, tmp_path):
     """The search_runs filters of the review workflow in docs/compare.md find the right runs."""
-    import mlflow
+    from types import SimpleNamespace
 
-    mlflow.set_tracking_uri(sweep.uri)
+    import mlflow
+    from test_compare import _StubAnalysis
+
+    from veolab.request import VideoRequest
+    from veolab.tracking.generation import GenerationRecord, log_generation
+    from veolab.tracking.store import Tracker
+
+    uri = sweep.isolated(tmp_path)
+    # one more run of the dark variant that failed two checks
+    bad = _StubAnalysis({"brightness_mean": 3.0})
+    bad.passed = False
+    bad.checks = [
+        SimpleNamespace(name="black_segments", passed=False),
+        SimpleNamespace(name="audio_not_silent", passed=False),
+        SimpleNamespace(name="duration", passed=True),
+    ]
+    req = VideoRequest(prompt="a dark stage", resolution="720p", duration=4, seed=9)
+    rec = GenerationRecord(
+        req,
+        "sim",
+        "veo-3.1",
+        variant_id="dark",
+        variant_label=DARK,
+        vars={"lighting": "dark moonlit night"},
+    )
+    tracker = Tracker(uri)
+    bad_id = log_generation(tracker, sweep.experiment_id, sweep.parent_id, rec, b"v", bad, None)
+
+    def search(flt: str) -> list[str]:
+        df = mlflow.search_runs(experiment_names=[NAME], filter_string=flt)
+        return sorted(df["run_id"]) if len(df) else []
+
+    mlflow.set_tracking_uri(uri)
     try:
         gen = "tags.`veolab.kind` = 'generation'"
-        variant = mlflow.search_runs(
-            experiment_names=[NAME],
-            filter_string=f"{gen} AND tags.`veolab.variant_label` = '{DARK}'",
+        assert search(f"{gen} AND tags.`veolab.variant_label` = '{DARK}'") == sorted(
+            [sweep.runs[(DARK, s)] for s in (1, 2, 3)] + [bad_id]
         )
-        assert sorted(variant["run_id"]) == sorted(sweep.runs[(DARK, s)] for s in (1, 2, 3))
-        seed = mlflow.search_runs(
-            experiment_names=[NAME], filter_string=f"{gen} AND tags.`veolab.seed` = '2'"
+        assert search(f"{gen} AND params.`var.lighting` = 'dark moonlit night'") == sorted(
+            [sweep.runs[(DARK, s)] for s in (1, 2, 3)] + [bad_id]
         )
-        assert sorted(seed["run_id"]) == sorted([sweep.runs[(BRIGHT, 2)], sweep.runs[(DARK, 2)]])
-        failed = mlflow.search_runs(
-            experiment_names=[NAME], filter_string=f"{gen} AND metrics.checks_passed = 0"
+        assert search(f"{gen} AND tags.`veolab.seed` = '2'") == sorted(
+            [sweep.runs[(BRIGHT, 2)], sweep.runs[(DARK, 2)]]
         )
-        tagged = mlflow.search_runs(
-            experiment_names=[NAME],
-            filter_string=f"{gen} AND tags.`veolab.checks_passed` = 'false'",
-        )
-        assert sorted(failed["run_id"]) == sorted(tagged["run_id"])
         every = mlflow.search_runs(experiment_names=[NAME], filter_string=gen)
-        assert len(every) == 6
-        assert len(failed) == int((every["metrics.checks_passed"] == 0).sum())
-        lighting = mlflow.search_runs(
-            experiment_names=[NAME],
-            filter_string=f"{gen} AND params.`var.lighting` = 'dark moonlit night'",
-        )
-        assert len(lighting) == 3
+        failed = sorted(every[every["metrics.checks_passed"] == 0]["run_id"])
+        assert bad_id in failed
+        assert search(f"{gen} AND metrics.checks_passed = 0") == failed
+        assert search(f"{gen} AND tags.`veolab.checks_passed` = 'false'") == failed
+        black = search(f"{gen} AND tags.`veolab.failed_checks` LIKE '%black_segments%'")
+        assert bad_id in black and set(black) <= set(failed)
+        assert search(f"{gen} AND metrics.`check.audio_not_silent` = 0") == [bad_id]
     finally:
         mlflow.set_tracking_uri(None)

@@ -114,6 +114,11 @@ def test_another_seed_is_clearly_less_reproducible(sweep, tmp_path, sim_calls):
     assert child.data.tags["veolab.rerun_seed_changed"] == "true"
     assert child.data.tags["veolab.seed"] == "77"
     assert "repro_score" not in tracker.get_run(rid).data.metrics  # not a reproducibility of rid
+    # another seed is a measurement, not a new sample of the variant
+    c = json.loads(invoke("compare", NAME, "--tracking-uri", uri, "--json").output)
+    dark = next(g for g in c["groups"] if g["label"] == DARK)
+    assert (dark["runs"], dark["seeds"]) == (3, [1, 2, 3])
+    assert "repro_score" not in c["metrics"]
     row = next(ln for ln in r.output.splitlines() if ln.startswith("│ 1 "))
     cells = [c.strip() for c in row.split("│")[1:-1]]
     assert cells[2:4] == ["77", f"{m['repro_score']:.3f}"]

@@ -81,12 +81,16 @@ def print_result(result: CompareResult, console=None) -> None:
             "difference [95% CI]",
             "Welch p",
             "pairs",
-            "signed-rank p",
+            "Wilcoxon p",
             "verdict",
         ]
         for col in cols:
+            numeric = col.endswith((" p", "pairs", "verdict")) or col.startswith("difference")
             a.add_column(
-                col, justify="right" if col.endswith((" p", "pairs")) else "left", overflow="fold"
+                col,
+                justify="right" if col.endswith((" p", "pairs")) else "left",
+                overflow="fold",
+                no_wrap=numeric,  # an interval reads badly over two lines
             )
         for r in result.ab:
             style = {HIGHER: "green", LOWER: "red", TOO_FEW: "yellow"}.get(r.verdict, "")

@@ -6,10 +6,10 @@
 ``target`` is an experiment name (every sweep of it) or a sweep's parent run id (that sweep's
 children only). By default each request counts once: its latest FINISHED run, else its latest
 FAILED one, so a sweep that re-ran requests with ``--force`` does not count them twice;
-``all_sweeps=True`` keeps every run. A rerun (``veolab.rerun_of``) of a request a sweep made is
-not a sample: its reproducibility metrics are joined onto the run it reissued (``repro_score``
-and friends, the mean over same-seed reruns); a rerun with a seed no sweep ran (``--seed``) is a
-sample of its variant. Every rerun is listed in ``RunTable.reruns``.
+``all_sweeps=True`` keeps every run. Reruns (``veolab.rerun_of``) are measurements, not samples,
+even with another ``--seed``: their reproducibility metrics are joined onto the run they reissued
+(``repro_score`` and friends, the mean over same-seed reruns), and they are listed in
+``RunTable.reruns``.
 
 Columns, named as ``mlflow.search_runs`` names them: ``run_id``, ``parent_id``, ``status``,
 ``start_time``, ``params.<name>``, ``metrics.<name>``, ``tags.<name>``; plus the short
@@ -41,6 +41,7 @@ class RunTable:
     sweep_ids: list[str] = field(default_factory=list)  # parent runs the rows came from
     parent_run_id: str | None = None  # when the target was one sweep
     reruns: Any = None  # pandas.DataFrame of the rerun children
+    order: dict[str, list[str]] = field(default_factory=dict)  # see experiment_order
 
     @property
     def latest_sweep_id(self) -> str | None:
@@ -147,9 +148,7 @@ def load_runs(target: str, *, tracker: Tracker | None = None, all_sweeps: bool =
         )
     is_rerun = frame["rerun_of"].notna()
     reruns = frame[is_rerun].copy()
-    # a rerun is a sample only of a request no sweep made (a --seed override)
-    covered = set(frame.loc[~is_rerun, "request_hash"])
-    frame = frame[~is_rerun | ~frame["request_hash"].isin(covered)].copy()
+    frame = frame[~is_rerun].copy()
     if parent:
         frame = frame[frame["parent_id"] == parent]
         if frame.empty:
@@ -164,9 +163,61 @@ def load_runs(target: str, *, tracker: Tracker | None = None, all_sweeps: bool =
         frame = frame.drop(columns="_ok").sort_values("start_time")
     frame = _join_repro(frame, reruns)
     sweeps = list(dict.fromkeys(p for p in frame["parent_id"].tolist() if p))
-    return RunTable(
+    table = RunTable(
         name, exp_id, frame.reset_index(drop=True), sweeps, parent, reruns.reset_index(drop=True)
     )
+    if table.latest_sweep_id:
+        table.order = experiment_order(tracker, table.latest_sweep_id)
+    return table
+
+
+def _param_text(v: Any) -> str:
+    """A value as MLflow shows it in a param (see tracking.store._param_value)."""
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, list | tuple):
+        return ",".join(_param_text(x) for x in v)
+    return str(v)
+
+
+def experiment_order(tracker: Tracker, sweep_id: str) -> dict[str, list[str]]:
+    """The order of values in the sweep's experiment.yaml: column -> values, first to last.
+
+    Variant names (``name``), each listed ``var.<name>`` (in ``vars`` and ``zip``) and each
+    listed param, as the plan expands them; empty when the file is not logged or unreadable.
+    """
+    import json
+    import tempfile
+    from pathlib import Path
+
+    import yaml
+
+    try:
+        names = {f.path for f in tracker.client.list_artifacts(sweep_id)}
+        if S.ART_EXPERIMENT not in names:
+            return {}
+        with tempfile.TemporaryDirectory(prefix="veolab-compare-") as tmp:
+            path = tracker.download(sweep_id, S.ART_EXPERIMENT, Path(tmp))
+            data = yaml.safe_load(path.read_text()) or {}
+    except Exception:  # noqa: BLE001 - the order is a nicety: fall back to sorting by label
+        return {}
+    if not isinstance(data, dict):
+        return {}
+    order: dict[str, list[str]] = {}
+    variants = data.get("variants") or []
+    if isinstance(variants, list):
+        order["name"] = [str(v.get("name")) for v in variants if isinstance(v, dict)]
+    for section in ("vars", "zip"):
+        for key, value in (data.get(section) or {}).items():
+            if isinstance(value, list):
+                order[f"params.{S.VAR_PREFIX}{key}"] = [
+                    _param_text(x if isinstance(x, str | int | float | bool) else json.dumps(x))
+                    for x in value
+                ]
+    for key, value in (data.get("params") or {}).items():
+        if isinstance(value, list) and key != "reference_images":
+            order[f"params.{key}"] = [_param_text(x) for x in value]
+    return order
 
 
 def _join_repro(frame, reruns):

@@ -6,8 +6,9 @@
 
 Groups are the variants (``by="variant"``) or the values of any swept key: a template variable
 (``var.lighting``), a request param (``resolution``), or any column of the run table
-(``tags.veolab.provider``). Groups are ordered by label (numbers numerically); the baseline is
-the first unless ``baseline`` names a group by label, variant id, variant name or value.
+(``tags.veolab.provider``). Groups follow the order of the latest sweep's experiment file (named
+variants, then listed values), else their labels (numbers numerically); the baseline is the
+first unless ``baseline`` names a group by label, variant id, variant name or value.
 """
 
 from __future__ import annotations
@@ -264,10 +265,7 @@ def compare_runs(
             values[label][m] = pairs
             g.summaries[m] = mean_ci([v for _, v in pairs])
         groups.append(g)
-    if col == "variant":
-        groups.sort(key=lambda g: _sort_key(g.label))
-    else:
-        groups.sort(key=lambda g: _sort_key(g.key))
+    groups.sort(key=lambda g: _group_order(table, frame, col, g))
 
     base = _pick_baseline(groups, baseline, by)
     ab: list[ABResult] = []
@@ -298,6 +296,22 @@ def compare_runs(
     return CompareResult(
         table.experiment_name, by, names, groups, base.label, ab, table.sweep_ids, notes
     )
+
+
+def _group_order(table: RunTable, frame, col: str, g: Group) -> tuple:
+    """The experiment file's order where it is known (variants, then listed values), else sorted."""
+    order = table.order
+    if col != "variant":
+        values = order.get(col, [])
+        pos = values.index(g.key) if g.key in values else len(values)
+        return (pos, _sort_key(g.key))
+    first = frame[frame["run_id"] == g.run_ids[0]].iloc[0]
+    pos = []
+    for c, values in order.items():
+        v = first.get(c) if c in frame.columns else None
+        v = None if v is None or (isinstance(v, float) and math.isnan(v)) else str(v)
+        pos.append(values.index(v) if v in values else len(values))
+    return (tuple(pos), _sort_key(g.label))
 
 
 def _pick_baseline(groups: list[Group], baseline: str | None, by: str) -> Group:

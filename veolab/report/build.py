@@ -272,6 +272,7 @@ def write_report(
     from veolab.fsutil import atomic_write_text
 
     atomic_write_text(out, html)
+    out.chmod(0o644)  # a page to share, not a private temporary file
     info = ReportInfo(out, files_dir, ctx["n_videos"], ctx["n_images"], warnings=warnings)
     sweep = table.latest_sweep_id
     if log_to_mlflow and sweep:
