@@ -306,12 +306,12 @@ def _group_order(table: RunTable, frame, col: str, g: Group) -> tuple:
         pos = values.index(g.key) if g.key in values else len(values)
         return (pos, _sort_key(g.key))
     first = frame[frame["run_id"] == g.run_ids[0]].iloc[0]
-    pos = []
+    positions: list[int] = []
     for c, values in order.items():
         v = first.get(c) if c in frame.columns else None
         v = None if v is None or (isinstance(v, float) and math.isnan(v)) else str(v)
-        pos.append(values.index(v) if v in values else len(values))
-    return (tuple(pos), _sort_key(g.label))
+        positions.append(values.index(v) if v in values else len(values))
+    return (tuple(positions), _sort_key(g.label))
 
 
 def _pick_baseline(groups: list[Group], baseline: str | None, by: str) -> Group:
