@@ -102,3 +102,27 @@ def test_a_clip_shorter_than_a_slice_still_gets_every_still():
     assert [t.name for t in res.thumbnails][:2] == ["first", "t01_0.00s"]
     assert res.thumbnails[-1].name == "last"
     assert res.metrics.frame_count == 2
+
+
+def test_decoding_on_a_thread_gives_the_same_result():
+    data = known_clip()
+    threaded, serial = analyze_video(data), analyze_video(data, decode_thread=False)
+    assert threaded.to_dict() == serial.to_dict()
+    assert [t.jpeg for t in threaded.thumbnails] == [t.jpeg for t in serial.thumbnails]
+
+
+def test_leaving_the_frame_loop_early_stops_the_decode_thread():
+    import io
+    import threading
+
+    import av
+
+    from veolab.analysis.decode import iter_frames
+
+    with av.open(io.BytesIO(known_clip())) as container:
+        frames = iter_frames(container, [container.streams.video[0]])
+        for n, _ in enumerate(frames, 1):
+            if n == 3:
+                break
+        frames.close()  # what a for loop's exception or a garbage collection does
+        assert not [t for t in threading.enumerate() if t.name == "veolab-decode"]

@@ -14,6 +14,7 @@ import av
 
 from veolab.analysis.audio_metrics import AudioAnalyzer
 from veolab.analysis.checks import CheckThresholds, Expectations, run_checks
+from veolab.analysis.decode import iter_frames
 from veolab.analysis.probe import Source, describe, open_container, read_probe
 from veolab.analysis.result import AnalysisResult, Metrics, Probe
 from veolab.analysis.thumbnails import ThumbnailCollector
@@ -33,8 +34,13 @@ def analyze_video(
     thresholds: CheckThresholds | None = None,
     n_thumbnails: int = 8,
     thumb_width: int = 320,
+    *,
+    decode_thread: bool = True,
 ) -> AnalysisResult:
     """Probe, measure, check and take stills of one clip (a path or the MP4 bytes).
+
+    ``decode_thread`` decodes on a background thread while this one measures (same results,
+    less wall time on a machine with a spare core).
 
     >>> res = analyze_video("clip.mp4", Expectations(duration=8, fps=24))  # doctest: +SKIP
     >>> res.passed, res.to_dict()["checks"][0]["name"]  # doctest: +SKIP
@@ -47,7 +53,7 @@ def analyze_video(
     with container:
         probe = read_probe(container, size, what)
         metrics, thumbs, sheet = _decode_pass(
-            container, probe, thresholds, n_thumbnails, thumb_width, what
+            container, probe, thresholds, n_thumbnails, thumb_width, what, decode_thread
         )
     checks = run_checks(probe, metrics, expectations, thresholds)
     return AnalysisResult(
@@ -56,7 +62,13 @@ def analyze_video(
 
 
 def _decode_pass(
-    container: Any, probe: Probe, thr: CheckThresholds, n_thumbs: int, thumb_width: int, what: str
+    container: Any,
+    probe: Probe,
+    thr: CheckThresholds,
+    n_thumbs: int,
+    thumb_width: int,
+    what: str,
+    threaded: bool = True,
 ) -> tuple[Metrics, list, bytes]:
     vstream = container.streams.video[0]
     vstream.thread_type = THREAD_TYPE
@@ -77,15 +89,13 @@ def _decode_pass(
     streams = [vstream] + ([astream] if audio is not None else [])
     t = 0.0
     try:
-        for packet in container.demux(*streams):
-            if packet.stream is vstream:
-                for frame in packet.decode():
-                    t = _frame_time(frame, video.n, interval)
-                    video.feed(frame, t)
-                    thumbs.feed(frame, t)
+        for stream, frame in iter_frames(container, streams, threaded=threaded):
+            if stream is vstream:
+                t = _frame_time(frame, video.n, interval)
+                video.feed(frame, t)
+                thumbs.feed(frame, t)
             else:
-                for aframe in packet.decode():
-                    audio.feed(aframe)  # type: ignore[union-attr]
+                audio.feed(frame)  # type: ignore[union-attr]
     except av.FFmpegError as exc:
         raise AnalysisError(
             f"{what} is truncated or corrupt: decoding failed at {t:.2f} s "

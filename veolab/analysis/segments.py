@@ -25,7 +25,7 @@ class Segment(BaseModel):
     @computed_field  # type: ignore[prop-decorator]
     @property
     def duration(self) -> float:
-        return _r(self.end - self.start)
+        return round(self.end - self.start, 4)
 
 
 class RunTracker:
