@@ -1,11 +1,12 @@
 """Figures for the segmind provider against `veolab sim serve` (issue 3).
 
-    python bench/bench_segmind.py           # about 1.5 minutes on 2 cores
+    python bench/bench_segmind.py           # about 2.5 minutes on 2 cores
 
 1. Provider-only sweep: 48 jobs (720p, 4 s, no audio, distinct seeds) with 5 s of simulated
    latency each, at most 8 in flight (the shared limiter), queue mode, against the server in a
-   subprocess. Ideal wall time 48 x 5 / 8 = 30 s; efficiency = ideal / wall. No analysis, no
-   tracking: the ceiling for the experiment runner's own figure. Ledger check: 48 billed jobs,
+   subprocess, rendering in a process pool (one per CPU, the default) and then in threads.
+   Ideal wall time 48 x 5 / 8 = 30 s; efficiency = ideal / wall. No analysis, no tracking:
+   the ceiling for the experiment runner's own figure. Ledger check: 48 billed jobs,
    48 distinct request ids, 48 submit calls (nothing paid twice).
 2. Protocol overhead: mean and p95 wall time of one job through the provider with zero latency
    and a cached render (sync and queue), i.e. what HTTP, polling and verification add.
@@ -17,6 +18,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import statistics
 import subprocess
 import sys
@@ -82,43 +84,43 @@ async def sweep(url: str, n: int, in_flight: int, **settings) -> tuple[float, li
     return time.perf_counter() - t0, results
 
 
-def bench_sweep() -> None:
-    proc, url = start_server("--latency", "5")
+def bench_sweep(render_workers: str) -> None:
+    proc, url = start_server("--latency", "5", "--render-workers", render_workers)
     try:
-        wall, results = asyncio.run(sweep(url, 48, 8))
+        wall, results = asyncio.run(sweep(url, 48, 8, poll_interval=0.2, poll_max_interval=0.5))
         ledger = fetch_ledger(url)
     finally:
         stop(proc)
     ok = [r for r in results if not isinstance(r, Exception)]
     ids = {j["request_id"] for j in ledger["jobs"]}
+    how = "threads" if render_workers == "0" else f"{render_workers} render processes"
     print(
-        f"1. 48 jobs x 5 s, 8 in flight: wall {wall:.1f} s (ideal 30.0 s), "
+        f"1. 48 jobs x 5 s, 8 in flight, {how}: wall {wall:.1f} s (ideal 30.0 s), "
         f"efficiency {30 / wall:.3f}; ok {len(ok)}/48; billed {len(ledger['jobs'])}, "
         f"distinct ids {len(ids)}, submit calls {ledger['counts'].get('submit', 0)}, "
         f"total ${ledger['total_cost']:.2f}"
     )
 
 
+async def timed_jobs(url: str, mode: str, n: int = 30) -> list[float]:
+    prov = provider(url, Limiter(1), mode=mode, poll_interval=0.01)
+    times = []
+    try:
+        await prov.generate(request(1))  # warm: renders once, then cached
+        for _ in range(n):
+            t0 = time.perf_counter()
+            await prov.generate(request(1))
+            times.append(time.perf_counter() - t0)
+    finally:
+        await prov.aclose()
+    return sorted(times)
+
+
 def bench_overhead() -> None:
     proc, url = start_server()
     try:
         for mode in ("sync", "queue"):
-            limiter = Limiter(1)
-            times = []
-
-            async def run(mode: str = mode, limiter: Limiter = limiter) -> None:
-                prov = provider(url, limiter, mode=mode, poll_interval=0.01)
-                try:
-                    await prov.generate(request(1))  # warm: renders once, then cached
-                    for _ in range(30):
-                        t0 = time.perf_counter()
-                        await prov.generate(request(1))
-                        times.append(time.perf_counter() - t0)
-                finally:
-                    await prov.aclose()
-
-            asyncio.run(run())
-            times.sort()
+            times = asyncio.run(timed_jobs(url, mode))
             print(
                 f"2. overhead per job, {mode}: mean {statistics.mean(times) * 1000:.1f} ms, "
                 f"p95 {times[int(0.95 * len(times)) - 1] * 1000:.1f} ms (30 jobs, cached render)"
@@ -154,6 +156,8 @@ def bench_faults() -> None:
 
 if __name__ == "__main__":
     httpx.get  # noqa: B018  (imported early so its import time is not measured)
-    bench_sweep()
+    print(f"load average before: {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
+    bench_sweep(str(os.cpu_count() or 1))
+    bench_sweep("0")
     bench_overhead()
     bench_faults()
