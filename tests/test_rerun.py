@@ -231,3 +231,37 @@ def test_paid_rerun_states_its_cost_and_asks(sweep, tmp_path, monkeypatch):
     # nothing was logged: no rerun parent in the experiment
     kinds = [x.data.tags.get("veolab.kind") for x in tracker.search(exp_id)]
     assert kinds == ["generation"]
+
+
+def test_paid_rerun_over_http_against_the_local_segmind(sweep, tmp_path, sim_server, monkeypatch):
+    """`--yes` pays, the host's cost is reported, the key appears nowhere, the clip matches."""
+    from veolab.request import VideoRequest
+    from veolab.tracking.generation import GenerationRecord, log_generation
+
+    key = "SG_rerun_0123456789abcdef"
+    srv = sim_server(api_key=key, credits=10)
+    uri = sweep.isolated(tmp_path)
+    tracker = Tracker(uri)
+    src = tracker.get_run(sweep.runs[(BRIGHT, 3)])
+    req = VideoRequest(prompt=src.data.params["prompt"], resolution="720p", duration=4, seed=3)
+    assert req.request_hash() == src.data.tags["veolab.request_hash"]
+    video = tracker.download(src.info.run_id, "video.mp4", tmp_path / "src").read_bytes()
+    exp_id = tracker.experiment_id("rerun-segmind")
+    record = GenerationRecord(req, "segmind", "veo-3.1", variant_id="b", variant_label="bright")
+    rid = log_generation(tracker, exp_id, None, record, video, _StubAnalysis({}), None)
+
+    monkeypatch.setenv("SEGMIND_API_KEY", key)
+    r = invoke("rerun", rid, "--yes", "--base-url", srv.base_url, "--json", "--tracking-uri", uri)
+    assert r.exit_code == 0, r.output
+    assert "on segmind veo-3.1, seed 3: 1 x $1.60 = $1.60 (estimate)" in r.output
+    d = json.loads(r.output[r.output.index("{") :])
+    assert d["spend"] == 1.6  # what the host billed (x-cost)
+    assert srv.ledger()["counts"]["submit"] == 1
+    [rerun] = d["reruns"]
+    assert rerun["repro"]["repro_score"] == 1.0  # the local Segmind renders like the simulator
+    child = tracker.get_run(rerun["run_id"])
+    assert child.data.metrics["cost_usd"] == 1.6
+    assert child.data.tags["veolab.provider"] == "segmind"
+    logged = tracker.download(child.info.run_id, "response.json", tmp_path / "resp").read_text()
+    assert key not in r.output and key not in logged
+    assert key not in json.dumps(child.data.tags) + json.dumps(child.data.params)

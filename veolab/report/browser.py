@@ -186,16 +186,15 @@ class Page:
         ``until``: a JavaScript expression that must also be true (e.g. an element exists).
         """
         deadline = time.monotonic() + timeout
-        state = self.media()
-        while time.monotonic() < deadline:
-            ok = state.settled(min_images, min_videos)
-            if ok and until:
-                ok = bool(self.evaluate(until))
-            if ok:
+        while True:
+            # `until` first, then the snapshot: what made it true is in the state returned
+            ready = until is None or bool(self.evaluate(until))
+            state = self.media()
+            if ready and state.settled(min_images, min_videos):
+                return state
+            if time.monotonic() >= deadline:
                 return state
             time.sleep(0.25)
-            state = self.media()
-        return state
 
     def screenshot(self, path: Path | str, width: int = 1400, height: int | None = None) -> Path:
         h = height or max(600, min(self.media().height, 12000))
