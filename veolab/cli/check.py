@@ -74,7 +74,7 @@ def _summary(res: Any, name: str) -> list[str]:
         a = p.audio
         lines.append(
             f"audio: {a.codec} {a.profile or ''} {a.sample_rate} Hz "
-            f"{a.layout or a.channels}, {m.audio_duration_s:.3f} s".replace("  ", " ")
+            f"{a.layout or a.channels}, {m.audio_duration_s or 0:.3f} s".replace("  ", " ")
         )
     else:
         lines.append("audio: none")
