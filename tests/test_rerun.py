@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+from pathlib import Path
 
 import pytest
 from test_compare import BRIGHT, DARK, NAME, _StubAnalysis, invoke, shared_sweep
@@ -81,6 +83,12 @@ def test_same_seed_reruns_reproduce_exactly_and_are_logged(sweep, tmp_path, sim_
     assert parent.info.status == "FINISHED"
     assert parent.data.metrics["repro_score"] == 1.0
     assert orig.data.metrics["repro_score"] == 1.0  # a same-seed rerun marks the original too
+    kept = sorted((Path(os.environ["VEOLAB_HOME"]) / "reruns" / rid).iterdir())
+    assert [p.name for p in kept] == [f"{d['parent_run_id']}-1.mp4", f"{d['parent_run_id']}-2.mp4"]
+    assert (
+        kept[0].read_bytes()
+        == tracker.download(child.info.run_id, "video.mp4", tmp_path / "dl").read_bytes()
+    )
 
     # compare: the reruns are not new samples; the original's group shows repro_score
     c = json.loads(invoke("compare", NAME, "--tracking-uri", uri, "--json").output)

@@ -302,10 +302,15 @@ def execute_rerun(plan: RerunPlan, *, tracker: Tracker | None = None, on_event=N
                 else None
             )
             generated = asyncio.run(_generate_all(plan))
+            for i, got in enumerate(generated):  # every paid clip on disk before any analysis
+                _keep(plan, parent, i, got)
             for i, got in enumerate(generated):
                 emit(f"rerun {i + 1}/{plan.times}: analysing")
                 result.reruns.append(_finish(plan, tracker, parent, i, got, original))
         status = "FINISHED" if any(r.error is None for r in result.reruns) else "FAILED"
+    except KeyboardInterrupt:
+        status = "KILLED"
+        raise
     finally:
         result.wall = time.perf_counter() - t0
         scores = [r.repro.repro_score for r in result.reruns if r.repro is not None]
@@ -347,13 +352,27 @@ async def _generate_all(plan: RerunPlan) -> list[Any]:
             pass
 
 
+def _keep(plan: RerunPlan, parent: str, i: int, got: Any) -> Path | None:
+    """$VEOLAB_HOME/reruns/<original>/<parent>-<i>.mp4: a paid clip is never only in memory."""
+    from veolab.store import veolab_home
+
+    if isinstance(got, BaseException):
+        return None
+    try:
+        video = got.video_bytes()
+    except (ValueError, OSError):
+        return None
+    return atomic_write_bytes(
+        veolab_home() / "reruns" / plan.original_run_id / f"{parent}-{i + 1}.mp4", video
+    )
+
+
 def _finish(
     plan: RerunPlan, tracker: Tracker, parent: str, i: int, got: Any, original: Path | None
 ) -> RerunOutcome:
     from veolab.analysis import Expectations, analyze_video
     from veolab.mp4 import verify_mp4
     from veolab.repro import reproducibility
-    from veolab.store import veolab_home
 
     if isinstance(got, VeolabError):
         run_id = log_failure(tracker, plan.experiment_id, parent, plan.record, got)
@@ -366,8 +385,6 @@ def _finish(
     except (ProviderError, ValueError) as exc:
         run_id = log_failure(tracker, plan.experiment_id, parent, plan.record, exc, result)
         return RerunOutcome(i, run_id, result.seed, cost, error=f"{type(exc).__name__}: {exc}")
-    keep = veolab_home() / "reruns" / plan.original_run_id / f"{parent}-{i + 1}.mp4"
-    atomic_write_bytes(keep, video)
     try:
         analysis = analyze_video(
             video, expectations=Expectations.from_request(plan.request), thresholds=plan.thresholds

@@ -148,7 +148,6 @@ def report(
 @click.option(
     "--api-key",
     default=None,
-    envvar=None,
     help="Provider key (default: the provider's variable, e.g. SEGMIND_API_KEY).",
 )
 @click.option("--base-url", default=None, help="Override the provider's base URL.")
