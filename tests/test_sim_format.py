@@ -206,3 +206,49 @@ def test_same_container_facts_as_a_real_veo_clip(sim_cache: dict, veo_fixture: P
     sim = probe(render(sim_cache, duration=8))
     assert real == sim
     assert top_level_boxes(veo_fixture.read_bytes())[-1] == "moov"
+
+
+# -- verify_mp4: the structural check every provider's output passes through ----------------
+
+
+def test_verify_mp4_accepts_the_simulators_clip(sim_cache: dict) -> None:
+    verify_mp4(render(sim_cache))  # no exception, and:
+    assert top_level_boxes(render(sim_cache)) == ["ftyp", "free", "mdat", "moov"]
+
+
+@pytest.mark.parametrize(
+    ("mangle", "message"),
+    [
+        (
+            lambda d: b"<!DOCTYPE html><html><body>502 Bad Gateway</body></html>" + d,
+            "the output is an HTML page, not a video: the host returned an error",
+        ),
+        (lambda d: d[:100], "the output is 100 bytes: too small to be a video"),
+        (
+            lambda d: b"\0" * 4 + b"junk" + d[8:],
+            "the output is not an MP4 (no ftyp box at the start)",
+        ),
+        (lambda d: d[:-100], "the output is truncated: box 'moov' runs past the end"),
+        (
+            lambda d: d[: d.rindex(b"moov") - 4],
+            "the output is an incomplete MP4 (missing moov or mdat)",
+        ),
+    ],
+)
+def test_verify_mp4_rejects(sim_cache: dict, mangle: Any, message: str) -> None:
+    from veolab.errors import InvalidOutputError
+
+    with pytest.raises(InvalidOutputError) as info:
+        verify_mp4(mangle(render(sim_cache)))
+    assert str(info.value) == message
+    assert info.value.exit_code == 3
+
+
+def test_verify_mp4_size_cap_and_name(sim_cache: dict) -> None:
+    from veolab.errors import InvalidOutputError
+
+    data = render(sim_cache)
+    with pytest.raises(InvalidOutputError) as info:
+        verify_mp4(data, max_bytes=len(data) - 1, what="job 42")
+    assert str(info.value) == f"job 42 is larger than the {len(data) - 1} byte cap"
+    verify_mp4(data, max_bytes=len(data))
