@@ -6,8 +6,10 @@
 1. Speed: full ``analyze_video`` of an 8 s 1080p clip against one bare PyAV decode of the same
    clip. Like with like: both demux the video and audio streams in one ``container.demux()``
    loop, decode every packet, and decode video with ``thread_type="AUTO"`` (FFmpeg frame and
-   slice threads). Rounds alternate bare / analysis; the figures are the median and the minimum
-   of the rounds. Goal: analysis <= 1.5x bare.
+   slice threads). The analysis decodes on a background thread by default; it is also timed with
+   ``decode_thread=False`` (everything on one Python thread). Rounds alternate bare / analysis /
+   analysis without the thread; the figures are medians (and minimums) of the rounds. Goal:
+   analysis <= 1.5x bare.
 2. Memory: peak resident set (``ru_maxrss``) of a fresh Python process that imports veolab's
    analysis and then decodes or analyses one clip, for 4 s and 8 s clips of the same content.
    Goal: no growth with the clip's length beyond noise.
@@ -20,6 +22,7 @@ the real Veo 3.1 720p clip scaled to 1080p with libx264 (CRF 20, preset fast; 8 
 from __future__ import annotations
 
 import argparse
+import os
 import platform
 import statistics
 import subprocess
@@ -117,30 +120,28 @@ def veo_1080p(path: Path, seconds: float) -> Path:
 
 
 def timing(path: Path, rounds: int) -> dict:
+    """Alternating rounds of bare decode, analysis, and analysis decoding on the caller's thread."""
     from veolab.analysis import analyze_video
 
-    bare_decode(path)  # warm caches and lazy imports
-    analyze_video(path)
-    bare, full, bare_cpu, full_cpu = [], [], [], []
+    runs = {
+        "bare": lambda: bare_decode(path),
+        "full": lambda: analyze_video(path),
+        "serial": lambda: analyze_video(path, decode_thread=False),
+    }
+    for fn in runs.values():  # warm caches and lazy imports
+        fn()
+    wall: dict[str, list[float]] = {k: [] for k in runs}
+    cpu: dict[str, list[float]] = {k: [] for k in runs}
     for _ in range(rounds):
-        t, c = time.perf_counter(), time.process_time()
-        bare_decode(path)
-        bare.append(time.perf_counter() - t)
-        bare_cpu.append(time.process_time() - c)
-        t, c = time.perf_counter(), time.process_time()
-        analyze_video(path)
-        full.append(time.perf_counter() - t)
-        full_cpu.append(time.process_time() - c)
+        for name, fn in runs.items():
+            t, c = time.perf_counter(), time.process_time()
+            fn()
+            wall[name].append(time.perf_counter() - t)
+            cpu[name].append(time.process_time() - c)
     return {
-        "bare_cpu": statistics.median(bare_cpu),
-        "full_cpu": statistics.median(full_cpu),
-        "ratio_cpu": statistics.median(full_cpu) / statistics.median(bare_cpu),
-        "bare_med": statistics.median(bare),
-        "bare_min": min(bare),
-        "full_med": statistics.median(full),
-        "full_min": min(full),
-        "ratio_med": statistics.median(full) / statistics.median(bare),
-        "ratio_min": min(full) / min(bare),
+        "med": {k: statistics.median(v) for k, v in wall.items()},
+        "min": {k: min(v) for k, v in wall.items()},
+        "cpu": {k: statistics.median(v) for k, v in cpu.items()},
     }
 
 
@@ -180,23 +181,31 @@ def main() -> None:
         print(
             f"Machine: {platform.machine()}, Python {platform.python_version()}, PyAV "
             f"{av.__version__} (FFmpeg {av.ffmpeg_version_info}), 2 cores shared with other "
-            f"work; {args.repeat} alternating rounds per clip.\n"
+            f"work (load average {os.getloadavg()[0]:.1f} at the start); {args.repeat} "
+            "alternating rounds per clip.\n"
         )
         print("### Speed: analyze_video vs one bare decode, 8 s 1080p clip\n")
         print(
-            "| clip | size | bare decode wall (median / min) | analysis wall (median / min) "
-            "| wall ratio (median / min) | CPU time bare / analysis (median) | CPU ratio |"
+            "| clip | size | bare decode | analysis | ratio | analysis, no decode thread | ratio "
+            "| CPU time bare / analysis | CPU ratio |"
         )
-        print("| --- | --- | --- | --- | --- | --- | --- |")
+        print("| --- | --- | --- | --- | --- | --- | --- | --- | --- |")
         for name, (eight, _) in clips.items():
             r = timing(eight, args.repeat)
+            med, low, cpu = r["med"], r["min"], r["cpu"]
             size = eight.stat().st_size / 1e6
             print(
-                f"| {name} | {size:.1f} MB | {r['bare_med']:.3f} s / {r['bare_min']:.3f} s "
-                f"| {r['full_med']:.3f} s / {r['full_min']:.3f} s "
-                f"| {r['ratio_med']:.2f}x / {r['ratio_min']:.2f}x "
-                f"| {r['bare_cpu']:.3f} s / {r['full_cpu']:.3f} s | {r['ratio_cpu']:.2f}x |"
+                f"| {name} | {size:.1f} MB | {med['bare']:.3f} s ({low['bare']:.3f}) "
+                f"| {med['full']:.3f} s ({low['full']:.3f}) "
+                f"| **{med['full'] / med['bare']:.2f}x** ({low['full'] / low['bare']:.2f}x) "
+                f"| {med['serial']:.3f} s ({low['serial']:.3f}) "
+                f"| {med['serial'] / med['bare']:.2f}x ({low['serial'] / low['bare']:.2f}x) "
+                f"| {cpu['bare']:.3f} s / {cpu['full']:.3f} s | {cpu['full'] / cpu['bare']:.2f}x |"
             )
+        print(
+            "\nWall times: median of the rounds (minimum in brackets). CPU time: user + system "
+            "time of the process over all its threads, median."
+        )
         print("\n### Memory: RSS of a fresh process, peak during the work (min of 3)\n")
         print(
             "| clip | after imports | bare 4 s | bare 8 s | analysis 4 s | analysis 8 s "
