@@ -52,8 +52,14 @@ def bench_compare(root: Path, n_variants: int = 4, n_seeds: int = 50) -> dict:
     for v in range(n_variants):
         for s in range(n_seeds):
             req = VideoRequest(prompt=f"variant {v}", resolution="720p", duration=4, seed=s)
-            rec = GenerationRecord(req, "sim", "veo-3.1", variant_id=f"v{v}", variant_label=f"v={v}")
-            metrics = {"motion": rng.gauss(v, 1), "sharpness": rng.gauss(5, 1), "colorfulness": 30.0}
+            rec = GenerationRecord(
+                req, "sim", "veo-3.1", variant_id=f"v{v}", variant_label=f"v={v}"
+            )
+            metrics = {
+                "motion": rng.gauss(v, 1),
+                "sharpness": rng.gauss(5, 1),
+                "colorfulness": 30.0,
+            }
             log_generation(tracker, exp, parent, rec, b"x", _Stub(metrics), None)
     log_s = time.perf_counter() - t0
     times = []
@@ -61,8 +67,13 @@ def bench_compare(root: Path, n_variants: int = 4, n_seeds: int = 50) -> dict:
         t = time.perf_counter()
         result = compare_runs(load_runs("bench-compare", tracker=tracker))
         times.append(time.perf_counter() - t)
-    return {"runs": n_variants * n_seeds, "log_s": log_s, "compare_s": statistics.median(times),
-            "groups": len(result.groups), "ab": len(result.ab)}
+    return {
+        "runs": n_variants * n_seeds,
+        "log_s": log_s,
+        "compare_s": statistics.median(times),
+        "groups": len(result.groups),
+        "ab": len(result.ab),
+    }
 
 
 def bench_repro() -> list[tuple[str, float, float, float]]:
@@ -72,8 +83,9 @@ def bench_repro() -> list[tuple[str, float, float, float]]:
 
     rows = []
     for res, dur in (("720p", 4), ("1080p", 8)):
-        req = VideoRequest(prompt="a red fox on a beach, bright sunny light", resolution=res,
-                           duration=dur, seed=1)
+        req = VideoRequest(
+            prompt="a red fox on a beach, bright sunny light", resolution=res, duration=dur, seed=1
+        )
         a, _ = simulate(req)
         b, _ = simulate(req.with_seed(2))
         same = []
@@ -100,14 +112,16 @@ def bench_report(root: Path) -> dict:
     (root / "prompts" / "s.j2").write_text("a red fox on a shoreline, {{ lighting }}\n")
     (root / "e.yaml").write_text(
         "name: bench-report\ntemplate: s.j2\nvars: {lighting: [sunny, night]}\n"
-        "params: {resolution: 720p, duration: 4}\nseeds: [1, 2, 3]\nprovider: {name: sim}\n")
+        "params: {resolution: 720p, duration: 4}\nseeds: [1, 2, 3]\nprovider: {name: sim}\n"
+    )
     uri = f"sqlite:///{root / 'mlruns' / 'mlflow.db'}"
     os.environ["VEOLAB_HOME"] = str(root / "home")
     run_plan(build_plan(load_experiment(root / "e.yaml")), RunOptions(tracking_uri=uri))
     tracker = Tracker(uri)
     t = time.perf_counter()
-    info = write_report(load_runs("bench-report", tracker=tracker), root / "out" / "r.html",
-                        tracker=tracker)
+    info = write_report(
+        load_runs("bench-report", tracker=tracker), root / "out" / "r.html", tracker=tracker
+    )
     wall = time.perf_counter() - t
     size = sum(p.stat().st_size for p in info.files_dir.rglob("*") if p.is_file())
     return {"wall_s": wall, "videos": info.videos, "images": info.images, "mb": size / 1e6}
@@ -117,15 +131,21 @@ def main() -> int:
     print(f"load average at start: {os.getloadavg()[0]:.1f}, cpus {os.cpu_count()}")
     with tempfile.TemporaryDirectory() as tmp:
         c = bench_compare(Path(tmp) / "c")
-        print(f"compare: {c['runs']} runs in {c['groups']} groups ({c['ab']} A/B rows): "
-              f"load + compare {c['compare_s']:.2f} s (median of 3); logging them took "
-              f"{c['log_s']:.1f} s")
+        print(
+            f"compare: {c['runs']} runs in {c['groups']} groups ({c['ab']} A/B rows): "
+            f"load + compare {c['compare_s']:.2f} s (median of 3); logging them took "
+            f"{c['log_s']:.1f} s"
+        )
         for name, same, other, score in bench_repro():
-            print(f"reproducibility {name}: identical {same:.2f} s, another seed {other:.2f} s "
-                  f"(repro_score {score:.3f})")
+            print(
+                f"reproducibility {name}: identical {same:.2f} s, another seed {other:.2f} s "
+                f"(repro_score {score:.3f})"
+            )
         r = bench_report(Path(tmp) / "r")
-        print(f"report of 6 runs: {r['wall_s']:.2f} s, {r['videos']} videos, {r['images']} "
-              f"images, {r['mb']:.1f} MB of media")
+        print(
+            f"report of 6 runs: {r['wall_s']:.2f} s, {r['videos']} videos, {r['images']} "
+            f"images, {r['mb']:.1f} MB of media"
+        )
     return 0
 
 
