@@ -163,8 +163,8 @@ def test_plan_cli_json_and_table() -> None:
     assert keynote.exit_code == 0, keynote.output
     k = json.loads(keynote.stdout)
     assert k["totals"]["to_pay"] == 6 and k["totals"]["estimated_spend"] == 19.2
-    assert {x["label"] for x in k["runs"]} == {"warm, lighting=warm golden key light from the left, soft…",
-                                               "cool, lighting=cool blue rim light with dark shadows…"}
+    assert {x["label"] for x in k["runs"]} == {"warm, lighting=warm golden key light from the …",
+                                               "cool, lighting=cool blue rim light with dark s…"}
 
 
 def test_ten_thousand_run_grid_plans(tmp_path: Path) -> None:
