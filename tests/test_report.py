@@ -29,9 +29,34 @@ def report(sweep, tmp_path_factory):
     """The report written once for this module, on a copy of the store (it logs an artifact)."""
     out_dir = tmp_path_factory.mktemp("report")
     uri = sweep.isolated(out_dir)
+    # a rating, and a (made-up) same-seed rerun measurement, for the badges
+    rated = sweep.runs[(DARK, 3)]
+    assert invoke("rate", rated, "4", "-n", "moody & <dark>", "--tracking-uri", uri).exit_code == 0
+    _fake_rerun(uri, sweep.experiment_id, sweep.runs[(BRIGHT, 1)], repro=0.5)
     r = invoke("report", NAME, "-o", str(out_dir / "site" / "report.html"), "--tracking-uri", uri)
     assert r.exit_code == 0, r.output
     return out_dir / "site" / "report.html", uri, r.output
+
+
+def _fake_rerun(uri: str, exp_id: str, original: str, repro: float) -> None:
+    from test_compare import _StubAnalysis
+
+    from veolab.request import VideoRequest
+    from veolab.tracking.generation import GenerationRecord, log_generation
+
+    tracker = Tracker(uri)
+    run = tracker.get_run(original)
+    req = VideoRequest(prompt=run.data.params["prompt"], resolution="720p", duration=4, seed=1)
+    rec = GenerationRecord(
+        req,
+        "sim",
+        "veo-3.1",
+        variant_id=run.data.tags["veolab.variant"],
+        variant_label=BRIGHT,
+        extra_tags={"veolab.rerun_of": original},
+    )
+    rid = log_generation(tracker, exp_id, None, rec, b"v", _StubAnalysis({}), None)
+    tracker.log(rid, metrics={"repro_score": repro})
 
 
 def test_report_writes_page_and_media(sweep, report):
@@ -65,6 +90,11 @@ def test_report_writes_page_and_media(sweep, report):
     assert html.count('class="col baseline"') == 1
     assert f"<h3>{BRIGHT}</h3>" in html and f"<h3>{DARK}</h3>" in html
     assert "brightness_mean lower" in html
+    # the rating (escaped), the reproducibility, and the two new metrics in the table
+    assert '<span class="badge">score 4.0/5</span>' in html
+    assert "“moody &amp; &lt;dark&gt;”" in html
+    assert '<span class="badge">repro 0.500</span>' in html
+    assert "<th>human_score</th>" in html and "<th>repro_score</th>" in html
     # and MLflow keeps a copy with the sweep
     tracker = Tracker(uri)
     arts = {f.path for f in tracker.client.list_artifacts(sweep.parent_id, "report")}
