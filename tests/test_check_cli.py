@@ -170,6 +170,16 @@ def test_unanalysable_file_exits_2_with_one_line(tmp_path, content, message):
     assert "Traceback" not in result.output
 
 
+def test_truncated_file_exits_2(tmp_path):
+    data = encode([pattern(i) for i in range(48)], faststart=True)
+    path = tmp_path / "cut.mp4"
+    path.write_bytes(data[: len(data) * 6 // 10])
+    result = run(str(path), "--duration", "2")
+    assert result.exit_code == 2
+    assert result.stderr.startswith(f"Error: {path} is truncated or corrupt: decoding ")
+    assert result.stdout == ""
+
+
 def test_help_lists_the_options():
     result = CliRunner().invoke(cli, ["check", "--help"])
     assert result.exit_code == 0
