@@ -136,6 +136,8 @@ class Tracker:
         )
         found: dict[str, str] = {}
         for run in self.search(experiment_id, flt):
+            if run.data.tags.get(S.RERUN_OF):
+                continue  # a rerun is a measurement of another run, not a planned run done
             h = run.data.tags.get(S.REQUEST_HASH)
             if h and h not in found:
                 found[h] = run.info.run_id
