@@ -168,7 +168,8 @@ def test_local_images_inline_or_uploaded_keep_the_request_identity(sim_server, m
     assert job["request_hash"] == request.request_hash()
 
 
-def test_generate_command_against_the_simulator(sim_server, monkeypatch, tmp_path):
+@pytest.mark.parametrize("mode", ["sync", "queue"])
+def test_generate_command_against_the_simulator(sim_server, monkeypatch, tmp_path, mode):
     srv = sim_server(api_key=KEY, credits=5)
     monkeypatch.setenv("SEGMIND_BASE_URL", srv.base_url)
     monkeypatch.setenv("SEGMIND_API_KEY", KEY)
@@ -189,7 +190,7 @@ def test_generate_command_against_the_simulator(sim_server, monkeypatch, tmp_pat
         "-o",
         str(out),
     ]
-    result = CliRunner().invoke(cli, args + ["--mode", "sync"])
+    result = CliRunner().invoke(cli, args + ["--mode", mode])
     assert result.exit_code == 0, result.output
     size = out.stat().st_size
     assert result.output == (
@@ -197,7 +198,7 @@ def test_generate_command_against_the_simulator(sim_server, monkeypatch, tmp_pat
         f"request hash: {FOX.request_hash()}\ncost: $0.80\n"
     )
     verify_mp4(out.read_bytes())
-    assert len(srv.ledger()["jobs"]) == 1
+    assert [j["mode"] for j in srv.ledger()["jobs"]] == [mode]
 
 
 def test_generate_command_errors_are_one_line(sim_server, monkeypatch, tmp_path):

@@ -163,7 +163,12 @@ class SegmindProvider(Provider):
     async def generate(
         self, request: VideoRequest, *, on_submitted: Callable[[str], None] | None = None
     ) -> ProviderResult:
-        """Make one video. ``on_submitted(request_id)`` runs once the v2 submit is accepted."""
+        """Make one video.
+
+        Queue mode calls ``on_submitted(request_id)`` right after the v2 submit is accepted and
+        before polling (sync mode has no id to resume, so it never calls it); an exception it
+        raises propagates, and the job, already accepted, is left for :meth:`resume`.
+        """
         self._api_key()  # a missing key fails before any request
         body = await self.request_body(request)
         async with self.limiter.slot():
