@@ -16,6 +16,8 @@ import pytest
 from click.testing import CliRunner
 
 from veolab.cli import cli
+from veolab.experiment import build_plan, load_experiment
+from veolab.runner import RunOptions, run_plan
 from veolab.providers.sim.server_admin import fetch_ledger
 from veolab.tracking import schema as S
 
@@ -154,19 +156,24 @@ def test_sigkill_then_resume_pays_nothing_twice(tmp_path: Path) -> None:
         assert 3 <= done_before < 8, "the kill must land part-way through the sweep"
         billed_before = len(fetch_ledger(url)["jobs"])
 
-        r = CliRunner().invoke(cli, ["run", str(path), "--yes"], env=env)
+        plan = build_plan(load_experiment(path))
+        result = run_plan(plan, RunOptions())
         ledger = fetch_ledger(url)
         per_hash = Counter(j["request_hash"] for j in ledger["jobs"])
         assert per_hash and max(per_hash.values()) == 1, "a job was billed twice"
-        assert r.exit_code == 0, r.output
-        assert len(ledger["jobs"]) == 8
         assert billed_before >= done_before
         exp = mlflow.get_experiment_by_name("killed")
         runs = mlflow.search_runs([exp.experiment_id], output_format="list")
         assert not [x for x in runs if x.info.status == "RUNNING"]
         assert "KILLED" in {x.info.status for x in runs if x.data.tags.get(S.KIND) == S.KIND_SWEEP}
-        finished = children("killed", "FINISHED")
-        assert len({x.data.tags[S.REQUEST_HASH] for x in finished}) == 8
+        finished = {x.data.tags[S.REQUEST_HASH] for x in children("killed", "FINISHED")}
+        # a kill that lands while a submit's answer is on its way leaves an "outcome unknown"
+        # submit: it is reported (exit 1), never silently paid again
+        unknown = {r.request_hash for r in result.unknown}
+        assert finished | unknown == {r.request_hash for r in plan.runs}
+        assert not finished & unknown
+        assert result.exit_code == (1 if unknown else 0)
+        assert len(unknown) <= 2  # at most the submits in flight at concurrency 2
     finally:
         server.send_signal(signal.SIGTERM)
         server.wait(10)
