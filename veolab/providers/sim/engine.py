@@ -104,7 +104,7 @@ def render_mp4(request: VideoRequest, seed: int, defects: SimDefects | None = No
 
     buf = io.BytesIO()
     with av.open(buf, "w", format="mp4") as out:
-        out.metadata["encoder"] = "veolab-sim"
+        # (no "encoder" tag of our own: libavformat always overwrites it with its own name)
         video = out.add_stream(
             "libx264",
             rate=FPS,
