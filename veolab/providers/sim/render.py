@@ -1,8 +1,10 @@
 """Draw the simulator's frames and audio from a SceneSpec.
 
 Frames are drawn at a quarter of the output size (cheap) and scaled up by swscale during the
-colour conversion; the scene is a palette gradient with a seeded texture that pans, plus moving
-discs. Everything is a pure function of (request, seed): same inputs, same pixels and samples.
+colour conversion. The scene is seeded horizontal bands of the palette, a grain texture that
+pans horizontally by whole pixels (so x264 predicts it exactly: the encoder is the hot spot), and
+discs that drift and bounce with sub-pixel precision (so even a calm shot is never frozen).
+Everything is a pure function of (request, seed): same inputs, same pixels and samples.
 """
 
 from __future__ import annotations
