@@ -53,6 +53,9 @@ def start_server(latency: float) -> tuple[subprocess.Popen, str]:
     raise SystemExit("sim server did not start")
 
 
+POLL = (0.1, 0.25)  # first status poll and its cap, seconds: a 5 s job is found done within 0.25 s
+
+
 def write_experiment(d: Path, base_url: str, runs: int, concurrency: int) -> Path:
     (d / "prompts").mkdir(parents=True, exist_ok=True)
     (d / "prompts" / "b.j2").write_text("{{ subject }} on a {{ colour }} stage, {{ light }}")
@@ -64,7 +67,7 @@ def write_experiment(d: Path, base_url: str, runs: int, concurrency: int) -> Pat
         "params": {"resolution": "720p", "duration": 4, "generate_audio": True},
         "seeds": seeds,
         "provider": {"name": "segmind", "mode": "queue", "base_url": base_url,
-                     "poll_interval": 0.25, "poll_max_interval": 0.5},
+                     "poll_interval": POLL[0], "poll_max_interval": POLL[1]},
         "concurrency": concurrency,
         "confirm_above": 1e9,
     }))
