@@ -1,6 +1,6 @@
 """Sweep efficiency, tracking overhead and plan time (issue 5).
 
-    python bench/bench_sweep.py            # all three (about 6 minutes: the serial baseline is slow)
+    python bench/bench_sweep.py            # all three (about 6 minutes: the serial one is slow)
     python bench/bench_sweep.py --quick    # skip the one-after-another baseline
 
 1. Sweep efficiency = (runs x latency / concurrency) / wall time, for 48 runs against
@@ -37,9 +37,24 @@ def free_port() -> int:
 def start_server(latency: float) -> tuple[subprocess.Popen, str]:
     port = free_port()
     proc = subprocess.Popen(
-        [sys.executable, "-m", "veolab", "sim", "serve", "--host", "127.0.0.1", "--port", str(port),
-         "--latency", str(latency), "--api-key", KEY],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        [
+            sys.executable,
+            "-m",
+            "veolab",
+            "sim",
+            "serve",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--latency",
+            str(latency),
+            "--api-key",
+            KEY,
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
     )
     assert proc.stdout is not None
     deadline = time.time() + 60
@@ -60,17 +75,30 @@ def write_experiment(d: Path, base_url: str, runs: int, concurrency: int) -> Pat
     (d / "prompts").mkdir(parents=True, exist_ok=True)
     (d / "prompts" / "b.j2").write_text("{{ subject }} on a {{ colour }} stage, {{ light }}")
     seeds = list(range(1, runs // 4 + 1))
-    (d / "bench.yaml").write_text(json.dumps({
-        "name": "bench-sweep",
-        "template": "b.j2",
-        "vars": {"subject": "a speaker", "colour": ["red", "blue"], "light": ["bright", "dim"]},
-        "params": {"resolution": "720p", "duration": 4, "generate_audio": True},
-        "seeds": seeds,
-        "provider": {"name": "segmind", "mode": "queue", "base_url": base_url,
-                     "poll_interval": POLL[0], "poll_max_interval": POLL[1]},
-        "concurrency": concurrency,
-        "confirm_above": 1e9,
-    }))
+    (d / "bench.yaml").write_text(
+        json.dumps(
+            {
+                "name": "bench-sweep",
+                "template": "b.j2",
+                "vars": {
+                    "subject": "a speaker",
+                    "colour": ["red", "blue"],
+                    "light": ["bright", "dim"],
+                },
+                "params": {"resolution": "720p", "duration": 4, "generate_audio": True},
+                "seeds": seeds,
+                "provider": {
+                    "name": "segmind",
+                    "mode": "queue",
+                    "base_url": base_url,
+                    "poll_interval": POLL[0],
+                    "poll_max_interval": POLL[1],
+                },
+                "concurrency": concurrency,
+                "confirm_above": 1e9,
+            }
+        )
+    )
     return d / "bench.yaml"
 
 
@@ -82,8 +110,11 @@ def bench_sweep(latency: float, runs: int, concurrency: int) -> dict:
     try:
         with tempfile.TemporaryDirectory() as tmp:
             d = Path(tmp)
-            os.environ.update(VEOLAB_HOME=str(d / "home"), SEGMIND_API_KEY=KEY,
-                              MLFLOW_TRACKING_URI=f"sqlite:///{d / 'mlruns' / 'mlflow.db'}")
+            os.environ.update(
+                VEOLAB_HOME=str(d / "home"),
+                SEGMIND_API_KEY=KEY,
+                MLFLOW_TRACKING_URI=f"sqlite:///{d / 'mlruns' / 'mlflow.db'}",
+            )
             plan = build_plan(load_experiment(write_experiment(d, url, runs, concurrency)))
             assert len(plan.runs) == runs
             # warm MLflow's database (schema migration happens once per store, not per sweep)
@@ -102,9 +133,16 @@ def bench_sweep(latency: float, runs: int, concurrency: int) -> dict:
         proc.wait(10)
     ideal = runs * latency / concurrency
     jobs = ledger.get("jobs", ledger) if isinstance(ledger, dict) else ledger
-    return {"runs": runs, "latency_s": latency, "concurrency": concurrency, "wall_s": round(wall, 2),
-            "ideal_s": ideal, "efficiency": round(ideal / wall, 3), "counts": counts,
-            "billed_jobs": len(jobs)}
+    return {
+        "runs": runs,
+        "latency_s": latency,
+        "concurrency": concurrency,
+        "wall_s": round(wall, 2),
+        "ideal_s": ideal,
+        "efficiency": round(ideal / wall, 3),
+        "counts": counts,
+        "billed_jobs": len(jobs),
+    }
 
 
 def bench_serial(latency: float, runs: int) -> dict:
@@ -118,11 +156,17 @@ def bench_serial(latency: float, runs: int) -> dict:
             for i in range(runs):
                 colour = ["red", "blue"][i % 2]
                 light = ["bright", "dim"][(i // 2) % 2]
-                data = {"prompt": f"a speaker on a {colour} stage, {light}", "resolution": "720p",
-                        "duration": 4, "generate_audio": True, "aspect_ratio": "16:9",
-                        "seed": i // 4 + 1}
-                r = requests.post(f"{url}/v1/veo-3.1", json=data, headers={"x-api-key": KEY},
-                                  timeout=120)
+                data = {
+                    "prompt": f"a speaker on a {colour} stage, {light}",
+                    "resolution": "720p",
+                    "duration": 4,
+                    "generate_audio": True,
+                    "aspect_ratio": "16:9",
+                    "seed": i // 4 + 1,
+                }
+                r = requests.post(
+                    f"{url}/v1/veo-3.1", json=data, headers={"x-api-key": KEY}, timeout=120
+                )
                 r.raise_for_status()
                 Path(tmp, f"{i}.mp4").write_bytes(r.content)
             wall = time.perf_counter() - t0
@@ -144,17 +188,24 @@ def bench_tracking(n: int = 20) -> dict:
         req = VideoRequest(prompt="a calm blue sea", resolution="720p", duration=4, seed=1)
         video, _ = simulate(req)
         analysis = analyze_video(video, expectations=Expectations.from_request(req))
-        log_generation(tracker, exp_id, None, GenerationRecord(req, "sim", "veo-3.1"), video, analysis, None)
+        log_generation(
+            tracker, exp_id, None, GenerationRecord(req, "sim", "veo-3.1"), video, analysis, None
+        )
         times = []
         for i in range(n):
             r = req.with_seed(100 + i)
             t0 = time.perf_counter()
-            log_generation(tracker, exp_id, None, GenerationRecord(r, "sim", "veo-3.1"), video,
-                           analysis, None)
+            log_generation(
+                tracker, exp_id, None, GenerationRecord(r, "sim", "veo-3.1"), video, analysis, None
+            )
             times.append(time.perf_counter() - t0)
     times.sort()
-    return {"runs": n, "mean_ms": round(1000 * sum(times) / n, 1), "median_ms": round(1000 * times[n // 2], 1),
-            "video_bytes": len(video)}
+    return {
+        "runs": n,
+        "mean_ms": round(1000 * sum(times) / n, 1),
+        "median_ms": round(1000 * times[n // 2], 1),
+        "video_bytes": len(video),
+    }
 
 
 def bench_plan() -> dict:
@@ -164,21 +215,34 @@ def bench_plan() -> dict:
         d = Path(tmp)
         (d / "prompts").mkdir()
         (d / "prompts" / "t.j2").write_text("{{ a }} and {{ b }}")
-        (d / "e.yaml").write_text(json.dumps({
-            "name": "big", "template": "t.j2",
-            "vars": {"a": [f"a{i}" for i in range(10)], "b": [f"b{i}" for i in range(10)]},
-            "params": {"resolution": "720p", "duration": [4, 6]}, "repeats": 50,
-        }))
+        (d / "e.yaml").write_text(
+            json.dumps(
+                {
+                    "name": "big",
+                    "template": "t.j2",
+                    "vars": {"a": [f"a{i}" for i in range(10)], "b": [f"b{i}" for i in range(10)]},
+                    "params": {"resolution": "720p", "duration": [4, 6]},
+                    "repeats": 50,
+                }
+            )
+        )
         t0 = time.perf_counter()
         plan = build_plan(load_experiment(d / "e.yaml"))
         t_plan = time.perf_counter() - t0
         t0 = time.perf_counter()
-        out = subprocess.run([sys.executable, "-m", "veolab", "plan", str(d / "e.yaml"), "--json"],
-                             capture_output=True, text=True, env={**os.environ, "MLFLOW_TRACKING_URI":
-                                                                   f"sqlite:///{d}/none/mlflow.db"})
+        out = subprocess.run(
+            [sys.executable, "-m", "veolab", "plan", str(d / "e.yaml"), "--json"],
+            capture_output=True,
+            text=True,
+            env={**os.environ, "MLFLOW_TRACKING_URI": f"sqlite:///{d}/none/mlflow.db"},
+        )
         t_cli = time.perf_counter() - t0
         assert out.returncode == 0, out.stderr
-    return {"runs": len(plan.runs), "build_plan_s": round(t_plan, 2), "cli_plan_json_s": round(t_cli, 2)}
+    return {
+        "runs": len(plan.runs),
+        "build_plan_s": round(t_plan, 2),
+        "cli_plan_json_s": round(t_cli, 2),
+    }
 
 
 def main() -> None:
@@ -188,8 +252,11 @@ def main() -> None:
     ap.add_argument("--latency", type=float, default=5.0)
     ap.add_argument("--concurrency", type=int, default=8)
     a = ap.parse_args()
-    out = {"plan": bench_plan(), "tracking": bench_tracking(),
-           "sweep": bench_sweep(a.latency, a.runs, a.concurrency)}
+    out = {
+        "plan": bench_plan(),
+        "tracking": bench_tracking(),
+        "sweep": bench_sweep(a.latency, a.runs, a.concurrency),
+    }
     if not a.quick:
         out["serial"] = bench_serial(a.latency, a.runs)
         out["speedup_vs_serial"] = round(out["serial"]["wall_s"] / out["sweep"]["wall_s"], 2)

@@ -21,38 +21,72 @@ seeds: [1]
 BAD = [
     ("name: t\n", "give exactly one of `template:` (a file in prompts/) or `prompt:`"),
     ("template: t.j2\n", "name: required field is missing"),
-    (GOOD + "seedz: [1]\n", "seedz: unknown field (check the spelling; see the README's experiment schema)"),
-    (GOOD.replace("duration: 4", "duration: 5"),
-     "run resolution=720p, duration=5: duration: Input should be 4, 6 or 8 (got 5)"),
-    (GOOD.replace("resolution: 720p", "resolution: 4k"),
-     "run resolution=4k, duration=4: resolution: Input should be '720p' or '1080p' (got '4k')"),
-    (GOOD.replace("params: {", "params: {colour: red, "),
-     "params: unknown param 'colour': allowed are negative_prompt, aspect_ratio, duration, "
-     "resolution, generate_audio, image, last_frame, reference_images"),
-    (GOOD.replace("params: {", "params: {seed: 3, "),
-     "params: seed is not a param: use `seeds:` or `repeats:` with `base_seed:`"),
-    (GOOD.replace("seeds: [1]", "seeds: [1, 1]"),
-     "seeds: seeds repeat: each seed is one run, list each once"),
+    (
+        GOOD + "seedz: [1]\n",
+        "seedz: unknown field (check the spelling; see the README's experiment schema)",
+    ),
+    (
+        GOOD.replace("duration: 4", "duration: 5"),
+        "run resolution=720p, duration=5: duration: Input should be 4, 6 or 8 (got 5)",
+    ),
+    (
+        GOOD.replace("resolution: 720p", "resolution: 4k"),
+        "run resolution=4k, duration=4: resolution: Input should be '720p' or '1080p' (got '4k')",
+    ),
+    (
+        GOOD.replace("params: {", "params: {colour: red, "),
+        "params: unknown param 'colour': allowed are negative_prompt, aspect_ratio, duration, "
+        "resolution, generate_audio, image, last_frame, reference_images",
+    ),
+    (
+        GOOD.replace("params: {", "params: {seed: 3, "),
+        "params: seed is not a param: use `seeds:` or `repeats:` with `base_seed:`",
+    ),
+    (
+        GOOD.replace("seeds: [1]", "seeds: [1, 1]"),
+        "seeds: seeds repeat: each seed is one run, list each once",
+    ),
     (GOOD.replace("seeds: [1]", "seeds: [-1]"), "seeds: seed -1 is outside 0..4294967295"),
     (GOOD.replace("seeds: [1]", "seeds: []"), "seeds: give at least one seed"),
     (GOOD + "repeats: 3\n", "give `seeds:` or `repeats:` (with `base_seed:`), not both"),
-    (GOOD + "zip: {a: [1, 2], b: [1]}\n", "zip: zip lists must have the same length (got {'a': 2, 'b': 1})"),
+    (
+        GOOD + "zip: {a: [1, 2], b: [1]}\n",
+        "zip: zip lists must have the same length (got {'a': 2, 'b': 1})",
+    ),
     (GOOD + "concurrency: 0\n", "concurrency: Input should be greater than or equal to 1"),
     (GOOD + "budget: -1\n", "budget: Input should be greater than or equal to 0"),
-    (GOOD + "provider: {name: sim, modle: veo-3.1}\n",
-     "provider.modle: unknown field (check the spelling; see the README's experiment schema)"),
-    (GOOD + "provider: {model: veo-4}\n",
-     "provider.model: Input should be 'veo-3.1' or 'veo-3.1-fast' (got 'veo-4')"),
-    (GOOD + "variants: [{name: a}, {name: a}]\n", "variant names repeat: give each variant a distinct name"),
+    (
+        GOOD + "provider: {name: sim, modle: veo-3.1}\n",
+        "provider.modle: unknown field (check the spelling; see the README's experiment schema)",
+    ),
+    (
+        GOOD + "provider: {model: veo-4}\n",
+        "provider.model: Input should be 'veo-3.1' or 'veo-3.1-fast' (got 'veo-4')",
+    ),
+    (
+        GOOD + "variants: [{name: a}, {name: a}]\n",
+        "variant names repeat: give each variant a distinct name",
+    ),
     (GOOD + "variants: [{vars: {x: 1}}]\n", "variants.0.name: required field is missing"),
-    (GOOD.replace("resolution: 720p", "resolution: 1080p"),
-     "run resolution=1080p, duration=4: resolution 1080p requires duration 8 (got duration 4): use --duration 8 or "
-     "--resolution 720p (Veo 3.1 rules; --no-veo-rules turns them off)"),
-    (GOOD.replace("params: {", "params: {image: missing.png, "),
-     "params.image: image file not found: {dir}/missing.png (check the path)"),
+    (
+        GOOD.replace("resolution: 720p", "resolution: 1080p"),
+        "run resolution=1080p, duration=4: resolution 1080p requires duration 8 "
+        "(got duration 4): use --duration 8 or "
+        "--resolution 720p (Veo 3.1 rules; --no-veo-rules turns them off)",
+    ),
+    (
+        GOOD.replace("params: {", "params: {image: missing.png, "),
+        "params.image: image file not found: {dir}/missing.png (check the path)",
+    ),
     ("- just\n- a list\n", "an experiment file must be a YAML mapping (name:, template:, ...)"),
-    ("name: [unclosed\n", " line 2: expected ',' or ']', but got '<stream end>': fix the YAML syntax"),
-    (GOOD.replace("name: t", "name: a/b"), "name: use letters, digits, '-', '_', '.' and spaces only"),
+    (
+        "name: [unclosed\n",
+        " line 2: expected ',' or ']', but got '<stream end>': fix the YAML syntax",
+    ),
+    (
+        GOOD.replace("name: t", "name: a/b"),
+        "name: use letters, digits, '-', '_', '.' and spaces only",
+    ),
     (GOOD + "checks: {max_black_segmnt: 1}\n", "checks: max_black_segmnt: unknown field"),
 ]
 
@@ -79,12 +113,18 @@ def test_bad_experiment_file(project: Path, text: str, expected: str) -> None:
 
 def test_missing_file_and_missing_variable(project: Path) -> None:
     r = CliRunner().invoke(cli, ["plan", str(project / "nope.yaml")])
-    assert (r.exit_code, r.stderr) == (2, f"Error: experiment file not found: {project / 'nope.yaml'}\n")
+    assert (r.exit_code, r.stderr) == (
+        2,
+        f"Error: experiment file not found: {project / 'nope.yaml'}\n",
+    )
     path = project / "experiments" / "e.yaml"
     path.write_text(GOOD.replace("vars: {subject: a fox}", "vars: {}"))
     r = CliRunner().invoke(cli, ["plan", str(path)])
     assert r.exit_code == 2
-    assert r.stderr == f"Error: template t.j2: 'subject' is undefined: add it to vars in {path.resolve()}\n"
+    assert (
+        r.stderr
+        == f"Error: template t.j2: 'subject' is undefined: add it to vars in {path.resolve()}\n"
+    )
 
 
 def test_at_least_fifteen_cases() -> None:

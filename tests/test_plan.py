@@ -23,41 +23,57 @@ def write(tmp: Path, text: str) -> Path:
 
 
 def test_cartesian_product_zip_and_params(tmp_path: Path) -> None:
-    p = write(tmp_path, """
+    p = write(
+        tmp_path,
+        """
 name: grid
 template: t.j2
 vars: {subject: [a fox, a cat], light: [red, blue, green]}
 zip: {camera: [wide, close], lens: [24mm, 85mm]}
 params: {resolution: 720p, duration: [4, 6]}
 seeds: [5, 6]
-""")
-    (tmp_path / "prompts" / "t.j2").write_text("{{ subject }} under {{ light }} light, {{ camera }} {{ lens }}")
+""",
+    )
+    (tmp_path / "prompts" / "t.j2").write_text(
+        "{{ subject }} under {{ light }} light, {{ camera }} {{ lens }}"
+    )
     plan = build_plan(load_experiment(p))
     assert len(plan.runs) == 2 * 3 * 2 * 2 * 2  # subject x light x zip rows x duration x seeds
     assert len({r.variant_id for r in plan.runs}) == 2 * 3 * 2 * 2
     first = plan.runs[0]
     assert first.prompt == "a fox under red light, wide 24mm"
     assert plan.runs[4].prompt == "a fox under red light, close 85mm"
-    assert first.swept == {"subject": "a fox", "light": "red", "camera": "wide", "lens": "24mm", "duration": 4}
+    assert first.swept == {
+        "subject": "a fox",
+        "light": "red",
+        "camera": "wide",
+        "lens": "24mm",
+        "duration": 4,
+    }
     assert first.variant_label == "subject=a fox, light=red, camera=wide, lens=24mm, duration=4"
     assert [r.seed for r in plan.runs[:2]] == [5, 6]
     assert len({r.request_hash for r in plan.runs}) == len(plan.runs)
 
 
 def test_duplicate_requests_are_an_error(tmp_path: Path) -> None:
-    p = write(tmp_path, """
+    p = write(
+        tmp_path,
+        """
 name: dup
 template: t.j2
 vars: {subject: a fox, light: red, unused: [1, 2]}
 params: {resolution: 720p, duration: 4}
 seeds: [1]
-""")
+""",
+    )
     with pytest.raises(Exception, match=r"runs 0 and 1 are the same request \(unused=2, seed 1\)"):
         build_plan(load_experiment(p))
 
 
 def test_variants_override_and_ids_exclude_seed(tmp_path: Path) -> None:
-    p = write(tmp_path, """
+    p = write(
+        tmp_path,
+        """
 name: v
 template: t.j2
 vars: {subject: a fox, light: white}
@@ -67,7 +83,8 @@ variants:
 params: {resolution: 720p, duration: 4}
 repeats: 3
 base_seed: 42
-""")
+""",
+    )
     plan = build_plan(load_experiment(p))
     assert [r.variant_name for r in plan.runs] == ["warm"] * 3 + ["cool"] * 3
     assert plan.runs[0].prompt == "a fox under golden light"
@@ -91,45 +108,58 @@ def test_derive_seed_is_stable_and_in_range() -> None:
 
 
 def test_image_paths_are_relative_to_the_experiment_file(tmp_path: Path, make_png) -> None:
-    p = write(tmp_path, """
+    p = write(
+        tmp_path,
+        """
 name: img
 template: t.j2
 vars: {subject: a fox, light: red}
 params: {resolution: 720p, duration: 4, image: [../a.png, ../b.png]}
 seeds: [1]
-""")
+""",
+    )
     make_png("a.png", (255, 0, 0))
     make_png("b.png", (0, 0, 255))
     plan = build_plan(load_experiment(p))
-    assert [r.request.image.value for r in plan.runs] == [str(tmp_path / "experiments/../a.png"),
-                                                          str(tmp_path / "experiments/../b.png")]
+    assert [r.request.image.value for r in plan.runs] == [
+        str(tmp_path / "experiments/../a.png"),
+        str(tmp_path / "experiments/../b.png"),
+    ]
     assert plan.runs[0].request_hash != plan.runs[1].request_hash
 
 
 def test_reference_images_list_is_one_value_list_of_lists_sweeps(tmp_path: Path, make_png) -> None:
     make_png("a.png", (255, 0, 0))
     make_png("b.png", (0, 0, 255))
-    one = write(tmp_path, """
+    one = write(
+        tmp_path,
+        """
 name: r
 template: t.j2
 vars: {subject: a fox, light: red}
 params: {reference_images: [../a.png, ../b.png]}
 seeds: [1]
-""")
+""",
+    )
     assert len(build_plan(load_experiment(one)).runs) == 1
-    sweep = write(tmp_path, """
+    sweep = write(
+        tmp_path,
+        """
 name: r
 template: t.j2
 vars: {subject: a fox, light: red}
 params: {reference_images: [[../a.png], [../a.png, ../b.png]]}
 seeds: [1]
-""")
+""",
+    )
     runs = build_plan(load_experiment(sweep)).runs
     assert [len(r.request.reference_images) for r in runs] == [1, 2]
 
 
 def test_paid_provider_costs_and_overridden_prices(tmp_path: Path) -> None:
-    p = write(tmp_path, """
+    p = write(
+        tmp_path,
+        """
 name: paid
 template: t.j2
 vars: {subject: a fox, light: red}
@@ -137,7 +167,8 @@ params: {resolution: 720p, duration: [4, 8], generate_audio: [true, false]}
 seeds: [1]
 provider: {name: segmind, model: veo-3.1}
 prices: {veo-3.1: {audio: 0.5, no_audio: 0.25}}
-""")
+""",
+    )
     plan = build_plan(load_experiment(p))
     assert [r.estimated_cost for r in plan.runs] == [2.0, 1.0, 4.0, 2.0]
     assert plan.paid is True
@@ -158,23 +189,29 @@ def test_plan_cli_json_and_table() -> None:
         ("lighting=dark moonlit night", 2, "new"),
     ]
     assert data["totals"]["runs"] == 4 and data["totals"]["estimated_spend"] == 0.0
-    keynote = CliRunner().invoke(cli, ["plan", str(REPO / "experiments" / "keynote-lighting.yaml"),
-                                       "--json"])
+    keynote = CliRunner().invoke(
+        cli, ["plan", str(REPO / "experiments" / "keynote-lighting.yaml"), "--json"]
+    )
     assert keynote.exit_code == 0, keynote.output
     k = json.loads(keynote.stdout)
     assert k["totals"]["to_pay"] == 6 and k["totals"]["estimated_spend"] == 19.2
-    assert {x["label"] for x in k["runs"]} == {"warm, lighting=warm golden key light from the …",
-                                               "cool, lighting=cool blue rim light with dark s…"}
+    assert {x["label"] for x in k["runs"]} == {
+        "warm, lighting=warm golden key light from the …",
+        "cool, lighting=cool blue rim light with dark s…",
+    }
 
 
 def test_ten_thousand_run_grid_plans(tmp_path: Path) -> None:
-    p = write(tmp_path, """
+    p = write(
+        tmp_path,
+        """
 name: big
 template: t.j2
 vars: {subject: [a, b, c, d, e, f, g, h, i, j], light: [1, 2, 3, 4, 5, 6, 7, 8, 9, 10]}
 params: {resolution: 720p, duration: 4}
 repeats: 100
-""")
+""",
+    )
     plan = build_plan(load_experiment(p))
     assert len(plan.runs) == 10_000
     assert len({r.request_hash for r in plan.runs}) == 10_000

@@ -61,8 +61,10 @@ def test_run_logs_every_generation_with_the_schema(tmp_path: Path) -> None:
     path = project(tmp_path)
     r = CliRunner().invoke(cli, ["run", str(path)])
     assert r.exit_code == 0, r.output
-    assert r.stdout.startswith("e2e: 4 runs | generated 4, already done 0, from store 0, failed 0, "
-                               "failed checks 0, skipped 0 | spend $0.00 | ")
+    assert r.stdout.startswith(
+        "e2e: 4 runs | generated 4, already done 0, from store 0, failed 0, "
+        "failed checks 0, skipped 0 | spend $0.00 | "
+    )
     runs = children("e2e", "FINISHED")
     assert len(runs) == 4
     parents = [x for x in all_runs("e2e") if x.data.tags.get(S.KIND) == S.KIND_SWEEP]
@@ -74,9 +76,18 @@ def test_run_logs_every_generation_with_the_schema(tmp_path: Path) -> None:
     p, t, m = run.data.params, run.data.tags, run.data.metrics
     assert p["prompt"] == "a red fox on a beach, bright sunny day"
     assert (p["resolution"], p["duration"], p["aspect_ratio"], p["generate_audio"], p["seed"]) == (
-        "720p", "4", "16:9", "true", "1")
+        "720p",
+        "4",
+        "16:9",
+        "true",
+        "1",
+    )
     assert (p["var.subject"], p["var.lighting"], p["provider"], p["model"]) == (
-        "a red fox", "bright sunny day", "sim", "veo-3.1")
+        "a red fox",
+        "bright sunny day",
+        "sim",
+        "veo-3.1",
+    )
     assert p[S.PARAM_PROMPT_TRUNCATED] == "false"
     assert t["mlflow.parentRunId"] == parent.info.run_id
     assert t[S.VARIANT_LABEL] == "lighting=bright sunny day"
@@ -87,14 +98,25 @@ def test_run_logs_every_generation_with_the_schema(tmp_path: Path) -> None:
     assert m[S.LATENCY_TOTAL] > 0
     assert any(k.startswith(S.CHECK_PREFIX) for k in m)
     arts = {a.path for a in MlflowClient().list_artifacts(run.info.run_id)}
-    assert {S.ART_VIDEO, S.ART_THUMBNAILS, S.ART_CONTACT_SHEET, S.ART_PROMPT, S.ART_REQUEST,
-            S.ART_RESPONSE, S.ART_ANALYSIS} <= arts
+    assert {
+        S.ART_VIDEO,
+        S.ART_THUMBNAILS,
+        S.ART_CONTACT_SHEET,
+        S.ART_PROMPT,
+        S.ART_REQUEST,
+        S.ART_RESPONSE,
+        S.ART_ANALYSIS,
+    } <= arts
     thumbs = MlflowClient().list_artifacts(run.info.run_id, S.ART_THUMBNAILS)
     assert len(thumbs) >= 8
-    local = Path(mlflow.artifacts.download_artifacts(run_id=run.info.run_id, artifact_path=S.ART_VIDEO))
+    local = Path(
+        mlflow.artifacts.download_artifacts(run_id=run.info.run_id, artifact_path=S.ART_VIDEO)
+    )
     assert local.read_bytes()[4:8] == b"ftyp"
     # the video is also in the local store, keyed by the request hash
-    store = Path(os.environ["VEOLAB_HOME"]) / "store" / "sim" / "veo-3.1" / f"{t[S.REQUEST_HASH]}.mp4"
+    store = (
+        Path(os.environ["VEOLAB_HOME"]) / "store" / "sim" / "veo-3.1" / f"{t[S.REQUEST_HASH]}.mp4"
+    )
     assert store.read_bytes() == local.read_bytes()
 
 
@@ -136,7 +158,9 @@ def test_force_pays_again(tmp_path: Path) -> None:
 
 
 def test_failed_checks_exit_1(tmp_path: Path) -> None:
-    path = project(tmp_path, "defects", extra="provider: {name: sim, options: {defects: {black_seconds: 1.5}}}")
+    path = project(
+        tmp_path, "defects", extra="provider: {name: sim, options: {defects: {black_seconds: 1.5}}}"
+    )
     r = CliRunner().invoke(cli, ["run", str(path)])
     assert r.exit_code == 1, r.output
     assert "failed checks 4" in r.stdout
@@ -144,11 +168,16 @@ def test_failed_checks_exit_1(tmp_path: Path) -> None:
     assert len(runs) == 4
     for run in runs:
         assert run.data.tags[S.CHECKS_PASSED_TAG] == "false"
-        assert "no_long_black" in run.data.tags[S.FAILED_CHECKS] or "black" in run.data.tags[S.FAILED_CHECKS]
+        assert (
+            "no_long_black" in run.data.tags[S.FAILED_CHECKS]
+            or "black" in run.data.tags[S.FAILED_CHECKS]
+        )
         assert run.data.metrics[S.CHECKS_PASSED] == 0.0
 
 
-def test_provider_failure_is_a_failed_child_and_nothing_running(tmp_path: Path, monkeypatch) -> None:
+def test_provider_failure_is_a_failed_child_and_nothing_running(
+    tmp_path: Path, monkeypatch
+) -> None:
     from veolab.errors import ServerError
 
     path = project(tmp_path, "fails")
@@ -200,7 +229,9 @@ def test_interrupt_leaves_nothing_running_and_stale_runs_are_closed(tmp_path: Pa
     # a run left RUNNING by a dead process is closed as KILLED by the next run
     client = MlflowClient()
     exp = mlflow.get_experiment_by_name("interrupt")
-    ghost = client.create_run(exp.experiment_id, tags={S.PID: "999999999", S.HOST: os.uname().nodename})
+    ghost = client.create_run(
+        exp.experiment_id, tags={S.PID: "999999999", S.HOST: os.uname().nodename}
+    )
     result = run_plan(build_plan(load_experiment(path)), RunOptions())
     assert client.get_run(ghost.info.run_id).info.status == "KILLED"
     assert result.exit_code == 0
@@ -216,7 +247,9 @@ def test_quickstart_file_runs(tmp_path: Path) -> None:
     runs = children("quickstart", "FINISHED")
     by_light = {}
     for x in runs:
-        by_light.setdefault(x.data.params["var.lighting"], []).append(x.data.metrics["brightness_mean"])
+        by_light.setdefault(x.data.params["var.lighting"], []).append(
+            x.data.metrics["brightness_mean"]
+        )
     bright = sum(by_light["bright sunny morning light"]) / 2
     dark = sum(by_light["dark moonlit night"]) / 2
     assert bright > dark + 40  # the A/B shows a real, measurable difference

@@ -17,8 +17,8 @@ from click.testing import CliRunner
 
 from veolab.cli import cli
 from veolab.experiment import build_plan, load_experiment
-from veolab.runner import RunOptions, run_plan
 from veolab.providers.sim.server_admin import fetch_ledger
+from veolab.runner import RunOptions, run_plan
 from veolab.tracking import schema as S
 
 KEY = "test-key-123456"
@@ -32,7 +32,8 @@ vars:
 params: {{resolution: 720p, duration: 4}}
 seeds: {seeds}
 concurrency: 2
-provider: {{name: segmind, mode: queue, base_url: "{url}", poll_interval: 0.1, poll_max_interval: 0.3}}
+provider: {{name: segmind, mode: queue, base_url: "{url}",
+           poll_interval: 0.1, poll_max_interval: 0.3}}
 {extra}
 """
 
@@ -48,7 +49,9 @@ def project(tmp: Path, url: str, name: str, seeds: str = "[1, 2]", extra: str = 
 
 def children(name: str, status: str | None = None):
     exp = mlflow.get_experiment_by_name(name)
-    flt = f"tags.`{S.KIND}` = 'generation'" + (f" AND attributes.status = '{status}'" if status else "")
+    flt = f"tags.`{S.KIND}` = 'generation'" + (
+        f" AND attributes.status = '{status}'" if status else ""
+    )
     return mlflow.search_runs([exp.experiment_id], filter_string=flt, output_format="list")
 
 
@@ -63,17 +66,25 @@ def test_paid_run_bills_once_and_logs_cost(tmp_path: Path, sim_server) -> None:
     path = project(tmp_path, srv.base_url, "paid")
     r = CliRunner().invoke(cli, ["run", str(path), "--yes"])
     assert r.exit_code == 0, r.output
-    assert "generated 4, already done 0, from store 0, failed 0, failed checks 0, skipped 0 | spend $6.40" in r.stdout
+    assert (
+        "generated 4, already done 0, from store 0, failed 0, failed checks 0, skipped 0 | "
+        "spend $6.40"
+        in r.stdout
+    )
     ledger = srv.ledger()
     assert len(ledger["jobs"]) == 4
     runs = children("paid", "FINISHED")
     assert sorted(x.data.metrics[S.COST] for x in runs) == [1.6] * 4
-    assert {x.data.tags[S.PROVIDER_REQUEST_ID] for x in runs} == {j["request_id"] for j in ledger["jobs"]}
+    assert {x.data.tags[S.PROVIDER_REQUEST_ID] for x in runs} == {
+        j["request_id"] for j in ledger["jobs"]
+    }
     assert min(x.data.metrics[S.REMAINING_CREDITS] for x in runs) == pytest.approx(93.6)
     # the key appears nowhere in what was logged
     for x in runs:
         assert KEY not in repr(x.data.params) + repr(x.data.tags)
-        resp = Path(mlflow.artifacts.download_artifacts(run_id=x.info.run_id, artifact_path=S.ART_RESPONSE))
+        resp = Path(
+            mlflow.artifacts.download_artifacts(run_id=x.info.run_id, artifact_path=S.ART_RESPONSE)
+        )
         assert KEY not in resp.read_text()
     # a second run pays for nothing
     r = CliRunner().invoke(cli, ["run", str(path), "--yes"])
@@ -86,7 +97,11 @@ def test_budget_is_reserved_before_submit(tmp_path: Path, sim_server) -> None:
     path = project(tmp_path, srv.base_url, "budget", seeds="[1, 2, 3]")
     r = CliRunner().invoke(cli, ["run", str(path), "--yes", "--budget", "5", "--concurrency", "4"])
     assert r.exit_code == 1, r.output
-    assert "generated 3, already done 0, from store 0, failed 0, failed checks 0, skipped 3 | spend $4.80" in r.stdout
+    assert (
+        "generated 3, already done 0, from store 0, failed 0, failed checks 0, skipped 3 | "
+        "spend $4.80"
+        in r.stdout
+    )
     assert "budget $5.00 reached" in r.stderr
     assert len(srv.ledger()["jobs"]) == 3  # concurrency 4 never overshot the budget
 
@@ -96,15 +111,23 @@ def test_confirmation_above_threshold(tmp_path: Path, sim_server) -> None:
     path = project(tmp_path, srv.base_url, "confirm")
     r = CliRunner().invoke(cli, ["run", str(path)], input="")
     assert r.exit_code == 1
-    assert r.stderr == ("Error: not confirmed: estimated $6.40 is above confirm_above $5.00; "
-                        "pass --yes to run without asking\n")
+    assert r.stderr == (
+        "Error: not confirmed: estimated $6.40 is above confirm_above $5.00; "
+        "pass --yes to run without asking\n"
+    )
     assert srv.ledger()["jobs"] == []
 
 
 def test_faults_become_failed_runs(tmp_path: Path, sim_server) -> None:
     srv = sim_server(api_key=KEY)
-    srv.inject_faults({"route": "submit", "status": 400, "message": "prompt rejected by safety filter",
-                       "count": 2})
+    srv.inject_faults(
+        {
+            "route": "submit",
+            "status": 400,
+            "message": "prompt rejected by safety filter",
+            "count": 2,
+        }
+    )
     path = project(tmp_path, srv.base_url, "faults")
     r = CliRunner().invoke(cli, ["run", str(path), "--yes", "--concurrency", "1"])
     assert r.exit_code == 1
@@ -136,17 +159,38 @@ def test_sigkill_then_resume_pays_nothing_twice(tmp_path: Path) -> None:
     port = _free_port()
     env = {**os.environ, "SEGMIND_API_KEY": KEY}
     server = subprocess.Popen(
-        [sys.executable, "-m", "veolab", "sim", "serve", "--host", "127.0.0.1", "--port", str(port),
-         "--api-key", KEY, "--latency", "1.5"],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
+        [
+            sys.executable,
+            "-m",
+            "veolab",
+            "sim",
+            "serve",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--api-key",
+            KEY,
+            "--latency",
+            "1.5",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env=env,
+    )
     try:
         assert server.stdout is not None
         assert "serving on" in server.stdout.readline()
         url = f"http://127.0.0.1:{port}"
         path = project(tmp_path, url, "killed", seeds="[1, 2, 3, 4]")
         store = Path(os.environ["VEOLAB_HOME"]) / "store" / "segmind" / "veo-3.1"
-        runner = subprocess.Popen([sys.executable, "-m", "veolab", "run", str(path), "--yes"],
-                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
+        runner = subprocess.Popen(
+            [sys.executable, "-m", "veolab", "run", str(path), "--yes"],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            env=env,
+        )
         deadline = time.time() + 60
         while time.time() < deadline and len(list(store.glob("*.mp4"))) < 3:
             time.sleep(0.05)
@@ -183,10 +227,25 @@ def test_sigkill_then_resume_pays_nothing_twice(tmp_path: Path) -> None:
 def test_remote_mlflow_server(tmp_path: Path) -> None:
     port = _free_port()
     server = subprocess.Popen(
-        [sys.executable, "-m", "mlflow", "server", "--host", "127.0.0.1", "--port", str(port),
-         "--backend-store-uri", f"sqlite:///{tmp_path / 'server.db'}",
-         "--artifacts-destination", str(tmp_path / "server-artifacts"), "--workers", "1"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        [
+            sys.executable,
+            "-m",
+            "mlflow",
+            "server",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--backend-store-uri",
+            f"sqlite:///{tmp_path / 'server.db'}",
+            "--artifacts-destination",
+            str(tmp_path / "server-artifacts"),
+            "--workers",
+            "1",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     uri = f"http://127.0.0.1:{port}"
     try:
         import httpx
@@ -203,8 +262,10 @@ def test_remote_mlflow_server(tmp_path: Path) -> None:
         (tmp_path / "prompts").mkdir()
         (tmp_path / "prompts" / "q.j2").write_text("{{ subject }}, calm blue sea")
         p = tmp_path / "remote.yaml"
-        p.write_text("name: remote\ntemplate: q.j2\nvars: {subject: a boat}\n"
-                     "params: {resolution: 720p, duration: 4}\nseeds: [1]\n")
+        p.write_text(
+            "name: remote\ntemplate: q.j2\nvars: {subject: a boat}\n"
+            "params: {resolution: 720p, duration: 4}\nseeds: [1]\n"
+        )
         r = CliRunner().invoke(cli, ["run", str(p), "--tracking-uri", uri])
         assert r.exit_code == 0, r.output
         mlflow.set_tracking_uri(uri)

@@ -27,7 +27,9 @@ def prompts(tmp_path: Path) -> Path:
 
 
 def test_render_with_import_and_include_is_clean(prompts: Path) -> None:
-    r = PromptTemplates(prompts).render("scene.j2", {"subject": "a fox", "light": "dusk", "shot": "wide"})
+    r = PromptTemplates(prompts).render(
+        "scene.j2", {"subject": "a fox", "light": "dusk", "shot": "wide"}
+    )
     assert r.text == "a fox walks in dusk, wide shot, shot on 35mm film"
     assert r.template == "scene.j2"
     assert r.source.startswith('{% import "macros/cam.j2" as m %}')
@@ -36,20 +38,25 @@ def test_render_with_import_and_include_is_clean(prompts: Path) -> None:
 
 def test_missing_variable_names_variable_and_template(prompts: Path) -> None:
     with pytest.raises(TemplateError) as exc:
-        PromptTemplates(prompts).render("scene.j2", {"subject": "a fox", "shot": "wide"},
-                                        where="exp.yaml")
+        PromptTemplates(prompts).render(
+            "scene.j2", {"subject": "a fox", "shot": "wide"}, where="exp.yaml"
+        )
     assert str(exc.value) == "template scene.j2: 'light' is undefined: add it to vars in exp.yaml"
 
 
 def test_hash_covers_included_and_imported_templates(prompts: Path) -> None:
-    before = PromptTemplates(prompts).render("scene.j2", {"subject": "a", "light": "b", "shot": "c"})
+    before = PromptTemplates(prompts).render(
+        "scene.j2", {"subject": "a", "light": "b", "shot": "c"}
+    )
     (prompts / "style.j2").write_text("shot on 16mm film")
     after = PromptTemplates(prompts).render("scene.j2", {"subject": "a", "light": "b", "shot": "c"})
     assert before.sha256 != after.sha256
     assert after.text.endswith("shot on 16mm film")
     (prompts / "style.j2").write_text("shot on 35mm film")
     (prompts / "macros" / "cam.j2").write_text("{% macro cam(k) %}{{ k }}!{% endmacro %}")
-    changed_macro = PromptTemplates(prompts).render("scene.j2", {"subject": "a", "light": "b", "shot": "c"})
+    changed_macro = PromptTemplates(prompts).render(
+        "scene.j2", {"subject": "a", "light": "b", "shot": "c"}
+    )
     assert changed_macro.sha256 not in (before.sha256, after.sha256)
 
 
@@ -75,8 +82,10 @@ def test_clean_prompt() -> None:
 
 def test_shipped_keynote_template_renders() -> None:
     t = PromptTemplates(REPO / "prompts")
-    r = t.render("keynote.j2", {"speaker": "a CEO", "outfit": "a suit", "lighting": "warm light",
-                                "stage": "a big stage"})
+    r = t.render(
+        "keynote.j2",
+        {"speaker": "a CEO", "outfit": "a suit", "lighting": "warm light", "stage": "a big stage"},
+    )
     assert "a CEO in a suit walking onto a big stage" in r.text
     assert "Lighting: warm light." in r.text
     assert "Camera: wide establishing shot" in r.text

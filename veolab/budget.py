@@ -1,12 +1,12 @@
 """A spending budget that concurrency cannot overshoot: reserve before a submit, settle after.
 
-    >>> b = Budget(limit=2.0)
-    >>> b.reserve(1.6)
-    True
-    >>> b.reserve(1.6)      # would overshoot while the first is in flight
-    False
-    >>> b.settle(1.6, billed=1.2); b.spent
-    1.2
+>>> b = Budget(limit=2.0)
+>>> b.reserve(1.6)
+True
+>>> b.reserve(1.6)      # would overshoot while the first is in flight
+False
+>>> b.settle(1.6, billed=1.2); b.spent
+1.2
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ class Budget:
             return True
 
     def settle(self, reserved: float, billed: float | None) -> None:
-        """Release the reservation and count what was billed (the estimate if the host is silent)."""
+        """Release the reservation and count what was billed (else the estimate)."""
         with self._lock:
             self.reserved = max(0.0, self.reserved - reserved)
             self.spent += reserved if billed is None else billed

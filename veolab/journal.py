@@ -48,7 +48,9 @@ class Journal:
         path.parent.mkdir(parents=True, exist_ok=True)
         self.path = path
         self._lock = threading.Lock()
-        self._db = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None, timeout=30)
+        self._db = sqlite3.connect(
+            str(path), check_same_thread=False, isolation_level=None, timeout=30
+        )
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=FULL")
         self._db.execute(_SCHEMA)
@@ -67,15 +69,19 @@ class Journal:
         )
 
     def submitted(self, key: str, request_id: str) -> None:
-        self._write("UPDATE submits SET state='submitted', request_id=?, updated=? WHERE key=?",
-                    (request_id, time.time(), key))
+        self._write(
+            "UPDATE submits SET state='submitted', request_id=?, updated=? WHERE key=?",
+            (request_id, time.time(), key),
+        )
 
     def done(self, key: str) -> None:
         self._write("UPDATE submits SET state='done', updated=? WHERE key=?", (time.time(), key))
 
     def failed(self, key: str, error: str) -> None:
-        self._write("UPDATE submits SET state='failed', error=?, updated=? WHERE key=?",
-                    (error[:500], time.time(), key))
+        self._write(
+            "UPDATE submits SET state='failed', error=?, updated=? WHERE key=?",
+            (error[:500], time.time(), key),
+        )
 
     def get(self, key: str) -> JournalEntry | None:
         with self._lock:
@@ -86,7 +92,10 @@ class Journal:
 
     def open_entries(self, experiment: str | None = None) -> dict[str, JournalEntry]:
         """Entries still ``sending`` or ``submitted`` (work a crash may have left behind)."""
-        sql = "SELECT key, experiment, state, request_id, error FROM submits WHERE state IN ('sending','submitted')"
+        sql = (
+            "SELECT key, experiment, state, request_id, error FROM submits "
+            "WHERE state IN ('sending','submitted')"
+        )
         args: tuple = ()
         if experiment is not None:
             sql += " AND experiment=?"

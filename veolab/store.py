@@ -35,11 +35,14 @@ class VideoStore:
     def has(self, provider: str, model: str, request_hash: str) -> bool:
         return self.video_path(provider, model, request_hash).is_file()
 
-    def put(self, provider: str, model: str, request_hash: str, video: bytes,
-            meta: dict[str, Any]) -> Path:
+    def put(
+        self, provider: str, model: str, request_hash: str, video: bytes, meta: dict[str, Any]
+    ) -> Path:
         """Store the metadata, then the video (the video's presence means both are complete)."""
         d = self._dir(provider, model)
-        atomic_write_text(d / f"{request_hash}.json", json.dumps(meta, indent=2, sort_keys=True, default=str))
+        atomic_write_text(
+            d / f"{request_hash}.json", json.dumps(meta, indent=2, sort_keys=True, default=str)
+        )
         return atomic_write_bytes(d / f"{request_hash}.mp4", video)
 
     def get(self, provider: str, model: str, request_hash: str) -> tuple[bytes, dict[str, Any]]:

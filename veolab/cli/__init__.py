@@ -44,7 +44,7 @@ class LazyGroup(click.Group):
         return getattr(importlib.import_module(module), attr)
 
     def main(self, args=None, prog_name=None, complete_var=None, standalone_mode=True, **extra):  # type: ignore[override]
-        """Like click's, but a usage error is one line (what is wrong, where the help is), exit 2."""
+        """Like click's, but a usage error is one line (what is wrong, where help is), exit 2."""
         if not standalone_mode:
             return super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
         try:

@@ -5,7 +5,14 @@ from __future__ import annotations
 import threading
 
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TaskID,
+    TextColumn,
+    TimeElapsedColumn,
+)
 
 
 class SweepProgress:
@@ -24,17 +31,20 @@ class SweepProgress:
         self.counts = {"done": 0, "failed": 0, "cached": 0, "skipped": 0}
         self.spend = 0.0
         self._lock = threading.Lock()
-        self.task = None
+        self.task: TaskID | None = None
 
     def _text(self) -> str:
         c = self.counts
-        return (f"done {c['done']} · failed {c['failed']} · cached {c['cached']} · "
-                f"skipped {c['skipped']} · ${self.spend:.2f}")
+        return (
+            f"done {c['done']} · failed {c['failed']} · cached {c['cached']} · "
+            f"skipped {c['skipped']} · ${self.spend:.2f}"
+        )
 
     def __enter__(self) -> SweepProgress:
         self.progress.__enter__()
-        self.task = self.progress.add_task("run", total=len(self.plan.runs),
-                                           name=self.plan.experiment.name, counts=self._text())
+        self.task = self.progress.add_task(
+            "run", total=len(self.plan.runs), name=self.plan.experiment.name, counts=self._text()
+        )
         return self
 
     def __exit__(self, *exc) -> None:
@@ -44,8 +54,15 @@ class SweepProgress:
         if kind != "end" or outcome is None:
             return
         with self._lock:
-            key = {"generated": "done", "failed_checks": "done", "already_done": "cached",
-                   "relogged": "cached", "failed": "failed", "skipped": "skipped"}[outcome.outcome]
+            key = {
+                "generated": "done",
+                "failed_checks": "done",
+                "already_done": "cached",
+                "relogged": "cached",
+                "failed": "failed",
+                "skipped": "skipped",
+            }[outcome.outcome]
             self.counts[key] += 1
             self.spend += outcome.cost if outcome.outcome in ("generated", "failed_checks") else 0.0
-            self.progress.update(self.task, advance=1, counts=self._text())
+            if self.task is not None:
+                self.progress.update(self.task, advance=1, counts=self._text())

@@ -48,11 +48,18 @@ def _status(plan, tracker, force: bool):
 def _plan_rows(plan, status) -> list[dict]:
     rows = []
     for r in plan.runs:
-        rows.append({
-            "index": r.index, "variant": r.variant_id, "label": r.variant_label,
-            "swept": r.swept, "seed": r.seed, "estimated_cost": r.estimated_cost,
-            "status": status.status[r.index], "request_hash": r.request_hash,
-        })
+        rows.append(
+            {
+                "index": r.index,
+                "variant": r.variant_id,
+                "label": r.variant_label,
+                "swept": r.swept,
+                "seed": r.seed,
+                "estimated_cost": r.estimated_cost,
+                "status": status.status[r.index],
+                "request_hash": r.request_hash,
+            }
+        )
     return rows
 
 
@@ -67,7 +74,9 @@ def _totals(plan, status, concurrency: int | None = None) -> dict:
         "unknown": status.count("unknown"),
         "to_pay": len(to_pay) if plan.paid else 0,
         "estimated_spend": plan.estimated_spend(to_pay),
-        "estimated_seconds": plan.estimated_seconds(len(to_pay) + status.count("resume"), concurrency),
+        "estimated_seconds": plan.estimated_seconds(
+            len(to_pay) + status.count("resume"), concurrency
+        ),
         "provider": plan.provider,
         "model": plan.model,
     }
@@ -87,8 +96,14 @@ def _print_plan(plan, status, totals: dict, limit: int = 200) -> None:
     table.add_column("est. cost", justify="right")
     table.add_column("status")
     for r in plan.runs[:limit]:
-        table.add_row(str(r.index), r.variant_id, r.variant_label, str(r.seed),
-                      f"${r.estimated_cost:.2f}", status.status[r.index])
+        table.add_row(
+            str(r.index),
+            r.variant_id,
+            r.variant_label,
+            str(r.seed),
+            f"${r.estimated_cost:.2f}",
+            status.status[r.index],
+        )
     console.print(table)
     if len(plan.runs) > limit:
         console.print(f"... and {len(plan.runs) - limit} more runs (--json lists them all)")
@@ -108,7 +123,9 @@ def _duration(seconds: float) -> str:
 @click.command()
 @click.argument("file", type=click.Path(path_type=Path))
 @click.option("--provider", default=None, help="Override the experiment's provider.")
-@click.option("--tracking-uri", default=None, help="MLflow store (default sqlite:///mlruns/mlflow.db).")
+@click.option(
+    "--tracking-uri", default=None, help="MLflow store (default sqlite:///mlruns/mlflow.db)."
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the plan as JSON.")
 @handle_errors
 def plan(file: Path, provider: str | None, tracking_uri: str | None, as_json: bool) -> None:
@@ -117,8 +134,13 @@ def plan(file: Path, provider: str | None, tracking_uri: str | None, as_json: bo
     status = _status(p, _existing_tracker(tracking_uri), force=False)
     totals = _totals(p, status)
     if as_json:
-        click.echo(json.dumps({"experiment": p.experiment.name, "runs": _plan_rows(p, status),
-                               "totals": totals}, indent=2, default=str))
+        click.echo(
+            json.dumps(
+                {"experiment": p.experiment.name, "runs": _plan_rows(p, status), "totals": totals},
+                indent=2,
+                default=str,
+            )
+        )
         return
     _print_plan(p, status, totals)
 
@@ -126,17 +148,33 @@ def plan(file: Path, provider: str | None, tracking_uri: str | None, as_json: bo
 @click.command()
 @click.argument("file", type=click.Path(path_type=Path))
 @click.option("--provider", default=None, help="Override the experiment's provider (sim, segmind).")
-@click.option("--concurrency", type=click.IntRange(1, 64), default=None,
-              help="Generations in flight at once.")
-@click.option("--budget", type=click.FloatRange(0), default=None, help="USD spending cap for this run.")
+@click.option(
+    "--concurrency", type=click.IntRange(1, 64), default=None, help="Generations in flight at once."
+)
+@click.option(
+    "--budget", type=click.FloatRange(0), default=None, help="USD spending cap for this run."
+)
 @click.option("--force", is_flag=True, help="Pay again even for runs already done.")
-@click.option("--resubmit-unknown", is_flag=True,
-              help="Pay again for submits whose outcome a crash left unknown.")
-@click.option("--tracking-uri", default=None, help="MLflow store (default sqlite:///mlruns/mlflow.db).")
+@click.option(
+    "--resubmit-unknown",
+    is_flag=True,
+    help="Pay again for submits whose outcome a crash left unknown.",
+)
+@click.option(
+    "--tracking-uri", default=None, help="MLflow store (default sqlite:///mlruns/mlflow.db)."
+)
 @click.option("--yes", "-y", is_flag=True, help="Do not ask before spending above the threshold.")
 @handle_errors
-def run(file: Path, provider: str | None, concurrency: int | None, budget: float | None,
-        force: bool, resubmit_unknown: bool, tracking_uri: str | None, yes: bool) -> None:
+def run(
+    file: Path,
+    provider: str | None,
+    concurrency: int | None,
+    budget: float | None,
+    force: bool,
+    resubmit_unknown: bool,
+    tracking_uri: str | None,
+    yes: bool,
+) -> None:
     """Run an experiment FILE: generate, analyse and log every run to MLflow.
 
     Runs already done are not paid again (unless --force); killed runs resume.
@@ -150,15 +188,23 @@ def run(file: Path, provider: str | None, concurrency: int | None, budget: float
     totals = _totals(p, status, concurrency)
     exp = p.experiment
     if p.paid and totals["estimated_spend"] > exp.confirm_above and not yes:
-        msg = (f"This will pay for {totals['to_pay']} generations, about "
-               f"${totals['estimated_spend']:.2f} on {p.provider}. Continue?")
+        msg = (
+            f"This will pay for {totals['to_pay']} generations, about "
+            f"${totals['estimated_spend']:.2f} on {p.provider}. Continue?"
+        )
         if not sys.stdin.isatty() or not click.confirm(msg, default=False, err=True):
             raise AbortedError(
                 f"not confirmed: estimated ${totals['estimated_spend']:.2f} is above "
                 f"confirm_above ${exp.confirm_above:.2f}; pass --yes to run without asking"
             )
-    opts = RunOptions(provider=provider, concurrency=concurrency, budget=budget, force=force,
-                      resubmit_unknown=resubmit_unknown, tracking_uri=tracking_uri)
+    opts = RunOptions(
+        provider=provider,
+        concurrency=concurrency,
+        budget=budget,
+        force=force,
+        resubmit_unknown=resubmit_unknown,
+        tracking_uri=tracking_uri,
+    )
     from veolab.cli.progress import SweepProgress
 
     with SweepProgress(p, status) as progress:
@@ -182,12 +228,16 @@ def _summary(p, result) -> None:
             click.echo(f"  run {o.index}: {o.outcome}: {o.error}", err=True)
         elif o.outcome == CHECK_FAILED:
             click.echo(f"  run {o.index}: failed checks (MLflow run {o.run_id})", err=True)
-    click.echo(f"MLflow sweep run {result.parent_run_id} (experiment {result.experiment_id}); "
-               "see it with: veolab ui")
+    click.echo(
+        f"MLflow sweep run {result.parent_run_id} (experiment {result.experiment_id}); "
+        "see it with: veolab ui"
+    )
 
 
 @click.command()
-@click.option("--tracking-uri", default=None, help="MLflow store (default sqlite:///mlruns/mlflow.db).")
+@click.option(
+    "--tracking-uri", default=None, help="MLflow store (default sqlite:///mlruns/mlflow.db)."
+)
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=5000, show_default=True, type=int)
 @handle_errors
@@ -197,8 +247,18 @@ def ui(tracking_uri: str | None, host: str, port: int) -> None:
 
     uri = resolve_tracking_uri(tracking_uri)
     click.echo(f"MLflow UI for {uri} on http://{host}:{port}", err=True)
-    cmd = [sys.executable, "-m", "mlflow", "ui", "--backend-store-uri", uri,
-           "--host", host, "--port", str(port)]
+    cmd = [
+        sys.executable,
+        "-m",
+        "mlflow",
+        "ui",
+        "--backend-store-uri",
+        uri,
+        "--host",
+        host,
+        "--port",
+        str(port),
+    ]
     try:
         sys.exit(subprocess.call(cmd, env=os.environ.copy()))
     except KeyboardInterrupt:

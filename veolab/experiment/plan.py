@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from veolab.errors import ConfigError, ExperimentError, RequestError
-from veolab.experiment.schema import Experiment
+from veolab.experiment.schema import Experiment, Variant
 from veolab.experiment.templates import PromptTemplates
 from veolab.images import ImageRef
 from veolab.providers.base import DEFAULT_PRICES
@@ -100,13 +100,20 @@ def _values(key: str, value: Any) -> list[Any]:
 def _combos(vars_: dict[str, Any], zip_: dict[str, list[Any]] | None, params: dict[str, Any]):
     var_keys = list(vars_)
     var_lists = [_values(k, vars_[k]) for k in var_keys]
-    zip_rows = [dict(zip(zip_, row, strict=True)) for row in zip(*zip_.values(), strict=True)] if zip_ else [{}]
+    zip_rows = (
+        [dict(zip(zip_, row, strict=True)) for row in zip(*zip_.values(), strict=True)]
+        if zip_
+        else [{}]
+    )
     par_keys = list(params)
     par_lists = [_values(k, params[k]) for k in par_keys]
     for vcombo in itertools.product(*var_lists):
         for zrow in zip_rows:
             for pcombo in itertools.product(*par_lists):
-                yield {**dict(zip(var_keys, vcombo, strict=True)), **zrow}, dict(zip(par_keys, pcombo, strict=True))
+                yield (
+                    {**dict(zip(var_keys, vcombo, strict=True)), **zrow},
+                    dict(zip(par_keys, pcombo, strict=True)),
+                )
 
 
 def _freeze(v: Any) -> str:
@@ -138,7 +145,9 @@ def build_plan(exp: Experiment, provider: str | None = None, model: str | None =
             refs = []
             for v in vals:
                 if not isinstance(v, str):
-                    raise ExperimentError(f"{where}: params.{key}: give image paths or URLs as strings")
+                    raise ExperimentError(
+                        f"{where}: params.{key}: give image paths or URLs as strings"
+                    )
                 if v not in image_cache:
                     try:
                         image_cache[v] = ImageRef.parse(v, base_dir=exp.base_dir())
@@ -149,7 +158,8 @@ def build_plan(exp: Experiment, provider: str | None = None, model: str | None =
         return out
 
     groups: list[tuple[str | None, dict[str, Any], dict[str, Any]]] = []
-    for variant in exp.variants or [None]:
+    variants: list[Variant | None] = list(exp.variants or []) or [None]
+    for variant in variants:
         v_vars = {**exp.vars, **(variant.vars if variant else {})}
         v_params = {**exp.params, **(variant.params if variant else {})}
         zip_ = {k: v for k, v in (exp.zip or {}).items() if not (variant and k in variant.vars)}
@@ -162,7 +172,8 @@ def build_plan(exp: Experiment, provider: str | None = None, model: str | None =
         if len({_freeze(v.get(key)) for _, v, _ in groups}) > 1:
             swept_keys.append(key)
     swept_params = [
-        k for k in dict.fromkeys(k for _, _, p in groups for k in p)
+        k
+        for k in dict.fromkeys(k for _, _, p in groups for k in p)
         if len({_freeze(p.get(k)) for _, _, p in groups}) > 1
     ]
 
@@ -174,7 +185,10 @@ def build_plan(exp: Experiment, provider: str | None = None, model: str | None =
         tsha.add(rendered.sha256)
         try:
             base_req = VideoRequest.build(
-                base_dir=exp.base_dir(), prompt=rendered.text, veo_rules=exp.veo_rules, **images(params)
+                base_dir=exp.base_dir(),
+                prompt=rendered.text,
+                veo_rules=exp.veo_rules,
+                **images(params),
             )
         except (RequestError, ConfigError) as exc:
             if isinstance(exc, ExperimentError):
@@ -189,7 +203,9 @@ def build_plan(exp: Experiment, provider: str | None = None, model: str | None =
         swept = {k: vars_.get(k) for k in swept_keys} | {
             k: params[k] if k in params else getattr(base_req, k) for k in swept_params
         }
-        parts = ([variant_name] if variant_name else []) + [f"{k}={_short(v)}" for k, v in swept.items()]
+        parts = ([variant_name] if variant_name else []) + [
+            f"{k}={_short(v)}" for k, v in swept.items()
+        ]
         label = ", ".join(parts) or "default"
         audio = base_req.generate_audio
         if audio not in per_s_cache:

@@ -5,7 +5,7 @@
     vars: {speaker: a CEO, lighting: [warm golden, cool blue]}   # lists expand as a product
     zip: {outfit: [suit, hoodie], stage: [small, large]}         # lists that advance together
     variants: [{name: night, vars: {lighting: dark night}}]      # named overrides (optional)
-    params: {resolution: 720p, duration: [4, 8]}                 # VideoRequest fields, value or list
+    params: {resolution: 720p, duration: [4, 8]}                 # VideoRequest fields
     seeds: [1, 2, 3]                # or: repeats: 3, base_seed: 42
     provider: {name: segmind, model: veo-3.1, mode: queue}
     concurrency: 4
@@ -46,7 +46,9 @@ class ProviderSettings(BaseModel):
     job_timeout: float | None = Field(default=None, gt=0)
     poll_interval: float | None = Field(default=None, gt=0)  # first status poll (s), then x1.5
     poll_max_interval: float | None = Field(default=None, gt=0)
-    options: dict[str, Any] = Field(default_factory=dict)  # provider-specific (sim: latency, defects)
+    options: dict[str, Any] = Field(
+        default_factory=dict
+    )  # provider-specific (sim: latency, defects)
 
 
 class Price(BaseModel):
@@ -186,7 +188,7 @@ class Experiment(BaseModel):
         return [derive_seed(self.base_seed, i) for i in range(n)]
 
     def prompts_root(self) -> Path | None:
-        """prompts/ for templates: explicit, else the nearest prompts/ above the file, else ./prompts."""
+        """prompts/: explicit, else the nearest prompts/ above the file, else ./prompts."""
         base = self.source_path.parent if self.source_path else Path.cwd()
         if self.prompts_dir:
             p = Path(self.prompts_dir)
@@ -240,7 +242,9 @@ def load_experiment(path: Path | str) -> Experiment:
         problem = getattr(exc, "problem", None) or "invalid YAML"
         raise ExperimentError(f"{path}:{where}: {problem}: fix the YAML syntax") from exc
     if not isinstance(data, dict):
-        raise ExperimentError(f"{path}: an experiment file must be a YAML mapping (name:, template:, ...)")
+        raise ExperimentError(
+            f"{path}: an experiment file must be a YAML mapping (name:, template:, ...)"
+        )
     try:
         exp = Experiment.model_validate(data)
     except ValidationError as exc:

@@ -58,7 +58,9 @@ class PromptTemplates:
             return self.env.loader.get_source(self.env, name)[0]
         except jinja2.TemplateNotFound as exc:
             where = self.root if self.root else "prompts/"
-            raise TemplateError(f"template {name!r} not found in {where}: check `template:`") from exc
+            raise TemplateError(
+                f"template {name!r} not found in {where}: check `template:`"
+            ) from exc
 
     def _closure_hash(self, name: str, source: str) -> str:
         """sha256 over the template and everything it includes/imports, recursively."""
@@ -98,8 +100,13 @@ class PromptTemplates:
         self._compiled[key] = (tpl, source, digest)
         return self._compiled[key]
 
-    def render(self, name: str | None, variables: dict[str, Any], inline: str | None = None,
-               where: str = "") -> Rendered:
+    def render(
+        self,
+        name: str | None,
+        variables: dict[str, Any],
+        inline: str | None = None,
+        where: str = "",
+    ) -> Rendered:
         tpl, source, digest = self.load(name, inline)
         label = name or INLINE
         try:

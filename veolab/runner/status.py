@@ -27,8 +27,13 @@ class PlanStatus:
         return [r for r in plan.runs if self.status[r.index] in (NEW, UNKNOWN)]
 
 
-def plan_status(plan: Plan, tracker: Tracker | None, store: VideoStore, journal: Journal | None,
-                force: bool = False) -> PlanStatus:
+def plan_status(
+    plan: Plan,
+    tracker: Tracker | None,
+    store: VideoStore,
+    journal: Journal | None,
+    force: bool = False,
+) -> PlanStatus:
     """One MLflow query for the whole plan, one look at the store, one at the journal."""
     done: dict[str, str] = {}
     exp_id = None

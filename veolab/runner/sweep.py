@@ -41,7 +41,13 @@ from veolab.tracking.store import Tracker
 
 # outcome of one planned run
 GENERATED, RELOGGED, ALREADY, FAILED, CHECK_FAILED, SKIPPED = (
-    "generated", "relogged", "already_done", "failed", "failed_checks", "skipped")
+    "generated",
+    "relogged",
+    "already_done",
+    "failed",
+    "failed_checks",
+    "skipped",
+)
 
 
 @dataclass
@@ -92,8 +98,9 @@ Event = Callable[[str, RunSpec, RunOutcome | None], None]
 
 def _git_commit(cwd: Path) -> str | None:
     try:
-        out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=cwd, capture_output=True, text=True,
-                             timeout=5)
+        out = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=cwd, capture_output=True, text=True, timeout=5
+        )
     except (OSError, subprocess.SubprocessError):
         return None
     return out.stdout.strip() if out.returncode == 0 else None
@@ -121,59 +128,111 @@ def provider_config(plan: Plan, opts: RunOptions) -> ProviderConfig:
 class Sweep:
     """One ``veolab run``: the state shared by the run tasks."""
 
-    def __init__(self, plan: Plan, opts: RunOptions, tracker: Tracker, store: VideoStore,
-                 journal: Journal, on_event: Event | None = None) -> None:
-        self.plan, self.opts, self.tracker, self.store, self.journal = plan, opts, tracker, store, journal
+    def __init__(
+        self,
+        plan: Plan,
+        opts: RunOptions,
+        tracker: Tracker,
+        store: VideoStore,
+        journal: Journal,
+        on_event: Event | None = None,
+    ) -> None:
+        self.plan, self.opts, self.tracker, self.store, self.journal = (
+            plan,
+            opts,
+            tracker,
+            store,
+            journal,
+        )
         self.on_event = on_event or (lambda *a: None)
         limit = opts.budget if opts.budget is not None else plan.experiment.budget
         self.budget = Budget(limit if plan.paid else None)
         self.exp_name = plan.experiment.name
-        self.pool = ThreadPoolExecutor(max_workers=max(1, opts.analysis_workers),
-                                       thread_name_prefix="veolab-analysis")
-        self.exp_id: str | None = None
+        self.pool = ThreadPoolExecutor(
+            max_workers=max(1, opts.analysis_workers), thread_name_prefix="veolab-analysis"
+        )
+        self.exp_id: str = ""
         self.parent_id: str | None = None
         self.provider: Provider | None = None
-        self.thresholds = None
+        self.thresholds: Any = None
         self.result = SweepResult(None, None)
 
     # -- one run ----------------------------------------------------------------------------
 
     def record(self, spec: RunSpec) -> GenerationRecord:
         return GenerationRecord(
-            request=spec.request, provider=self.plan.provider, model=self.plan.model,
-            variant_id=spec.variant_id, variant_label=spec.variant_label,
-            variant_name=spec.variant_name, vars=spec.vars, template=spec.template,
+            request=spec.request,
+            provider=self.plan.provider,
+            model=self.plan.model,
+            variant_id=spec.variant_id,
+            variant_label=spec.variant_label,
+            variant_name=spec.variant_name,
+            vars=spec.vars,
+            template=spec.template,
             template_sha256=spec.template_sha256,
         )
 
-    def _analyse_and_log(self, spec: RunSpec, video: bytes, result: ProviderResult | None,
-                         source: str, cost: float | None, meta: dict | None) -> RunOutcome:
+    def _analyse_and_log(
+        self,
+        spec: RunSpec,
+        video: bytes,
+        result: ProviderResult | None,
+        source: str,
+        cost: float | None,
+        meta: dict | None,
+    ) -> RunOutcome:
         from veolab.analysis import Expectations, analyze_video
 
         record = self.record(spec)
         try:
-            analysis = analyze_video(video, expectations=Expectations.from_request(spec.request),
-                                     thresholds=self.thresholds)
+            analysis = analyze_video(
+                video,
+                expectations=Expectations.from_request(spec.request),
+                thresholds=self.thresholds,
+            )
         except AnalysisError as exc:
             run_id = log_failure(self.tracker, self.exp_id, self.parent_id, record, exc, result)
             return RunOutcome(spec.index, FAILED, run_id, cost or 0.0, str(exc))
-        run_id = log_generation(self.tracker, self.exp_id, self.parent_id, record, video, analysis,
-                                result, source=source, cost=cost, response_meta=meta)
-        outcome = (GENERATED if source == "generated" else RELOGGED) if analysis.passed else CHECK_FAILED
+        run_id = log_generation(
+            self.tracker,
+            self.exp_id,
+            self.parent_id,
+            record,
+            video,
+            analysis,
+            result,
+            source=source,
+            cost=cost,
+            response_meta=meta,
+        )
+        outcome = (
+            (GENERATED if source == "generated" else RELOGGED) if analysis.passed else CHECK_FAILED
+        )
         return RunOutcome(spec.index, outcome, run_id, cost or 0.0, None, analysis.passed)
 
-    async def _finish(self, spec: RunSpec, video: bytes, result: ProviderResult | None,
-                      source: str, cost: float | None, meta: dict | None) -> RunOutcome:
+    async def _finish(
+        self,
+        spec: RunSpec,
+        video: bytes,
+        result: ProviderResult | None,
+        source: str,
+        cost: float | None,
+        meta: dict | None,
+    ) -> RunOutcome:
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self.pool, self._analyse_and_log, spec, video, result,
-                                          source, cost, meta)
+        return await loop.run_in_executor(
+            self.pool, self._analyse_and_log, spec, video, result, source, cost, meta
+        )
 
     async def _relog(self, spec: RunSpec) -> RunOutcome:
-        video, meta = await asyncio.to_thread(self.store.get, self.plan.provider, self.plan.model,
-                                              spec.request_hash)
+        video, meta = await asyncio.to_thread(
+            self.store.get, self.plan.provider, self.plan.model, spec.request_hash
+        )
         return await self._finish(spec, video, None, "store", meta.get("cost"), meta)
 
-    async def _generate(self, spec: RunSpec, sem: asyncio.Semaphore, resume_id: str | None) -> RunOutcome:
+    async def _generate(
+        self, spec: RunSpec, sem: asyncio.Semaphore, resume_id: str | None
+    ) -> RunOutcome:
         assert self.provider is not None
         key = journal_key(self.plan.provider, self.plan.model, spec.request_hash)
         reserved = spec.estimated_cost
@@ -190,16 +249,27 @@ class Sweep:
                 else:
                     self.journal.sending(key, self.exp_name)
                     result = await self.provider.generate(
-                        spec.request, on_submitted=lambda rid: self.journal.submitted(key, rid))
+                        spec.request, on_submitted=lambda rid: self.journal.submitted(key, rid)
+                    )
                 video = result.video_bytes()
                 from veolab.mp4 import verify_mp4
 
                 verify_mp4(video)
                 cost = result.cost if result.cost is not None else spec.estimated_cost
-                meta = {**result.metadata, "cost": cost, "seed": result.seed,
-                        "request_id": result.request_id}
-                await asyncio.to_thread(self.store.put, self.plan.provider, self.plan.model,
-                                        spec.request_hash, video, meta)
+                meta = {
+                    **result.metadata,
+                    "cost": cost,
+                    "seed": result.seed,
+                    "request_id": result.request_id,
+                }
+                await asyncio.to_thread(
+                    self.store.put,
+                    self.plan.provider,
+                    self.plan.model,
+                    spec.request_hash,
+                    video,
+                    meta,
+                )
                 self.journal.done(key)
         except OutcomeUnknownError as exc:
             self.budget.settle(reserved, None)  # assume billed: it may have been
@@ -219,8 +289,9 @@ class Sweep:
             self.budget.settle(reserved, result.cost)
         return await self._finish(spec, video, result, "generated", cost, meta)
 
-    async def run_one(self, spec: RunSpec, status: str, sem: asyncio.Semaphore,
-                      resume_id: str | None) -> RunOutcome:
+    async def run_one(
+        self, spec: RunSpec, status: str, sem: asyncio.Semaphore, resume_id: str | None
+    ) -> RunOutcome:
         self.on_event("start", spec, None)
         try:
             if status == CACHED:
@@ -230,8 +301,9 @@ class Sweep:
         except BudgetExceededError as exc:
             outcome = RunOutcome(spec.index, SKIPPED, error=str(exc))
         except (ProviderError, AnalysisError) as exc:
-            run_id = await asyncio.to_thread(log_failure, self.tracker, self.exp_id,
-                                             self.parent_id, self.record(spec), exc)
+            run_id = await asyncio.to_thread(
+                log_failure, self.tracker, self.exp_id, self.parent_id, self.record(spec), exc
+            )
             outcome = RunOutcome(spec.index, FAILED, run_id, error=f"{type(exc).__name__}: {exc}")
         except VeolabError as exc:
             if isinstance(exc, TrackingError):
@@ -253,7 +325,9 @@ class Sweep:
         # a provider that cannot work fails here: before any MLflow run exists
         self.provider = get_provider(self.plan.provider, provider_config(self.plan, self.opts))
         self.provider.check_ready()
-        self.exp_id = self.tracker.experiment_id(exp.name)
+        exp_id = self.tracker.experiment_id(exp.name)
+        assert exp_id is not None  # created when missing
+        self.exp_id = exp_id
         self.result.experiment_id = self.exp_id
         self.tracker.close_stale(self.exp_id)
         src = exp.source_path
@@ -268,11 +342,13 @@ class Sweep:
         commit = _git_commit(src.parent) if src else None
         if commit:
             tags[S.GIT_COMMIT] = commit
-        self.parent_id = self.tracker.create_run(self.exp_id, f"sweep {time.strftime('%Y-%m-%d %H:%M:%S')}", tags)
-        self.result.parent_run_id = self.parent_id
+        parent_id = self.tracker.create_run(
+            self.exp_id, f"sweep {time.strftime('%Y-%m-%d %H:%M:%S')}", tags
+        )
+        self.parent_id = self.result.parent_run_id = parent_id
         final = "FAILED"
         try:
-            self._log_sweep_inputs()
+            self._log_sweep_inputs(parent_id)
             sem = asyncio.Semaphore(self.opts.concurrency or exp.concurrency)
             tasks = []
             for spec in self.plan.runs:
@@ -284,8 +360,12 @@ class Sweep:
                     continue
                 if st == UNKNOWN and not self.opts.resubmit_unknown:
                     self.result.unknown.append(spec)
-                    o = RunOutcome(spec.index, SKIPPED, error="outcome unknown: a submit was sent and "
-                                   "its answer lost (it may be billed); --resubmit-unknown pays again")
+                    o = RunOutcome(
+                        spec.index,
+                        SKIPPED,
+                        error="outcome unknown: a submit was sent and "
+                        "its answer lost (it may be billed); --resubmit-unknown pays again",
+                    )
                     self.result.outcomes.append(o)
                     self.on_event("end", spec, o)
                     continue
@@ -308,7 +388,7 @@ class Sweep:
             await self._close(final)
         return self.result
 
-    def _log_sweep_inputs(self) -> None:
+    def _log_sweep_inputs(self, parent_id: str) -> None:
         import tempfile
 
         exp = self.plan.experiment
@@ -324,7 +404,7 @@ class Sweep:
                 name = r.template if r.template != "<inline prompt>" else "inline.j2"
                 (d / S.ART_TEMPLATE_DIR).mkdir(exist_ok=True)
                 (d / S.ART_TEMPLATE_DIR / Path(name).name).write_text(r.template_source)
-            self.tracker.log_artifacts(self.parent_id, d)
+            self.tracker.log_artifacts(parent_id, d)
 
     async def _close(self, status: str) -> None:
         if self.provider is not None:
@@ -335,10 +415,15 @@ class Sweep:
         self.pool.shutdown(wait=True, cancel_futures=True)
         c = self.result.counts
         metrics = {
-            S.SWEEP_RUNS: len(self.plan.runs), S.SWEEP_GENERATED: c[GENERATED],
-            S.SWEEP_DONE: c[ALREADY], S.SWEEP_CACHED: c[RELOGGED], S.SWEEP_FAILED: c[FAILED],
-            S.SWEEP_CHECK_FAILED: c[CHECK_FAILED], S.SWEEP_SKIPPED: c[SKIPPED],
-            S.SWEEP_SPEND: self.budget.spent, S.SWEEP_WALL: self.result.wall,
+            S.SWEEP_RUNS: len(self.plan.runs),
+            S.SWEEP_GENERATED: c[GENERATED],
+            S.SWEEP_DONE: c[ALREADY],
+            S.SWEEP_CACHED: c[RELOGGED],
+            S.SWEEP_FAILED: c[FAILED],
+            S.SWEEP_CHECK_FAILED: c[CHECK_FAILED],
+            S.SWEEP_SKIPPED: c[SKIPPED],
+            S.SWEEP_SPEND: self.budget.spent,
+            S.SWEEP_WALL: self.result.wall,
         }
         if self.parent_id:
             try:
@@ -347,9 +432,16 @@ class Sweep:
                 self.tracker.terminate(self.parent_id, status)
 
 
-def run_plan(plan: Plan, opts: RunOptions | None = None, *, tracker: Tracker | None = None,
-             store: VideoStore | None = None, journal: Journal | None = None,
-             status: PlanStatus | None = None, on_event: Event | None = None) -> SweepResult:
+def run_plan(
+    plan: Plan,
+    opts: RunOptions | None = None,
+    *,
+    tracker: Tracker | None = None,
+    store: VideoStore | None = None,
+    journal: Journal | None = None,
+    status: PlanStatus | None = None,
+    on_event: Event | None = None,
+) -> SweepResult:
     """Run ``plan`` to completion (synchronous entry point)."""
     opts = opts or RunOptions()
     tracker = tracker or Tracker(opts.tracking_uri)

@@ -74,7 +74,9 @@ class GenerationRecord:
             S.PARAM_TEMPLATE: self.template,
         }
         for k, v in self.vars.items():
-            p[f"{S.VAR_PREFIX}{k}"] = v if isinstance(v, str | int | float | bool) else json.dumps(v)
+            p[f"{S.VAR_PREFIX}{k}"] = (
+                v if isinstance(v, str | int | float | bool) else json.dumps(v)
+            )
         return p
 
 
@@ -87,8 +89,13 @@ def _write(path: Path, data: bytes | str) -> None:
 
 
 def _inputs(req: VideoRequest, folder: Path) -> None:
-    ext = {"image/png": "png", "image/jpeg": "jpg", "image/webp": "webp", "image/gif": "gif",
-           "image/bmp": "bmp"}
+    ext = {
+        "image/png": "png",
+        "image/jpeg": "jpg",
+        "image/webp": "webp",
+        "image/gif": "gif",
+        "image/bmp": "bmp",
+    }
     named = [("image", req.image), ("last_frame", req.last_frame)]
     named += [(f"reference_{i}", r) for i, r in enumerate(req.reference_images)]
     for name, ref in named:
@@ -153,8 +160,13 @@ def log_generation(
             _write(folder / S.ART_VIDEO, video)
             analysis.write_images(folder)
             _write(folder / S.ART_PROMPT, record.request.prompt + "\n")
-            _write(folder / S.ART_REQUEST, json.dumps(record.request.to_record(), indent=2, sort_keys=True))
-            meta = response_meta if response_meta is not None else (result.metadata if result else {})
+            _write(
+                folder / S.ART_REQUEST,
+                json.dumps(record.request.to_record(), indent=2, sort_keys=True),
+            )
+            meta = (
+                response_meta if response_meta is not None else (result.metadata if result else {})
+            )
             _write(folder / S.ART_RESPONSE, json.dumps(meta, indent=2, sort_keys=True, default=str))
             _write(folder / S.ART_ANALYSIS, json.dumps(analysis.to_dict(), indent=2, default=str))
             _inputs(record.request, folder)
@@ -187,7 +199,10 @@ def log_failure(
         with tempfile.TemporaryDirectory(prefix="veolab-art-") as tmp:
             folder = Path(tmp)
             _write(folder / S.ART_PROMPT, record.request.prompt + "\n")
-            _write(folder / S.ART_REQUEST, json.dumps(record.request.to_record(), indent=2, sort_keys=True))
+            _write(
+                folder / S.ART_REQUEST,
+                json.dumps(record.request.to_record(), indent=2, sort_keys=True),
+            )
             tracker.log_artifacts(run_id, folder)
     finally:
         _safe_terminate(tracker, run_id, "FAILED")

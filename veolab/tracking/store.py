@@ -88,7 +88,9 @@ class Tracker:
                 return exp.experiment_id
             if not create:
                 return None
-            return self.client.create_experiment(name, artifact_location=_local_artifact_root(self.uri))
+            return self.client.create_experiment(
+                name, artifact_location=_local_artifact_root(self.uri)
+            )
 
         return self._call("experiment lookup", get)
 
@@ -98,8 +100,9 @@ class Tracker:
 
         def close() -> list[str]:
             closed = []
-            runs = self.client.search_runs([experiment_id], "attributes.status = 'RUNNING'",
-                                           max_results=1000)
+            runs = self.client.search_runs(
+                [experiment_id], "attributes.status = 'RUNNING'", max_results=1000
+            )
             for run in runs:
                 tags = run.data.tags
                 pid = tags.get(S.PID)
@@ -113,14 +116,22 @@ class Tracker:
 
         return self._call("cleanup of stale runs", close)
 
-    def search(self, experiment_id: str, filter_string: str = "", order_by: list[str] | None = None):
+    def search(
+        self, experiment_id: str, filter_string: str = "", order_by: list[str] | None = None
+    ):
         """Every run matching ``filter_string`` (all pages)."""
 
         def go() -> list:
-            out, token = [], None
+            out: list = []
+            token = None
             while True:
-                page = self.client.search_runs([experiment_id], filter_string, max_results=1000,
-                                               order_by=order_by, page_token=token)
+                page = self.client.search_runs(
+                    [experiment_id],
+                    filter_string,
+                    max_results=1000,
+                    order_by=order_by,
+                    page_token=token,
+                )
                 out.extend(page)
                 token = page.token
                 if not token:
@@ -145,8 +156,9 @@ class Tracker:
 
     # -- runs -------------------------------------------------------------------------------
 
-    def create_run(self, experiment_id: str, name: str, tags: dict[str, str],
-                   parent_id: str | None = None) -> str:
+    def create_run(
+        self, experiment_id: str, name: str, tags: dict[str, str], parent_id: str | None = None
+    ) -> str:
         tags = {**tags, S.PID: str(os.getpid()), S.HOST: socket.gethostname()}
         if parent_id:
             tags["mlflow.parentRunId"] = parent_id
@@ -156,10 +168,17 @@ class Tracker:
 
         return self._call("create run", create)
 
-    def log(self, run_id: str, *, params: dict[str, Any] | None = None,
-            metrics: dict[str, float] | None = None, tags: dict[str, str] | None = None) -> None:
-        from mlflow.entities import Metric, Param, RunTag
+    def log(
+        self,
+        run_id: str,
+        *,
+        params: dict[str, Any] | None = None,
+        metrics: dict[str, float] | None = None,
+        tags: dict[str, str] | None = None,
+    ) -> None:
         import time
+
+        from mlflow.entities import Metric, Param, RunTag
 
         now = int(time.time() * 1000)
         m = [Metric(k, float(v), now, 0) for k, v in (metrics or {}).items() if v is not None]
@@ -168,16 +187,21 @@ class Tracker:
 
         def batch() -> None:
             for i in range(0, max(len(m), len(p), len(t), 1), 100):
-                self.client.log_batch(run_id, metrics=m[i : i + 100], params=p[i : i + 100],
-                                      tags=t[i : i + 100])
+                self.client.log_batch(
+                    run_id, metrics=m[i : i + 100], params=p[i : i + 100], tags=t[i : i + 100]
+                )
 
         self._call("log", batch)
 
     def log_artifacts(self, run_id: str, local_dir: Path, artifact_path: str | None = None) -> None:
-        self._call("artifact upload", self.client.log_artifacts, run_id, str(local_dir), artifact_path)
+        self._call(
+            "artifact upload", self.client.log_artifacts, run_id, str(local_dir), artifact_path
+        )
 
     def log_artifact(self, run_id: str, local_path: Path, artifact_path: str | None = None) -> None:
-        self._call("artifact upload", self.client.log_artifact, run_id, str(local_path), artifact_path)
+        self._call(
+            "artifact upload", self.client.log_artifact, run_id, str(local_path), artifact_path
+        )
 
     def terminate(self, run_id: str, status: str) -> None:
         self._call("end run", self.client.set_terminated, run_id, status)
@@ -192,8 +216,11 @@ class Tracker:
         def dl() -> Path:
             import mlflow.artifacts
 
-            return Path(mlflow.artifacts.download_artifacts(
-                run_id=run_id, artifact_path=path, dst_path=str(dst), tracking_uri=self.uri))
+            return Path(
+                mlflow.artifacts.download_artifacts(
+                    run_id=run_id, artifact_path=path, dst_path=str(dst), tracking_uri=self.uri
+                )
+            )
 
         return self._call("artifact download", dl)
 
@@ -206,7 +233,9 @@ def _param_value(v: Any) -> str:
     if isinstance(v, list | tuple):
         return ",".join(_param_value(x) for x in v)
     s = str(v)
-    return s if len(s) <= S.PARAM_MAX else s[: S.PARAM_MAX - 40] + " …[cut: full text in prompt.txt]"
+    return (
+        s if len(s) <= S.PARAM_MAX else s[: S.PARAM_MAX - 40] + " …[cut: full text in prompt.txt]"
+    )
 
 
 def params_of(values: Iterable[tuple[str, Any]]) -> dict[str, Any]:
