@@ -42,7 +42,7 @@ class ProviderConfig(BaseModel):
     connect_timeout: float = Field(default=10.0, gt=0)
     read_timeout: float = Field(default=300.0, gt=0)
     poll_interval: float = Field(default=2.0, gt=0)
-    poll_max_interval: float = Field(default=15.0, gt=0)
+    poll_max_interval: float = Field(default=5.0, gt=0)
     job_timeout: float = Field(default=900.0, gt=0)
     max_retries: int = Field(default=4, ge=0)
     # seconds: first retry delay (doubling), and the longest wait a retry may take; a 429
