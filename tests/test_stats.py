@@ -164,3 +164,12 @@ def test_to_dict_is_plain_json():
         "method",
         "notes",
     }
+
+
+def test_bounded_scales_clip_their_interval() -> None:
+    from veolab.compare.stats import BOUNDS, mean_ci
+
+    wide = mean_ci([4.0, 5.0])  # a t-interval of two ratings runs far past the 1..5 scale
+    assert wide.lo < 1.0 and wide.hi > 5.0
+    clipped = mean_ci([4.0, 5.0], bounds=BOUNDS["human_score"])
+    assert (clipped.mean, clipped.lo, clipped.hi) == (4.5, 1.0, 5.0)

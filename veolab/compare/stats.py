@@ -64,8 +64,14 @@ class Summary:
         return asdict(self)
 
 
-def mean_ci(values: Sequence[float | None], level: float = LEVEL) -> Summary:
-    """Mean and Student-t confidence interval of the finite values."""
+# metrics that live on a bounded scale: their intervals are clipped to it
+BOUNDS: dict[str, tuple[float, float]] = {"human_score": (1.0, 5.0), "repro_score": (0.0, 1.0)}
+
+
+def mean_ci(
+    values: Sequence[float | None], level: float = LEVEL, bounds: tuple[float, float] | None = None
+) -> Summary:
+    """Mean and Student-t confidence interval of the finite values (clipped to ``bounds``)."""
     from scipy import stats
 
     x = _clean(values)
@@ -77,7 +83,10 @@ def mean_ci(values: Sequence[float | None], level: float = LEVEL) -> Summary:
         return Summary(1, mean, None, None, None)
     sd = float(x.std(ddof=1))
     half = float(stats.t.ppf(0.5 + level / 2, n - 1)) * sd / math.sqrt(n)
-    return Summary(n, mean, mean - half, mean + half, sd)
+    lo, hi = mean - half, mean + half
+    if bounds is not None:
+        lo, hi = max(lo, bounds[0]), min(hi, bounds[1])
+    return Summary(n, mean, lo, hi, sd)
 
 
 @dataclass

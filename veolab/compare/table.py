@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from veolab.compare.runs import RunTable
-from veolab.compare.stats import ABResult, Summary, compare_samples, mean_ci
+from veolab.compare.stats import BOUNDS, ABResult, Summary, compare_samples, mean_ci
 from veolab.errors import ConfigError
 from veolab.tracking import schema as S
 
@@ -263,7 +263,7 @@ def compare_runs(
                 if _finite(v)
             ]
             values[label][m] = pairs
-            g.summaries[m] = mean_ci([v for _, v in pairs])
+            g.summaries[m] = mean_ci([v for _, v in pairs], bounds=BOUNDS.get(m))
         groups.append(g)
     groups.sort(key=lambda g: _group_order(table, frame, col, g))
 
