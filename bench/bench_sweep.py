@@ -17,55 +17,16 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import socket
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
+from veolab.providers.sim.server import serve_in_subprocess
+
 ROOT = Path(__file__).resolve().parents[1]
 KEY = "bench-key-not-secret"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def start_server(latency: float) -> tuple[subprocess.Popen, str]:
-    port = free_port()
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "veolab",
-            "sim",
-            "serve",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--latency",
-            str(latency),
-            "--api-key",
-            KEY,
-        ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    assert proc.stdout is not None
-    deadline = time.time() + 60
-    while time.time() < deadline:
-        line = proc.stdout.readline()
-        if "serving on" in line:
-            return proc, f"http://127.0.0.1:{port}"
-        if proc.poll() is not None:
-            break
-    proc.kill()
-    raise SystemExit("sim server did not start")
 
 
 POLL = (0.1, 0.25)  # first status poll and its cap, seconds: a 5 s job is found done within 0.25 s
@@ -106,31 +67,27 @@ def bench_sweep(latency: float, runs: int, concurrency: int) -> dict:
     from veolab.experiment import build_plan, load_experiment
     from veolab.runner import RunOptions, run_plan
 
-    proc, url = start_server(latency)
-    try:
-        with tempfile.TemporaryDirectory() as tmp:
-            d = Path(tmp)
-            os.environ.update(
-                VEOLAB_HOME=str(d / "home"),
-                SEGMIND_API_KEY=KEY,
-                MLFLOW_TRACKING_URI=f"sqlite:///{d / 'mlruns' / 'mlflow.db'}",
-            )
-            plan = build_plan(load_experiment(write_experiment(d, url, runs, concurrency)))
-            assert len(plan.runs) == runs
-            # warm MLflow's database (schema migration happens once per store, not per sweep)
-            from veolab.tracking.store import Tracker
+    server = serve_in_subprocess("--latency", str(latency), "--api-key", KEY)
+    with server as url, tempfile.TemporaryDirectory() as tmp:
+        d = Path(tmp)
+        os.environ.update(
+            VEOLAB_HOME=str(d / "home"),
+            SEGMIND_API_KEY=KEY,
+            MLFLOW_TRACKING_URI=f"sqlite:///{d / 'mlruns' / 'mlflow.db'}",
+        )
+        plan = build_plan(load_experiment(write_experiment(d, url, runs, concurrency)))
+        assert len(plan.runs) == runs
+        # warm MLflow's database (schema migration happens once per store, not per sweep)
+        from veolab.tracking.store import Tracker
 
-            Tracker().experiment_id("warm-up")
-            t0 = time.perf_counter()
-            result = run_plan(plan, RunOptions())
-            wall = time.perf_counter() - t0
-            counts = dict(result.counts)
-            import httpx
+        Tracker().experiment_id("warm-up")
+        t0 = time.perf_counter()
+        result = run_plan(plan, RunOptions())
+        wall = time.perf_counter() - t0
+        counts = dict(result.counts)
+        import httpx
 
-            ledger = httpx.get(f"{url}/_sim/ledger", headers={"x-api-key": KEY}).json()
-    finally:
-        proc.terminate()
-        proc.wait(10)
+        ledger = httpx.get(f"{url}/_sim/ledger", headers={"x-api-key": KEY}).json()
     ideal = runs * latency / concurrency
     jobs = ledger.get("jobs", ledger) if isinstance(ledger, dict) else ledger
     return {
@@ -149,30 +106,26 @@ def bench_serial(latency: float, runs: int) -> dict:
     """The seed's way: one POST /v1 after another, write each MP4; nothing else."""
     import requests
 
-    proc, url = start_server(latency)
-    try:
-        with tempfile.TemporaryDirectory() as tmp:
-            t0 = time.perf_counter()
-            for i in range(runs):
-                colour = ["red", "blue"][i % 2]
-                light = ["bright", "dim"][(i // 2) % 2]
-                data = {
-                    "prompt": f"a speaker on a {colour} stage, {light}",
-                    "resolution": "720p",
-                    "duration": 4,
-                    "generate_audio": True,
-                    "aspect_ratio": "16:9",
-                    "seed": i // 4 + 1,
-                }
-                r = requests.post(
-                    f"{url}/v1/veo-3.1", json=data, headers={"x-api-key": KEY}, timeout=120
-                )
-                r.raise_for_status()
-                Path(tmp, f"{i}.mp4").write_bytes(r.content)
-            wall = time.perf_counter() - t0
-    finally:
-        proc.terminate()
-        proc.wait(10)
+    server = serve_in_subprocess("--latency", str(latency), "--api-key", KEY)
+    with server as url, tempfile.TemporaryDirectory() as tmp:
+        t0 = time.perf_counter()
+        for i in range(runs):
+            colour = ["red", "blue"][i % 2]
+            light = ["bright", "dim"][(i // 2) % 2]
+            data = {
+                "prompt": f"a speaker on a {colour} stage, {light}",
+                "resolution": "720p",
+                "duration": 4,
+                "generate_audio": True,
+                "aspect_ratio": "16:9",
+                "seed": i // 4 + 1,
+            }
+            r = requests.post(
+                f"{url}/v1/veo-3.1", json=data, headers={"x-api-key": KEY}, timeout=120
+            )
+            r.raise_for_status()
+            Path(tmp, f"{i}.mp4").write_bytes(r.content)
+        wall = time.perf_counter() - t0
     return {"runs": runs, "wall_s": round(wall, 2), "per_run_s": round(wall / runs, 2)}
 
 

@@ -17,6 +17,7 @@ from click.testing import CliRunner
 
 from veolab.cli import cli
 from veolab.experiment import build_plan, load_experiment
+from veolab.providers.sim.server import serve_in_subprocess
 from veolab.providers.sim.server_admin import fetch_ledger
 from veolab.runner import RunOptions, run_plan
 from veolab.tracking import schema as S
@@ -68,8 +69,7 @@ def test_paid_run_bills_once_and_logs_cost(tmp_path: Path, sim_server) -> None:
     assert r.exit_code == 0, r.output
     assert (
         "generated 4, already done 0, from store 0, failed 0, failed checks 0, skipped 0 | "
-        "spend $6.40"
-        in r.stdout
+        "spend $6.40" in r.stdout
     )
     ledger = srv.ledger()
     assert len(ledger["jobs"]) == 4
@@ -99,8 +99,7 @@ def test_budget_is_reserved_before_submit(tmp_path: Path, sim_server) -> None:
     assert r.exit_code == 1, r.output
     assert (
         "generated 3, already done 0, from store 0, failed 0, failed checks 0, skipped 3 | "
-        "spend $4.80"
-        in r.stdout
+        "spend $4.80" in r.stdout
     )
     assert "budget $5.00 reached" in r.stderr
     assert len(srv.ledger()["jobs"]) == 3  # concurrency 4 never overshot the budget
@@ -156,33 +155,8 @@ def _free_port() -> int:
 
 @pytest.mark.slow
 def test_sigkill_then_resume_pays_nothing_twice(tmp_path: Path) -> None:
-    port = _free_port()
     env = {**os.environ, "SEGMIND_API_KEY": KEY}
-    server = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "veolab",
-            "sim",
-            "serve",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--api-key",
-            KEY,
-            "--latency",
-            "1.5",
-        ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        env=env,
-    )
-    try:
-        assert server.stdout is not None
-        assert "serving on" in server.stdout.readline()
-        url = f"http://127.0.0.1:{port}"
+    with serve_in_subprocess("--api-key", KEY, "--latency", "1.5") as url:
         path = project(tmp_path, url, "killed", seeds="[1, 2, 3, 4]")
         store = Path(os.environ["VEOLAB_HOME"]) / "store" / "segmind" / "veo-3.1"
         runner = subprocess.Popen(
@@ -218,9 +192,6 @@ def test_sigkill_then_resume_pays_nothing_twice(tmp_path: Path) -> None:
         assert not finished & unknown
         assert result.exit_code == (1 if unknown else 0)
         assert len(unknown) <= 2  # at most the submits in flight at concurrency 2
-    finally:
-        server.send_signal(signal.SIGTERM)
-        server.wait(10)
 
 
 @pytest.mark.slow

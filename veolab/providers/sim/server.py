@@ -178,3 +178,35 @@ def serve_forever(config: SimServerConfig, *, announce: Callable[[str], None] | 
         shutdown_render_pool()
         sys.stdout.flush()
     return 0
+
+
+@contextlib.contextmanager
+def serve_in_subprocess(*options: str, timeout: float = 60.0) -> Iterator[str]:
+    """``veolab sim serve --host 127.0.0.1 --port 0 OPTIONS`` in its own process; yields its base
+    URL once it announced itself, and stops it (SIGTERM, then SIGKILL) on exit. For tests and
+    benchmarks that must not share the caller's interpreter (a kill -9 of the client, CPU use)."""
+    import subprocess
+    import time
+
+    cmd = [sys.executable, "-m", "veolab", "sim", "serve", "--host", "127.0.0.1", "--port", "0"]
+    proc = subprocess.Popen(
+        [*cmd, *options], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
+    try:
+        assert proc.stdout is not None
+        deadline = time.monotonic() + timeout
+        line = ""
+        while time.monotonic() < deadline and "serving on" not in line:
+            line = proc.stdout.readline()
+            if not line and proc.poll() is not None:
+                raise RuntimeError(f"veolab sim serve exited with {proc.returncode}")
+        if "serving on" not in line:
+            raise RuntimeError("veolab sim serve did not announce itself in time")
+        yield line.strip().rsplit(" ", 1)[1]
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(10)
