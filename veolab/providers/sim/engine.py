@@ -95,7 +95,11 @@ def render_mp4(request: VideoRequest, seed: int, defects: SimDefects | None = No
     spec.palette = _tint(spec.palette, request.reference_images)
     work_w, work_h = geo.width // WORK_DIVISOR, geo.height // WORK_DIVISOR
     painter = FramePainter(
-        spec, seed, work_w, work_h, geo.frames,
+        spec,
+        seed,
+        work_w,
+        work_h,
+        geo.frames,
         first=_image_rgb(request.image, "image"),
         last=_image_rgb(request.last_frame, "last_frame"),
     )
@@ -116,7 +120,7 @@ def render_mp4(request: VideoRequest, seed: int, defects: SimDefects | None = No
                 "crf": "23",
                 "threads": "1",
                 "x264-params": (
-                    f"keyint={n_frames + 1}:min-keyint={n_frames + 1}:scenecut=0:8x8dct=1:cabac=1"
+                    f"keyint={n_frames + 1}:min-keyint={n_frames + 1}:scenecut=0:8x8dct=1:cabac=1:deblock=0,0"
                 ),
             },
         )
