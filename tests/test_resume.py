@@ -159,3 +159,23 @@ def test_ui_starts_mlflow_on_veolabs_store(monkeypatch) -> None:
         "5123",
     ]
     assert r.stderr == f"MLflow UI for {uri} on http://127.0.0.1:5123\n"
+
+
+def test_unreachable_tracking_server_is_exit_3_quickly(tmp_path: Path) -> None:
+    import socket
+
+    with socket.socket() as s:  # a port nobody listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    (tmp_path / "prompts").mkdir()
+    (tmp_path / "prompts" / "q.j2").write_text("a calm sea")
+    p = tmp_path / "e.yaml"
+    p.write_text("name: e\ntemplate: q.j2\nparams: {resolution: 720p, duration: 4}\nseeds: [1]\n")
+    # (veolab caps MLflow's retries of a refused connection: seconds, not four minutes)
+    r = CliRunner().invoke(cli, ["run", str(p), "--tracking-uri", f"http://127.0.0.1:{port}"])
+    assert r.exit_code == 3
+    assert r.stderr.startswith(f"Error: MLflow experiment lookup failed on http://127.0.0.1:{port}")
+    assert r.stderr.endswith(
+        "; is the server running? (check --tracking-uri or MLFLOW_TRACKING_URI)\n"
+    )
+    assert r.stderr.count("\n") == 1

@@ -58,6 +58,14 @@ class Tracker:
         if self.uri.startswith("sqlite:///"):
             Path(self.uri.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
         self.lock = threading.RLock()
+        # MLflow's REST client retries a refused connection for about four minutes by default;
+        # a CLI user should hear about a wrong --tracking-uri in seconds (their own settings win)
+        for name, value in (
+            ("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "3"),
+            ("MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR", "1"),
+            ("MLFLOW_HTTP_REQUEST_TIMEOUT", "60"),
+        ):
+            os.environ.setdefault(name, value)
         try:
             from mlflow.tracking import MlflowClient
 
@@ -77,7 +85,10 @@ class Tracker:
             raise
         except Exception as exc:  # noqa: BLE001 - convert every MLflow/SQL/HTTP failure
             msg = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-            raise TrackingError(f"MLflow {what} failed on {self.uri}: {msg}") from exc
+            hint = ""
+            if self.uri.startswith(("http://", "https://")):
+                hint = "; is the server running? (check --tracking-uri or MLFLOW_TRACKING_URI)"
+            raise TrackingError(f"MLflow {what} failed on {self.uri}: {msg}{hint}") from exc
 
     # -- experiments ----------------------------------------------------------------------
 
