@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 from pathlib import Path
 
 import mlflow
@@ -71,6 +72,9 @@ def test_run_logs_every_generation_with_the_schema(tmp_path: Path) -> None:
     assert len(parents) == 1 and parents[0].info.status == "FINISHED"
     parent = parents[0]
     assert parent.data.metrics[S.SWEEP_GENERATED] == 4.0
+    parent_arts = MlflowClient().list_artifacts(parent.info.run_id, S.ART_TEMPLATE_DIR)
+    assert [a.path for a in parent_arts] == [f"{S.ART_TEMPLATE_DIR}/q.j2"]
+    assert S.ART_EXPERIMENT in {a.path for a in MlflowClient().list_artifacts(parent.info.run_id)}
     assert parent.data.tags[S.EXPERIMENT_SHA256] == load_experiment(path).source_sha256
     run = sorted(runs, key=lambda x: (x.data.params["var.lighting"], x.data.params["seed"]))[0]
     p, t, m = run.data.params, run.data.tags, run.data.metrics
@@ -217,8 +221,8 @@ def test_interrupt_leaves_nothing_running_and_stale_runs_are_closed(tmp_path: Pa
     plan = build_plan(load_experiment(path))
 
     def stop(kind, spec, outcome):
-        if kind == "end":
-            raise KeyboardInterrupt
+        if kind == "end":  # Ctrl-C, delivered as the real signal to this process
+            os.kill(os.getpid(), signal.SIGINT)
 
     with pytest.raises(KeyboardInterrupt):
         run_plan(plan, RunOptions(), on_event=stop)

@@ -90,3 +90,9 @@ def test_shipped_keynote_template_renders() -> None:
     assert "Lighting: warm light." in r.text
     assert "Camera: wide establishing shot" in r.text
     assert "\n" not in r.text
+
+
+def test_rendered_files_are_the_whole_closure(prompts: Path) -> None:
+    r = PromptTemplates(prompts).render("scene.j2", {"subject": "a", "light": "b", "shot": "c"})
+    assert sorted(r.files) == ["macros/cam.j2", "scene.j2", "style.j2"]
+    assert r.files["style.j2"] == "shot on 35mm film"

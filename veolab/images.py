@@ -100,7 +100,10 @@ class ImageRef:
             decode_image(data, "the data: URI")
             mime = (m.group("mime") or "").lower() or _sniff_mime(data) or "image/png"
             return cls(
-                kind="data", value=value, sha256=hashlib.sha256(data).hexdigest(), mime=mime,
+                kind="data",
+                value=value,
+                sha256=hashlib.sha256(data).hexdigest(),
+                mime=mime,
                 _data=data,
             )
         if re.match(r"^[a-z][a-z0-9+.-]*://", low):
@@ -123,7 +126,10 @@ class ImageRef:
         decode_image(data, f"image file {path}")
         mime = _sniff_mime(data) or mimetypes.guess_type(path.name)[0] or "image/png"
         return cls(
-            kind="file", value=str(path), sha256=hashlib.sha256(data).hexdigest(), mime=mime,
+            kind="file",
+            value=str(path),
+            sha256=hashlib.sha256(data).hexdigest(),
+            mime=mime,
             _data=data,
         )
 

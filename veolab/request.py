@@ -163,8 +163,7 @@ class VideoRequest(BaseModel):
                 )
             if self.image is not None or self.last_frame is not None:
                 problems.append(
-                    "reference_images cannot be combined with image or last_frame: "
-                    "drop one of them"
+                    "reference_images cannot be combined with image or last_frame: drop one of them"
                 )
         if self.last_frame is not None and self.image is None:
             problems.append("last_frame requires image (a first frame): add --image")

@@ -13,38 +13,83 @@ from veolab.cli.common import handle_errors
 @click.command()
 @click.option("-p", "--prompt", required=True, help="What the video shows (required).")
 @click.option("--negative-prompt", default=None, help="What the video must not show.")
-@click.option("--aspect-ratio", type=click.Choice(["16:9", "9:16"]), default="16:9",
-              show_default=True)
-@click.option("--duration", type=click.Choice(["4", "6", "8"]), default="8", show_default=True,
-              help="Seconds.")
-@click.option("--resolution", type=click.Choice(["720p", "1080p"]), default="1080p",
-              show_default=True)
-@click.option("--audio/--no-audio", "generate_audio", default=True, show_default=True,
-              help="Generate a synchronized soundtrack.")
+@click.option(
+    "--aspect-ratio", type=click.Choice(["16:9", "9:16"]), default="16:9", show_default=True
+)
+@click.option(
+    "--duration",
+    type=click.Choice(["4", "6", "8"]),
+    default="8",
+    show_default=True,
+    help="Seconds.",
+)
+@click.option(
+    "--resolution", type=click.Choice(["720p", "1080p"]), default="1080p", show_default=True
+)
+@click.option(
+    "--audio/--no-audio",
+    "generate_audio",
+    default=True,
+    show_default=True,
+    help="Generate a synchronized soundtrack.",
+)
 @click.option("--image", default=None, help="First frame: URL, data: URI or image file.")
 @click.option("--last-frame", default=None, help="Last frame: URL, data: URI or image file.")
-@click.option("--reference-image", "reference_images", multiple=True,
-              help="Style/subject reference (repeatable, at most 3).")
+@click.option(
+    "--reference-image",
+    "reference_images",
+    multiple=True,
+    help="Style/subject reference (repeatable, at most 3).",
+)
 @click.option("--seed", type=int, default=None, help="0..4294967295; omitted: the host picks one.")
 @click.option("--no-veo-rules", is_flag=True, help="Skip Veo 3.1's combination rules.")
 @click.option("--provider", default="sim", show_default=True, help="sim (offline) or segmind.")
-@click.option("--model", type=click.Choice(["veo-3.1", "veo-3.1-fast"]), default="veo-3.1",
-              show_default=True)
-@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), default=None,
-              help="Where to write the MP4 (default: veolab-<hash>.mp4).")
-@click.option("--mode", type=click.Choice(["queue", "sync"]), default="queue", show_default=True,
-              help="segmind: queue (POST /v2, poll) or sync (POST /v1).")
-@click.option("--base-url", default=None,
-              help="segmind: API base URL (default: $SEGMIND_BASE_URL or https://api.segmind.com).")
-@click.option("--api-key", default=None,
-              help="segmind: API key (prefer $SEGMIND_API_KEY: argv is visible to other users).")
-@click.option("--inline-images/--upload-images", default=True, show_default=True,
-              help="segmind: send local images inline as data URIs, or upload them to "
-                   "Segmind Storage and send URLs.")
+@click.option(
+    "--model", type=click.Choice(["veo-3.1", "veo-3.1-fast"]), default="veo-3.1", show_default=True
+)
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Where to write the MP4 (default: veolab-<hash>.mp4).",
+)
+@click.option(
+    "--mode",
+    type=click.Choice(["queue", "sync"]),
+    default="queue",
+    show_default=True,
+    help="segmind: queue (POST /v2, poll) or sync (POST /v1).",
+)
+@click.option(
+    "--base-url",
+    default=None,
+    help="segmind: API base URL (default: $SEGMIND_BASE_URL or https://api.segmind.com).",
+)
+@click.option(
+    "--api-key",
+    default=None,
+    help="segmind: API key (prefer $SEGMIND_API_KEY: argv is visible to other users).",
+)
+@click.option(
+    "--inline-images/--upload-images",
+    default=True,
+    show_default=True,
+    help="segmind: send local images inline as data URIs, or upload them to "
+    "Segmind Storage and send URLs.",
+)
 @handle_errors
-def generate(output: Path | None, provider: str, model: str, no_veo_rules: bool, mode: str,
-             base_url: str | None, api_key: str | None, inline_images: bool,
-             **params: object) -> None:
+def generate(
+    output: Path | None,
+    provider: str,
+    model: str,
+    no_veo_rules: bool,
+    mode: str,
+    base_url: str | None,
+    api_key: str | None,
+    inline_images: bool,
+    **params: object,
+) -> None:
     """Make one video from a prompt and write it as an MP4.
 
     \b
@@ -56,11 +101,23 @@ def generate(output: Path | None, provider: str, model: str, no_veo_rules: bool,
 
     params["duration"] = int(str(params["duration"]))
     params["reference_images"] = list(params["reference_images"])  # type: ignore[call-overload]
-    config = ProviderConfig(name=provider, model=model, mode=mode, base_url=base_url,  # type: ignore[arg-type]
-                            api_key=api_key, inline_images=inline_images)
+    config = ProviderConfig(
+        name=provider,
+        model=model,
+        mode=mode,
+        base_url=base_url,  # type: ignore[arg-type]
+        api_key=api_key,
+        inline_images=inline_images,
+    )
     outcome = asyncio.run(
-        generate_one(params, provider=provider, model=model, output=output,
-                     veo_rules=not no_veo_rules, config=config)
+        generate_one(
+            params,
+            provider=provider,
+            model=model,
+            output=output,
+            veo_rules=not no_veo_rules,
+            config=config,
+        )
     )
     click.echo(f"Wrote {outcome.path} ({outcome.size / 1e6:.2f} MB)")
     click.echo(f"seed: {outcome.seed}")

@@ -48,6 +48,7 @@ class RunSpec:
     template_sha256: str
     template_source: str
     estimated_cost: float
+    template_files: dict[str, str] = field(default_factory=dict)
     request_hash: str = ""
 
     def __post_init__(self) -> None:
@@ -227,6 +228,7 @@ def build_plan(exp: Experiment, provider: str | None = None, model: str | None =
                     template=rendered.template,
                     template_sha256=rendered.sha256,
                     template_source=rendered.source,
+                    template_files=rendered.files,
                     estimated_cost=cost,
                 )
             )

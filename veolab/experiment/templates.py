@@ -29,6 +29,7 @@ class Rendered:
     template: str  # name in prompts/ or "<inline prompt>"
     source: str
     sha256: str
+    files: dict[str, str]  # the template and every template it includes/imports: {name: source}
 
 
 def clean_prompt(text: str) -> str:
@@ -50,7 +51,7 @@ class PromptTemplates:
             autoescape=False,
             keep_trailing_newline=False,
         )
-        self._compiled: dict[str, tuple[jinja2.Template, str, str]] = {}
+        self._compiled: dict[str, tuple[jinja2.Template, str, dict[str, str]]] = {}
 
     def _source(self, name: str) -> str:
         try:
@@ -62,42 +63,49 @@ class PromptTemplates:
                 f"template {name!r} not found in {where}: check `template:`"
             ) from exc
 
-    def _closure_hash(self, name: str, source: str) -> str:
-        """sha256 over the template and everything it includes/imports, recursively."""
-        h = hashlib.sha256()
-        seen: set[str] = set()
+    def closure(self, name: str, source: str) -> dict[str, str]:
+        """The template and everything it includes/imports, recursively: {name: source}."""
+        files: dict[str, str] = {}
         stack = [(name, source)]
         while stack:
             n, src = stack.pop()
-            if n in seen:
+            if n in files:
                 continue
-            seen.add(n)
-            h.update(n.encode() + b"\0" + src.encode() + b"\0")
+            files[n] = src
             try:
                 refs = jinja2.meta.find_referenced_templates(self.env.parse(src))
             except jinja2.TemplateSyntaxError as exc:
                 raise TemplateError(f"template {n}: line {exc.lineno}: {exc.message}") from exc
             for ref in sorted(r for r in refs if r):
                 stack.append((ref, self._source(ref)))
+        return files
+
+    @staticmethod
+    def _hash(files: dict[str, str]) -> str:
+        h = hashlib.sha256()
+        for n, src in files.items():
+            h.update(n.encode() + b"\0" + src.encode() + b"\0")
         return h.hexdigest()
 
-    def load(self, name: str | None, inline: str | None = None) -> tuple[jinja2.Template, str, str]:
+    def load(
+        self, name: str | None, inline: str | None = None
+    ) -> tuple[jinja2.Template, str, dict[str, str]]:
         key = name or INLINE + (inline or "")
         if key in self._compiled:
             return self._compiled[key]
         if name:
             source = self._source(name)
-            digest = self._closure_hash(name, source)
+            files = self.closure(name, source)
             label = name
         else:
             source = inline or ""
-            digest = self._closure_hash(INLINE, source)
+            files = self.closure(INLINE, source)
             label = INLINE
         try:
             tpl = self.env.from_string(source) if not name else self.env.get_template(name)
         except jinja2.TemplateSyntaxError as exc:
             raise TemplateError(f"template {label}: line {exc.lineno}: {exc.message}") from exc
-        self._compiled[key] = (tpl, source, digest)
+        self._compiled[key] = (tpl, source, files)
         return self._compiled[key]
 
     def render(
@@ -107,7 +115,7 @@ class PromptTemplates:
         inline: str | None = None,
         where: str = "",
     ) -> Rendered:
-        tpl, source, digest = self.load(name, inline)
+        tpl, source, files = self.load(name, inline)
         label = name or INLINE
         try:
             text = clean_prompt(tpl.render(**variables))
@@ -118,4 +126,6 @@ class PromptTemplates:
             raise TemplateError(f"template {label}: {exc}") from exc
         if not text:
             raise TemplateError(f"template {label} rendered an empty prompt")
-        return Rendered(text=text, template=label, source=source, sha256=digest)
+        return Rendered(
+            text=text, template=label, source=source, sha256=self._hash(files), files=files
+        )

@@ -31,6 +31,7 @@ from veolab.errors import (
     VeolabError,
 )
 from veolab.experiment.plan import Plan, RunSpec
+from veolab.experiment.templates import INLINE
 from veolab.journal import Journal, journal_key
 from veolab.providers import Provider, ProviderConfig, ProviderResult, get_provider
 from veolab.runner.status import CACHED, DONE, NEW, RESUME, UNKNOWN, PlanStatus, plan_status
@@ -396,14 +397,13 @@ class Sweep:
             d = Path(tmp)
             if exp.source_path and exp.source_path.is_file():
                 (d / S.ART_EXPERIMENT).write_bytes(exp.source_path.read_bytes())
-            seen = set()
-            for r in self.plan.runs:
-                if r.template_sha256 in seen:
-                    continue
-                seen.add(r.template_sha256)
-                name = r.template if r.template != "<inline prompt>" else "inline.j2"
-                (d / S.ART_TEMPLATE_DIR).mkdir(exist_ok=True)
-                (d / S.ART_TEMPLATE_DIR / Path(name).name).write_text(r.template_source)
+            files: dict[str, str] = {}
+            for r in self.plan.runs:  # every template used, with what it includes or imports
+                files.update(r.template_files)
+            for name, source in files.items():
+                target = d / S.ART_TEMPLATE_DIR / ("inline.j2" if name == INLINE else name)
+                target.parent.mkdir(parents=True, exist_ok=True)
+                target.write_text(source)
             self.tracker.log_artifacts(parent_id, d)
 
     async def _close(self, status: str) -> None:

@@ -57,17 +57,50 @@ DEFAULT_PALETTES: tuple[tuple[tuple[int, int, int], ...], ...] = (
 )
 
 DARK = (
-    "night", "dark", "dim", "dusk", "moonlit", "shadow", "shadowy", "gloomy", "midnight", "low-key",
+    "night",
+    "dark",
+    "dim",
+    "dusk",
+    "moonlit",
+    "shadow",
+    "shadowy",
+    "gloomy",
+    "midnight",
+    "low-key",
 )
 BRIGHT = (
-    "bright", "sunny", "daylight", "sunlit", "noon", "high-key", "brilliant", "daytime", "well-lit",
+    "bright",
+    "sunny",
+    "daylight",
+    "sunlit",
+    "noon",
+    "high-key",
+    "brilliant",
+    "daytime",
+    "well-lit",
 )
 FAST = (
-    "fast", "action", "running", "racing", "chase", "rapid", "explosive", "dynamic", "sprinting",
+    "fast",
+    "action",
+    "running",
+    "racing",
+    "chase",
+    "rapid",
+    "explosive",
+    "dynamic",
+    "sprinting",
     "dancing",
 )
 CALM = (
-    "static", "still", "calm", "slow", "serene", "motionless", "tranquil", "locked-off", "tripod",
+    "static",
+    "still",
+    "calm",
+    "slow",
+    "serene",
+    "motionless",
+    "tranquil",
+    "locked-off",
+    "tripod",
 )
 QUIET = ("silent", "silence", "quiet", "mute", "muted", "no sound", "hushed")
 MONO = ("black and white", "black-and-white", "monochrome", "grayscale", "greyscale", "b&w")
@@ -120,8 +153,13 @@ def read_scene(prompt: str, negative_prompt: str | None, seed: int) -> SceneSpec
         palette = list(named[:3])
         while len(palette) < 3:
             r, g, b = palette[len(palette) % len(named)]
-            palette.append((min(255, int(r * 0.6 + 60)), min(255, int(g * 0.6 + 60)),
-                            min(255, int(b * 0.6 + 60))))
+            palette.append(
+                (
+                    min(255, int(r * 0.6 + 60)),
+                    min(255, int(g * 0.6 + 60)),
+                    min(255, int(b * 0.6 + 60)),
+                )
+            )
     else:
         palette = list(DEFAULT_PALETTES[seed % len(DEFAULT_PALETTES)])
 

@@ -121,8 +121,15 @@ class FramePainter:
         shift = int(round(seg["pan"] * f)) % self.w
         frame = seg["gradient"] + seg["texture"][:, shift : shift + self.w]
         for disc in seg["discs"]:
-            cv2.circle(frame, self._disc_position(disc, f), int(round(disc["r"] * _SUB)),
-                       disc["colour"], -1, lineType=cv2.LINE_AA, shift=_SHIFT)
+            cv2.circle(
+                frame,
+                self._disc_position(disc, f),
+                int(round(disc["r"] * _SUB)),
+                disc["colour"],
+                -1,
+                lineType=cv2.LINE_AA,
+                shift=_SHIFT,
+            )
         frame = frame * self.spec.brightness
         if self.spec.monochrome:
             grey = frame @ np.array([0.299, 0.587, 0.114], dtype=np.float32)
