@@ -101,13 +101,16 @@ def generate(
 
     params["duration"] = int(str(params["duration"]))
     params["reference_images"] = list(params["reference_images"])  # type: ignore[call-overload]
-    config = ProviderConfig(
-        name=provider,
-        model=model,
-        mode=mode,
-        base_url=base_url,  # type: ignore[arg-type]
-        api_key=api_key,
-        inline_images=inline_images,
+    # click.Choice has already limited model and mode to the allowed literals
+    config = ProviderConfig.model_validate(
+        {
+            "name": provider,
+            "model": model,
+            "mode": mode,
+            "base_url": base_url,
+            "api_key": api_key,
+            "inline_images": inline_images,
+        }
     )
     outcome = asyncio.run(
         generate_one(
