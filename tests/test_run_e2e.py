@@ -224,8 +224,13 @@ def test_interrupt_leaves_nothing_running_and_stale_runs_are_closed(tmp_path: Pa
         if kind == "end":  # Ctrl-C, delivered as the real signal to this process
             os.kill(os.getpid(), signal.SIGINT)
 
-    with pytest.raises(KeyboardInterrupt):
-        run_plan(plan, RunOptions(), on_event=stop)
+    # a background job's shell may ignore SIGINT: restore Python's own handler for this test
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            run_plan(plan, RunOptions(), on_event=stop)
+    finally:
+        signal.signal(signal.SIGINT, previous)
     runs = all_runs("interrupt")
     assert runs and not [x for x in runs if x.info.status == "RUNNING"]
     assert [x.info.status for x in runs if x.data.tags.get(S.KIND) == S.KIND_SWEEP] == ["KILLED"]
