@@ -234,6 +234,10 @@ def test_provider_failure_exits_3_without_a_file(
     assert result.stdout == ""
     assert result.stderr == "Error: could not reach the host: connection refused\n"
     assert list(out.iterdir()) == []
+    # an output folder made for the video is not left behind, empty, by the failure
+    result = run("-p", FOX, *FAST, "--seed", "7", "-o", "new/sub/x.mp4")
+    assert result.exit_code == 3
+    assert list(out.iterdir()) == []
 
 
 def test_output_that_is_not_an_mp4_exits_3_without_a_file(

@@ -42,16 +42,33 @@ def atomic_write_text(path: Path | str, text: str) -> Path:
     return atomic_write_bytes(path, text.encode("utf-8"))
 
 
-def check_writable(path: Path | str) -> Path:
+def check_writable(path: Path | str) -> list[Path]:
     """Raise OSError unless a file could be created at ``path`` (its folder is made if absent).
 
-    Called before paid work, so that a bad output path fails before any money is spent.
+    Called before paid work, so that a bad output path fails before any money is spent. Returns
+    the folders it created (deepest last), so a caller whose work then fails can remove them.
     """
     path = Path(path)
     if path.is_dir():
         raise IsADirectoryError(21, "is a directory", str(path))
+    created = [d for d in reversed(path.parent.absolute().parents) if not d.exists()]
+    if not path.parent.exists():
+        created.append(path.parent.absolute())
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".probe", dir=path.parent)
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".probe", dir=path.parent)
+    except OSError:
+        remove_empty_dirs(created)
+        raise
     os.close(fd)
     os.unlink(tmp)
-    return path
+    return created
+
+
+def remove_empty_dirs(folders: list[Path]) -> None:
+    """Remove ``folders`` (deepest first) where they are still empty."""
+    for d in reversed(folders):
+        try:
+            d.rmdir()
+        except OSError:
+            return

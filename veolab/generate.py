@@ -14,7 +14,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from veolab.errors import ConfigError
-from veolab.fsutil import atomic_write_bytes, check_writable
+from veolab.fsutil import atomic_write_bytes, check_writable, remove_empty_dirs
 from veolab.providers import ProviderConfig, get_provider
 from veolab.request import VideoRequest, format_validation_error
 
@@ -51,17 +51,22 @@ async def generate_one(
             config = ProviderConfig.model_validate({"name": provider, "model": model})
         except ValidationError as exc:
             raise ConfigError(format_validation_error(exc)) from exc
+    created: list[Path] = []
     if output is not None:
-        _check_output(Path(output))  # before the (maybe paid) generation
-    prov = get_provider(provider, config)
+        created = _check_output(Path(output))  # before the (maybe paid) generation
     try:
-        result = await prov.generate(request)
-    finally:
-        await prov.aclose()
-    video = result.video_bytes()
-    from veolab.mp4 import verify_mp4
+        prov = get_provider(provider, config)
+        try:
+            result = await prov.generate(request)
+        finally:
+            await prov.aclose()
+        video = result.video_bytes()
+        from veolab.mp4 import verify_mp4
 
-    verify_mp4(video)
+        verify_mp4(video)
+    except BaseException:
+        remove_empty_dirs(created)  # leave no empty output folder behind a failure
+        raise
     # the hash of the request as actually made: with the seed the host used
     made = request.with_seed(result.seed) if result.seed is not None else request
     path = Path(output) if output else Path(f"veolab-{made.request_hash()[:12]}.mp4")
@@ -74,9 +79,9 @@ async def generate_one(
     )
 
 
-def _check_output(path: Path) -> None:
+def _check_output(path: Path) -> list[Path]:
     try:
-        check_writable(path)
+        return check_writable(path)
     except OSError as exc:
         raise ConfigError(
             f"cannot write the output {path}: {exc.strerror or exc} (check -o/--output)"
