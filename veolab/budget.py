@@ -39,7 +39,3 @@ class Budget:
         """Release a reservation for a submit that was never billed."""
         with self._lock:
             self.reserved = max(0.0, self.reserved - reserved)
-
-    @property
-    def remaining(self) -> float | None:
-        return None if self.limit is None else max(0.0, self.limit - self.spent - self.reserved)

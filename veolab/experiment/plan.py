@@ -22,7 +22,7 @@ from veolab.errors import ConfigError, ExperimentError, RequestError
 from veolab.experiment.schema import Experiment, Variant
 from veolab.experiment.templates import PromptTemplates
 from veolab.images import ImageRef
-from veolab.providers.base import DEFAULT_PRICES
+from veolab.providers.base import DEFAULT_PRICES, price_of
 from veolab.request import VideoRequest
 
 # typical seconds per generation, from ../shared/veo-api-notes.md
@@ -46,7 +46,6 @@ class RunSpec:
     request: VideoRequest
     template: str
     template_sha256: str
-    template_source: str
     estimated_cost: float
     template_files: dict[str, str] = field(default_factory=dict)
     request_hash: str = ""
@@ -75,12 +74,12 @@ class Plan:
         return -(-n // c) * self.seconds_per_run if n else 0.0
 
 
-def price_per_second(exp: Experiment, model: str, audio: bool) -> float:
-    if exp.prices and model in exp.prices:
-        p = exp.prices[model]  # type: ignore[index]
-        return p.audio if audio else p.no_audio
-    table = DEFAULT_PRICES.get(model, DEFAULT_PRICES["veo-3.1"])
-    return table["audio"] if audio else table["no_audio"]
+def price_table(exp: Experiment) -> dict[str, dict[str, float]]:
+    """The default per-second prices with the experiment's `prices:` on top."""
+    table = dict(DEFAULT_PRICES)
+    for model, price in (exp.prices or {}).items():
+        table[model] = {"audio": price.audio, "no_audio": price.no_audio}
+    return table
 
 
 def _is_paid(name: str) -> bool:
@@ -179,7 +178,7 @@ def build_plan(exp: Experiment, provider: str | None = None, model: str | None =
     ]
 
     runs: list[RunSpec] = []
-    per_s_cache: dict[bool, float] = {}
+    prices = price_table(exp)
     tsha: set[str] = set()
     for variant_name, vars_, params in groups:
         rendered = templates.render(exp.template, vars_, inline=exp.prompt, where=where)
@@ -208,10 +207,7 @@ def build_plan(exp: Experiment, provider: str | None = None, model: str | None =
             f"{k}={_short(v)}" for k, v in swept.items()
         ]
         label = ", ".join(parts) or "default"
-        audio = base_req.generate_audio
-        if audio not in per_s_cache:
-            per_s_cache[audio] = price_per_second(exp, model, audio) if paid else 0.0
-        cost = round(per_s_cache[audio] * base_req.duration, 4)
+        cost = price_of(prices, model, base_req) if paid else 0.0
         for seed in seeds:
             runs.append(
                 RunSpec(
@@ -227,7 +223,6 @@ def build_plan(exp: Experiment, provider: str | None = None, model: str | None =
                     request=base_req.with_seed(seed),
                     template=rendered.template,
                     template_sha256=rendered.sha256,
-                    template_source=rendered.source,
                     template_files=rendered.files,
                     estimated_cost=cost,
                 )

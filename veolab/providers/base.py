@@ -29,6 +29,14 @@ DEFAULT_PRICES: dict[str, dict[str, float]] = {
 }
 
 
+def price_of(prices: dict[str, dict[str, float]], model: str, request: VideoRequest) -> float:
+    """USD for one generation from a per-second price table (with and without audio, per
+    model; an unknown model is priced as veo-3.1). The one place a price is computed."""
+    table = prices.get(model) or DEFAULT_PRICES["veo-3.1"]
+    per_second = table["audio"] if request.generate_audio else table["no_audio"]
+    return round(per_second * request.duration, 4)
+
+
 class ProviderConfig(BaseModel):
     """How to reach a provider. Unknown fields are an error."""
 
@@ -133,9 +141,7 @@ class Provider(abc.ABC):
 
     def estimate_cost(self, request: VideoRequest, model: str | None = None) -> float:
         """Price-table estimate in USD for one generation."""
-        table = self.prices.get(model or self.config.model, DEFAULT_PRICES["veo-3.1"])
-        per_s = table["audio"] if request.generate_audio else table["no_audio"]
-        return round(per_s * request.duration, 4)
+        return price_of(self.prices, model or self.config.model, request)
 
     async def aclose(self) -> None:
         """Release connections; the default has none."""

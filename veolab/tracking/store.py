@@ -13,7 +13,6 @@ import logging
 import os
 import socket
 import threading
-from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -217,9 +216,6 @@ class Tracker:
     def terminate(self, run_id: str, status: str) -> None:
         self._call("end run", self.client.set_terminated, run_id, status)
 
-    def set_tags(self, run_id: str, tags: dict[str, str]) -> None:
-        self.log(run_id, tags=tags)
-
     def get_run(self, run_id: str):
         return self._call("get run", self.client.get_run, run_id)
 
@@ -247,7 +243,3 @@ def _param_value(v: Any) -> str:
     return (
         s if len(s) <= S.PARAM_MAX else s[: S.PARAM_MAX - 40] + " …[cut: full text in prompt.txt]"
     )
-
-
-def params_of(values: Iterable[tuple[str, Any]]) -> dict[str, Any]:
-    return dict(values)

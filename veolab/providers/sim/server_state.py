@@ -22,6 +22,7 @@ from pydantic import ValidationError
 
 from veolab.errors import ImageReferenceError
 from veolab.images import ImageRef
+from veolab.providers.base import price_of
 from veolab.providers.sim.provider import pick_seed
 from veolab.providers.sim.server_config import Fault, SimServerConfig
 from veolab.providers.sim.server_render import render
@@ -230,9 +231,7 @@ class SimState:
             raise Rejected(422, f"{name}: {exc}") from exc
 
     def price(self, model: str, request: VideoRequest) -> float:
-        table = self.config.prices[model]
-        per_second = table["audio"] if request.generate_audio else table["no_audio"]
-        return round(per_second * request.duration, 4)
+        return price_of(self.config.prices, model, request)
 
     # -- jobs -------------------------------------------------------------------------------
 
