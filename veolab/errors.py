@@ -26,6 +26,7 @@ below, chained with ``from exc``. Each class carries the CLI exit code it maps t
     │   │   └── ServerError              5xx
     │   ├── InvalidOutputError       what came back is not an MP4
     │   ├── GenerationFailedError    the host reports the job FAILED
+    │   ├── OutputNotObtainedError   billed, but the output could not be obtained (kept by job id)
     │   └── OutcomeUnknownError      a submit was sent but its answer lost: it may be billed
     ├── TrackingError                (exit 3) MLflow could not be reached or written
     ├── BudgetExceededError          (exit 1) the next run would overshoot the budget
@@ -180,6 +181,15 @@ class InvalidOutputError(ProviderError):
 
 class GenerationFailedError(ProviderError):
     """The host accepted the job and then reported it FAILED."""
+
+
+class OutputNotObtainedError(ProviderError):
+    """The host accepted (and billed) the job, but its output could not be obtained.
+
+    An expired or refused download URL, a result without output, an HTML or corrupt body: the
+    spend counts, and ``request_id`` (when the host named the job) lets a later run fetch the
+    output again instead of paying twice.
+    """
 
 
 class OutcomeUnknownError(ProviderError):
