@@ -14,11 +14,11 @@ from veolab.cli.common import handle_errors
 from veolab.errors import AbortedError
 
 
-def _load(file: Path, provider: str | None):
+def _load(file: Path, provider: str | None, max_runs: int | None = None):
     from veolab.experiment import build_plan, load_experiment
 
     exp = load_experiment(file)
-    return build_plan(exp, provider=provider)
+    return build_plan(exp, provider=provider, max_runs=max_runs)
 
 
 def _existing_tracker(tracking_uri: str | None):
@@ -124,13 +124,21 @@ def _duration(seconds: float) -> str:
 @click.argument("file", type=click.Path(path_type=Path))
 @click.option("--provider", default=None, help="Override the experiment's provider.")
 @click.option(
+    "--max-runs",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Refuse a plan of more runs than this (default: the file's max_runs, 10000).",
+)
+@click.option(
     "--tracking-uri", default=None, help="MLflow store (default sqlite:///mlruns/mlflow.db)."
 )
 @click.option("--json", "as_json", is_flag=True, help="Print the plan as JSON.")
 @handle_errors
-def plan(file: Path, provider: str | None, tracking_uri: str | None, as_json: bool) -> None:
+def plan(
+    file: Path, provider: str | None, max_runs: int | None, tracking_uri: str | None, as_json: bool
+) -> None:
     """Show every run of an experiment FILE: variant, seed, cost and status. No network calls."""
-    p = _load(file, provider)
+    p = _load(file, provider, max_runs)
     status = _status(p, _existing_tracker(tracking_uri), force=False)
     totals = _totals(p, status)
     if as_json:
@@ -148,6 +156,12 @@ def plan(file: Path, provider: str | None, tracking_uri: str | None, as_json: bo
 @click.command()
 @click.argument("file", type=click.Path(path_type=Path))
 @click.option("--provider", default=None, help="Override the experiment's provider (sim, segmind).")
+@click.option(
+    "--max-runs",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Refuse a plan of more runs than this (default: the file's max_runs, 10000).",
+)
 @click.option(
     "--concurrency", type=click.IntRange(1, 64), default=None, help="Generations in flight at once."
 )
@@ -168,6 +182,7 @@ def plan(file: Path, provider: str | None, tracking_uri: str | None, as_json: bo
 def run(
     file: Path,
     provider: str | None,
+    max_runs: int | None,
     concurrency: int | None,
     budget: float | None,
     force: bool,
@@ -182,7 +197,7 @@ def run(
     from veolab.runner import RunOptions, run_plan
     from veolab.tracking.store import Tracker
 
-    p = _load(file, provider)
+    p = _load(file, provider, max_runs)
     tracker = Tracker(tracking_uri)
     status = _status(p, tracker, force)
     totals = _totals(p, status, concurrency)

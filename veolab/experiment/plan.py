@@ -8,6 +8,11 @@ Expansion: list-valued ``vars`` and ``params`` form a cartesian product; ``zip``
 together; each named variant applies its overrides and expands the same way. Every seed is its
 own run. A run's variant id is a short stable hash of everything except the seed; its label
 names the swept values. The plan touches no network and no tracking store.
+
+Before expanding anything, :func:`grid_size` multiplies the axes out; a plan of more than
+``max_runs`` runs (the experiment's ``max_runs:``, default 10,000, or ``--max-runs``) is an
+ExperimentError naming the count and the largest axes, so a typo'd grid of a billion runs is
+refused at once instead of filling memory.
 """
 
 from __future__ import annotations
@@ -15,6 +20,7 @@ from __future__ import annotations
 import hashlib
 import itertools
 import json
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -97,6 +103,49 @@ def _values(key: str, value: Any) -> list[Any]:
     return value if isinstance(value, list) else [value]
 
 
+def grid_size(exp: Experiment) -> tuple[int, list[tuple[str, int]]]:
+    """How many runs ``exp`` expands into, and its axes with their lengths, largest first.
+
+    Computed from the lengths alone (nothing is expanded), the same way :func:`build_plan`
+    expands: per variant, the product of the var lists, the zip rows and the param lists; the
+    variants add up; every seed multiplies.
+    """
+    axes: dict[str, int] = {}
+    total = 0
+    variants: list[Variant | None] = list(exp.variants or []) or [None]
+    for variant in variants:
+        v_vars = {**exp.vars, **(variant.vars if variant else {})}
+        v_params = {**exp.params, **(variant.params if variant else {})}
+        zip_ = {k: v for k, v in (exp.zip or {}).items() if not (variant and k in variant.vars)}
+        sizes = {f"var.{k}": len(_values(k, v)) for k, v in v_vars.items()}
+        if zip_:
+            sizes["zip"] = len(next(iter(zip_.values())))
+        sizes |= {f"param.{k}": len(_values(k, v)) for k, v in v_params.items()}
+        total += math.prod(sizes.values())
+        for name, n in sizes.items():
+            axes[name] = max(axes.get(name, 0), n)
+    if len(variants) > 1:
+        axes["variants"] = len(variants)
+    n_seeds = len(exp.seeds) if exp.seeds is not None else (exp.repeats or 1)
+    axes["seeds"] = n_seeds
+    ranked = sorted(((k, n) for k, n in axes.items() if n > 1), key=lambda kv: -kv[1])
+    return total * n_seeds, ranked
+
+
+def check_size(exp: Experiment, max_runs: int | None = None) -> int:
+    """The plan's size, or an ExperimentError when it is above ``max_runs``."""
+    limit = exp.max_runs if max_runs is None else max_runs
+    n, axes = grid_size(exp)
+    if n > limit:
+        where = str(exp.source_path or "the experiment file")
+        largest = ", ".join(f"{k} {v:,}" for k, v in axes[:3]) or "none"
+        raise ExperimentError(
+            f"{where}: the grid makes {n:,} runs, more than max_runs {limit:,}: largest axes "
+            f"{largest}; raise max_runs or --max-runs, or shrink the grid"
+        )
+    return n
+
+
 def _combos(vars_: dict[str, Any], zip_: dict[str, list[Any]] | None, params: dict[str, Any]):
     var_keys = list(vars_)
     var_lists = [_values(k, vars_[k]) for k in var_keys]
@@ -125,8 +174,15 @@ def _short(v: Any, n: int = 32) -> str:
     return s if len(s) <= n else s[: n - 1] + "…"
 
 
-def build_plan(exp: Experiment, provider: str | None = None, model: str | None = None) -> Plan:
-    """Every run of ``exp`` (provider/model overridable), validated before anything is paid."""
+def build_plan(
+    exp: Experiment,
+    provider: str | None = None,
+    model: str | None = None,
+    max_runs: int | None = None,
+) -> Plan:
+    """Every run of ``exp`` (provider/model/max_runs overridable), validated before anything is
+    paid; a grid of more than ``max_runs`` runs is refused before it is expanded."""
+    check_size(exp, max_runs)
     provider = provider or exp.provider.name
     model = model or exp.provider.model
     paid = _is_paid(provider)

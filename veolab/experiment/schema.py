@@ -12,8 +12,11 @@
     rate_limit: 20                  # submits per minute
     budget: 10.0                    # USD
     checks: {max_black_segment: 0.5}
+    max_runs: 10000                 # refuse a bigger grid before expanding it (--max-runs)
 
-Unknown keys are errors; every error names the file, the field and what is allowed.
+Unknown keys are errors; every error names the file, the field and what is allowed. So are a
+key given twice in one mapping (YAML would keep the last one silently), an empty list to sweep
+(it would make no runs) and booleans where whole numbers are expected (``seeds: [true]``).
 """
 
 from __future__ import annotations
@@ -23,12 +26,21 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictInt,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from veolab.errors import ExperimentError
 from veolab.request import API_FIELDS, SEED_MAX
 
 SWEEPABLE = tuple(f for f in API_FIELDS if f not in ("prompt", "seed"))
+MAX_RUNS = 10_000  # default cap on the plan's size (experiment `max_runs:`, CLI --max-runs)
 _NAME_CHARS = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_. ")
 
 
@@ -70,7 +82,24 @@ class Variant(BaseModel):
     @field_validator("params")
     @classmethod
     def _known_params(cls, v: dict[str, Any]) -> dict[str, Any]:
-        return _check_param_keys(v)
+        return _check_axes(_check_param_keys(v), "params")
+
+    @field_validator("vars")
+    @classmethod
+    def _vars_axes(cls, v: dict[str, Any]) -> dict[str, Any]:
+        return _check_axes(v, "vars")
+
+
+def _check_axes(values: dict[str, Any], section: str) -> dict[str, Any]:
+    """An empty list would sweep over nothing and make no runs: refuse it by name."""
+    for key, value in values.items():
+        # reference_images: [] is one value (no references), not an empty sweep
+        if isinstance(value, list) and not value and key != "reference_images":
+            raise ValueError(
+                f"{key} is an empty list, which makes no runs: give at least one value or remove "
+                f"{section}.{key}"
+            )
+    return values
 
 
 def _check_param_keys(params: dict[str, Any]) -> dict[str, Any]:
@@ -98,11 +127,12 @@ class Experiment(BaseModel):
     zip: dict[str, list[Any]] | None = None
     variants: list[Variant] | None = None
     params: dict[str, Any] = Field(default_factory=dict)
-    seeds: list[int] | None = None
-    repeats: int | None = Field(default=None, ge=1, le=10_000)
-    base_seed: int = Field(default=0, ge=0, le=SEED_MAX)
+    seeds: list[StrictInt] | None = None
+    repeats: StrictInt | None = Field(default=None, ge=1, le=10_000)
+    base_seed: StrictInt = Field(default=0, ge=0, le=SEED_MAX)
+    max_runs: StrictInt = Field(default=MAX_RUNS, ge=1)
     provider: ProviderSettings = Field(default_factory=ProviderSettings)
-    concurrency: int = Field(default=4, ge=1, le=64)
+    concurrency: StrictInt = Field(default=4, ge=1, le=64)
     rate_limit: float | None = Field(default=None, gt=0)
     budget: float | None = Field(default=None, ge=0)
     confirm_above: float = Field(default=5.0, ge=0)
@@ -124,7 +154,12 @@ class Experiment(BaseModel):
     @field_validator("params")
     @classmethod
     def _known_params(cls, v: dict[str, Any]) -> dict[str, Any]:
-        return _check_param_keys(v)
+        return _check_axes(_check_param_keys(v), "params")
+
+    @field_validator("vars")
+    @classmethod
+    def _vars_axes(cls, v: dict[str, Any]) -> dict[str, Any]:
+        return _check_axes(v, "vars")
 
     @field_validator("seeds")
     @classmethod
@@ -221,8 +256,38 @@ def _format_error(path: Path, exc: ValidationError) -> str:
             msg = f"{msg} (got {err.get('input')!r})"
         elif kind == "missing":
             msg = "required field is missing"
+        elif kind == "int_type":
+            msg = f"give a whole number (got {err.get('input')!r})"
         parts.append(f"{loc}: {msg}" if loc else msg)
     return f"{path}: " + "; ".join(parts)
+
+
+class _DuplicateKeyError(yaml.constructor.ConstructorError):
+    """A mapping names the same key twice."""
+
+
+class _StrictLoader(yaml.SafeLoader):
+    """PyYAML's safe loader, except that a key given twice in one mapping is an error."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        seen: dict[Any, int] = {}
+        for key_node, _ in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":
+                continue  # `<<: *defaults` may be overridden on purpose
+            key = self.construct_object(key_node, deep=True)
+            try:
+                first = seen.get(key)
+                seen.setdefault(key, key_node.start_mark.line + 1)
+            except TypeError:
+                continue  # an unhashable key: the base class says what is wrong
+            if first is not None:
+                raise _DuplicateKeyError(
+                    None,
+                    None,
+                    f"key {key!r} appears twice (first on line {first})",
+                    key_node.start_mark,
+                )
+        return super().construct_mapping(node, deep=deep)
 
 
 def load_experiment(path: Path | str) -> Experiment:
@@ -235,7 +300,11 @@ def load_experiment(path: Path | str) -> Experiment:
     except OSError as exc:
         raise ExperimentError(f"cannot read experiment file {path}: {exc.strerror}") from exc
     try:
-        data = yaml.safe_load(raw)
+        data = yaml.load(raw, Loader=_StrictLoader)  # a SafeLoader: no arbitrary objects
+    except _DuplicateKeyError as exc:
+        mark = exc.problem_mark
+        line = f" line {mark.line + 1}:" if mark else ""
+        raise ExperimentError(f"{path}:{line} {exc.problem}: keep one of them") from exc
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" line {mark.line + 1}" if mark else ""
