@@ -17,6 +17,7 @@ from veolab.errors import (
     InsufficientCreditsError,
     ModelNotFoundError,
     OutcomeUnknownError,
+    OutputNotObtainedError,
     PermissionDeniedError,
     ProviderConnectionError,
     ProviderHTTPError,
@@ -335,14 +336,17 @@ def test_submit_read_timeout_is_outcome_unknown(sim_server):
     assert wait_for(lambda: submits(srv)) == [200]  # logged once its stalled answer went out
 
 
-def test_sync_body_cut_off_after_200_carries_the_request_id(sim_server):
+def test_sync_body_cut_off_after_200_is_billed_not_obtained(sim_server):
     srv = sim_server()
     srv.inject_faults({"kind": "truncate"})
-    with pytest.raises(OutcomeUnknownError) as info:
+    with pytest.raises(OutputNotObtainedError) as info:
         run(provider(srv.base_url, mode="sync"))
-    [job] = srv.ledger()["jobs"]
+    [job] = srv.ledger()["jobs"]  # the 200 came: the job is done and billed
     assert info.value.request_id == job["request_id"]
-    assert info.value.details["status"] == 200
+    assert str(info.value) == (
+        f"Segmind job {job['request_id']} is billed, but its answer was cut off "
+        "(RemoteProtocolError); veolab keeps the job id and fetches it again on the next run"
+    )
     assert submits(srv) == [200]
 
 
@@ -384,13 +388,13 @@ def test_resume_of_an_unknown_job_is_a_404(sim_server):
         finally:
             await prov.aclose()
 
-    with pytest.raises(ProviderHTTPError) as info:
+    with pytest.raises(OutputNotObtainedError) as info:
         asyncio.run(go())
-    assert (type(info.value), info.value.status_code, info.value.request_id) == (
-        ProviderHTTPError,
-        404,
-        "no-such-job",
-    )
+    assert info.value.request_id == "no-such-job"
+    assert isinstance(info.value.__cause__, ProviderHTTPError)
+    assert info.value.__cause__.status_code == 404
     assert str(info.value) == (
-        "Segmind knows no job no-such-job (404): results are kept about an hour, or the id is wrong"
+        "Segmind job no-such-job was accepted (billed once it completes), but its status was not "
+        "found (404: Request no-such-job not found); Segmind keeps results about an hour, or the "
+        "id is wrong; veolab keeps the job id and fetches it again on the next run"
     )

@@ -1,11 +1,15 @@
 """Answers the simulator does not give, through ``httpx.MockTransport``: base64 output, HTML
-with 200, truncated bodies, redirects to the file, odd JSON, error bodies, header parsing."""
+with 200, truncated bodies, redirects to the file, odd JSON, error bodies, header parsing.
+
+A v1 answer with a success status means the job is done and billed: whatever then keeps
+veolab from the video is OutputNotObtainedError, never a complaint about the request or key."""
 
 from __future__ import annotations
 
 import asyncio
 import base64
 import email.utils
+import gzip
 import json
 import time
 
@@ -14,8 +18,9 @@ import pytest
 
 from veolab.errors import (
     BadRequestError,
-    InvalidOutputError,
     OutcomeUnknownError,
+    OutputNotObtainedError,
+    PermissionDeniedError,
     RateLimitError,
     ServerError,
 )
@@ -168,8 +173,14 @@ def test_redirect_loop_is_an_error(mp4):
             ("GET", loop): [httpx.Response(302, headers={"location": loop})],
         }
     )
-    with pytest.raises(InvalidOutputError, match="more than 5 redirects"):
+    with pytest.raises(OutputNotObtainedError) as info:
         generate(host)
+    assert str(info.value) == (
+        "Segmind answered the sync call with success (billed), but the download URL redirected "
+        "more than 5 times; it named no job id (x-request-id), so veolab cannot fetch the output "
+        "again"
+    )
+    assert info.value.request_id is None
 
 
 def test_html_page_with_200_is_not_a_video():
@@ -181,11 +192,12 @@ def test_html_page_with_200_is_not_a_video():
             ]
         }
     )
-    with pytest.raises(InvalidOutputError) as info:
+    with pytest.raises(OutputNotObtainedError) as info:
         generate(host)
     assert str(info.value) == (
-        "Segmind's answer (a text/html body) is an HTML page, not a "
-        "video: the host returned an error"
+        "Segmind answered the sync call with success (billed), but its answer held no video "
+        "output (an HTML page (Maintenance)); it named no job id (x-request-id), so veolab "
+        "cannot fetch the output again"
     )
 
 
@@ -199,10 +211,11 @@ def test_json_without_any_video_is_an_error():
             ]
         }
     )
-    with pytest.raises(InvalidOutputError) as info:
+    with pytest.raises(OutputNotObtainedError) as info:
         generate(host)
     assert str(info.value) == (
-        "Segmind answered with JSON with keys message, status but no video output"
+        "Segmind job q9 is billed, but its answer held no video output (JSON with keys message, "
+        "status); veolab keeps the job id and fetches it again on the next run"
     )
     assert info.value.request_id == "q9"
 
@@ -217,17 +230,22 @@ def test_truncated_mp4_is_rejected(mp4):
             ]
         }
     )
-    with pytest.raises(InvalidOutputError, match="truncated: box 'mdat' runs past the end"):
+    with pytest.raises(OutputNotObtainedError) as info:
         generate(host)
+    assert str(info.value).startswith(
+        "Segmind answered the sync call with success (billed), but the body of the answer is "
+        "truncated: box 'mdat' runs past the end; "
+    )
 
 
 def test_body_shorter_than_its_content_length(mp4):
     short = httpx.Response(
         200, content=mp4[:5000], headers={"content-length": str(len(mp4)), "x-request-id": "s1"}
     )
-    with pytest.raises(OutcomeUnknownError) as info:  # a sync answer cut off: maybe billed
+    with pytest.raises(OutputNotObtainedError) as info:  # a 200 sync answer cut off: billed
         generate(Host({("POST", f"{API}/v1/veo-3.1"): [short]}))
     assert info.value.request_id == "s1"
+    assert "job s1 is billed, but its answer was cut off (RemoteProtocolError)" in str(info.value)
     cut = httpx.Response(200, content=mp4[:5000], headers={"content-length": str(len(mp4))})
     host = queue_host(
         httpx.Response(200, json={"output": "https://cdn.example.net/v.mp4"}),
@@ -244,11 +262,63 @@ def test_size_cap_stops_runaway_downloads(mp4):
             ]
         }
     )
-    with pytest.raises(InvalidOutputError) as info:
+    with pytest.raises(OutputNotObtainedError) as info:
         generate(host, max_download_bytes=10_000)
     assert str(info.value) == (
-        f"the answer to the sync call to veo-3.1 is {len(mp4)} bytes: over the 10000 byte cap"
+        "Segmind answered the sync call with success (billed), but the video is over veolab's "
+        f"size cap (the answer to the sync call to veo-3.1 is {len(mp4)} bytes: over the 10000 "
+        "byte cap); raise max_download_bytes to take it; it named no job id (x-request-id), so "
+        "veolab cannot fetch the output again"
     )
+
+
+def test_gzipped_error_bodies_are_read_once(mp4):
+    """A real host gzips its error JSON: the body is decoded once, and its words quoted."""
+
+    def gz(status: int, text: str) -> httpx.Response:
+        body = gzip.compress(json.dumps({"error": text}).encode())
+        headers = {"content-encoding": "gzip", "content-type": "application/json"}
+        return httpx.Response(status, content=body, headers=headers)
+
+    host = Host({("POST", f"{API}/v1/veo-3.1"): [gz(403, "Model access denied")]})
+    with pytest.raises(PermissionDeniedError) as info:
+        generate(host)
+    assert str(info.value).startswith("Segmind sync call to veo-3.1 failed: 403 forbidden: Model")
+    cdn = "https://cdn.example.net/v.mp4"
+    host = queue_host(
+        httpx.Response(200, json={"output": cdn}),
+        {("GET", cdn): [gz(403, "Request has expired")]},
+    )
+    with pytest.raises(OutputNotObtainedError) as info:
+        generate(host, mode="queue")
+    assert str(info.value) == (
+        "Segmind job r-1 is billed, but the download URL has expired (403: Request has expired); "
+        "veolab keeps the job id and fetches it again on the next run"
+    )
+
+
+@pytest.mark.parametrize(
+    ("body", "described"),
+    [
+        (b'{"state": "COMPLETED"}', "JSON with keys state"),
+        (b'["COMPLETED"]', "JSON list"),
+        (b"COMPLETED", "a text/plain body of 9 bytes"),
+        (b'{"status": 3}', "JSON with keys status"),
+    ],
+)
+def test_unreadable_status_ends_after_three_reads(body, described):
+    host = queue_host(httpx.Response(200, json={"output": "unused"}))
+    status = f"{API}/v2/requests/r-1/status"
+    plain = {"content-type": "text/plain"}
+    host.routes[("GET", status)] = [httpx.Response(200, content=body, headers=plain)]
+    with pytest.raises(OutputNotObtainedError) as info:
+        generate(host, mode="queue", job_timeout=3600)
+    assert str(info.value) == (
+        "Segmind job r-1 was accepted (billed once it completes), but its status could not be "
+        f"read 3 times in a row ({described} instead of a JSON object with a status); veolab "
+        "keeps the job id and fetches it again on the next run"
+    )
+    assert [url for _, url, _ in host.seen].count(status) == 3
 
 
 def test_submit_without_request_id_is_outcome_unknown():

@@ -5,6 +5,10 @@
   custom ``x-api-key`` header on a cross-origin redirect, so redirects are followed here).
 - Submits go through the shared limiter and are never retried once they may have been sent;
   GETs are retried on every transient failure (see :mod:`.retry`).
+- Once the host has accepted a job, a GET of its status, result or file that the host refuses
+  (4xx), that is over the size cap or that redirects in circles raises
+  :class:`~veolab.errors.OutputNotObtainedError` with the job id (``accepted=``), not an error
+  about the request or the key.
 """
 
 from __future__ import annotations
@@ -20,7 +24,13 @@ import httpx
 from veolab import __version__
 from veolab.errors import InvalidOutputError, OutcomeUnknownError
 from veolab.providers.base import ProviderConfig
-from veolab.providers.segmind.http import error_for, kept_headers
+from veolab.providers.segmind.http import (
+    PARTS,
+    error_for,
+    kept_headers,
+    not_obtained,
+    refusal,
+)
 from veolab.providers.segmind.output import ERROR_BODY_CAP, detached, parse_json, read_capped
 from veolab.providers.segmind.retry import transport_error, with_retries
 
@@ -48,6 +58,11 @@ class Reply:
 
     def json(self) -> Any:
         return parse_json(self.body)
+
+
+def over_cap(noun: str, exc: InvalidOutputError) -> str:
+    """The cause for a body refused by veolab's size cap (``max_download_bytes``)."""
+    return f"{noun} is over veolab's size cap ({exc}); raise max_download_bytes to take it"
 
 
 def _origin(url: str) -> tuple[str, str, int | None]:
@@ -113,8 +128,13 @@ class SegmindHTTP:
         permit: Callable[[], Awaitable[float]],
         attempts: list[int],
         max_body: int,
+        billed_answer: bool = False,
     ) -> Reply:
-        """POST a billable submit; a lost answer raises OutcomeUnknownError."""
+        """POST a billable submit; a lost answer raises OutcomeUnknownError.
+
+        ``billed_answer`` (v1): a success status means the job is done and billed, so a body
+        that breaks off or is over ``max_body`` raises OutputNotObtainedError instead.
+        """
 
         async def once() -> Reply:
             await permit()
@@ -128,6 +148,12 @@ class SegmindHTTP:
                         raw = await read_capped(resp, max_body, f"the answer to the {what}")
                     except httpx.TransportError as exc:
                         rid = resp.headers.get("x-request-id")
+                        if billed_answer:
+                            raise not_obtained(
+                                rid,
+                                f"its answer was cut off ({type(exc).__name__})",
+                                secret=self._key,
+                            ) from exc
                         raise OutcomeUnknownError(
                             f"Segmind {what}: answered {resp.status_code} but the body was cut "
                             f"off ({type(exc).__name__}); the job may be billed; do not resubmit "
@@ -139,7 +165,10 @@ class SegmindHTTP:
                             },
                         ) from exc
                     except InvalidOutputError as exc:
-                        exc.request_id = exc.request_id or resp.headers.get("x-request-id")
+                        rid = resp.headers.get("x-request-id")
+                        if billed_answer:
+                            raise not_obtained(rid, over_cap("the video", exc)) from exc
+                        exc.request_id = exc.request_id or rid
                         raise
                     return Reply(resp, raw, url)
             except httpx.TransportError as exc:
@@ -158,11 +187,16 @@ class SegmindHTTP:
         attempts: list[int] | None = None,
         request_id: str | None = None,
         tolerate_failed: bool = False,
+        accepted: str | None = None,
     ) -> Reply:
         """GET ``url`` following redirects safely; the body is capped at ``max_body`` bytes.
 
         ``tolerate_failed`` returns a 4xx whose JSON says ``"status": "FAILED"`` (Segmind
-        serves a failed job's status under 422) instead of raising.
+        serves a failed job's status under 422) instead of raising. ``accepted`` names what
+        this GET reads of the accepted job ``request_id`` (``"status"``, ``"result"`` or
+        ``"download"``): a refusal (4xx but 429), an over-cap body or a redirect loop then
+        raises OutputNotObtainedError. 429 and 5xx stay typed errors, retried here; the
+        caller decides what their exhaustion means.
         """
 
         async def once() -> Reply:
@@ -170,7 +204,7 @@ class SegmindHTTP:
             for _ in range(MAX_HOPS + 1):
                 try:
                     reply = await self._get_once(
-                        current, what, max_body, tolerate_failed, request_id
+                        current, what, max_body, tolerate_failed, request_id, accepted
                     )
                 except httpx.TransportError as exc:
                     raise transport_error(
@@ -179,6 +213,12 @@ class SegmindHTTP:
                 if reply.location is None:
                     return reply
                 current = reply.location
+            if accepted:
+                raise not_obtained(
+                    request_id,
+                    f"{PARTS[accepted]} redirected more than {MAX_HOPS} times",
+                    completed=accepted != "status",
+                )
             raise InvalidOutputError(
                 f"Segmind {what}: more than {MAX_HOPS} redirects", request_id=request_id
             )
@@ -186,7 +226,13 @@ class SegmindHTTP:
         return await with_retries(once, config=self.config, what=what, attempts=attempts)
 
     async def _get_once(
-        self, url: str, what: str, max_body: int, tolerate_failed: bool, request_id: str | None
+        self,
+        url: str,
+        what: str,
+        max_body: int,
+        tolerate_failed: bool,
+        request_id: str | None,
+        accepted: str | None,
     ) -> Reply:
         async with self.client().stream("GET", url, headers=self.headers_for(url)) as resp:
             if resp.status_code in REDIRECTS:
@@ -200,12 +246,24 @@ class SegmindHTTP:
                     and str(data.get("status", "")).upper() == "FAILED"
                 ):
                     return Reply(resp, raw, url)
-                raise error_for(
-                    detached(resp, raw), what=what, secret=self._key, request_id=request_id
-                )
+                answer = detached(resp, raw)
+                typed = error_for(answer, what=what, secret=self._key, request_id=request_id)
+                if accepted and resp.status_code < 500 and resp.status_code != 429:
+                    raise not_obtained(
+                        request_id,
+                        refusal(accepted, answer, self._key),
+                        completed=accepted != "status",
+                        secret=self._key,
+                    ) from typed
+                raise typed
             try:
                 raw = await read_capped(resp, max_body, what)
             except InvalidOutputError as exc:
+                if accepted:
+                    noun = "the video" if accepted == "download" else PARTS[accepted]
+                    raise not_obtained(
+                        request_id, over_cap(noun, exc), completed=accepted != "status"
+                    ) from exc
                 exc.request_id = exc.request_id or request_id
                 raise
             return Reply(resp, raw, url)

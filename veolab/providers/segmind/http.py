@@ -4,6 +4,10 @@ Every error status becomes one :mod:`veolab.errors` class with a one-line messag
 Segmind's own ``{"error": ...}`` text (or the gist of an HTML / plain-text body) and says what
 to do. Nothing here ever puts the API key into a message: :func:`scrub` removes it from any
 text that came from the network.
+
+Once the host has accepted a job (a v2 submit named it, or a v1 call answered 200), a failure
+to get its output is no longer about the request or the key: :func:`not_obtained` words it as
+"billed, but ..." (:class:`~veolab.errors.OutputNotObtainedError`, with the job id).
 """
 
 from __future__ import annotations
@@ -24,12 +28,14 @@ from veolab.errors import (
     BadRequestError,
     InsufficientCreditsError,
     ModelNotFoundError,
+    OutputNotObtainedError,
     PermissionDeniedError,
     ProviderHTTPError,
     RateLimitError,
     ServerError,
     ValidationRejectedError,
 )
+from veolab.providers.segmind.output import describe_json, detached, parse_json
 
 #: response headers kept in a result's metadata (lower case)
 KEPT_HEADERS = (
@@ -226,6 +232,69 @@ def error_for(
         advice = f"retry after {wait:.0f} s or lower submits_per_minute"
     message = f"Segmind {what} failed: {status} {label}: {text}; {advice}"
     return cls(scrub(message, secret), status_code=status, request_id=request_id, retry_after=wait)
+
+
+#: what a GET after acceptance reads, as the subject of a sentence
+PARTS = {
+    "status": "its status",
+    "result": "its result",
+    "download": "the download URL",
+    "answer": "its answer",
+}
+FETCH_AGAIN = "veolab keeps the job id and fetches it again on the next run"
+
+
+def not_obtained(
+    job: str | None, cause: str, *, completed: bool = True, secret: str | None = None
+) -> OutputNotObtainedError:
+    """The error for an accepted job whose output could not be obtained because of ``cause``.
+
+    ``completed``: the job is known to be done (billed); else it was accepted and is billed
+    once it completes. Without a job id (a v1 answer without ``x-request-id``) nothing can be
+    fetched again, and the message says so.
+    """
+    if job:
+        state = "is billed" if completed else "was accepted (billed once it completes)"
+        text = f"Segmind job {job} {state}, but {cause}; {FETCH_AGAIN}"
+    else:
+        text = (
+            f"Segmind answered the sync call with success (billed), but {cause}; it named no "
+            "job id (x-request-id), so veolab cannot fetch the output again"
+        )
+    return OutputNotObtainedError(scrub(text, secret), request_id=job or None)
+
+
+def refusal(part: str, response: httpx.Response, secret: str | None = None) -> str:
+    """What an error status on ``part`` of an accepted job means, in the host's own words."""
+    status = response.status_code
+    text = error_text(response, secret)
+    subject = PARTS.get(part, part)
+    if "expire" in text.lower():
+        verb = "has expired"
+    elif status in (401, 402, 403, 406):
+        verb = "was refused"
+    elif status == 404:
+        verb = "was not found"
+    else:
+        verb = "was rejected"
+    cause = f"{subject} {verb} ({status}: {text})"
+    if status == 404 and part != "download":
+        cause += "; Segmind keeps results about an hour, or the id is wrong"
+    return cause
+
+
+def describe_answer(response: httpx.Response, body: bytes, secret: str | None = None) -> str:
+    """A short description of an answer that was not what was expected (for messages)."""
+    data = parse_json(body)
+    if data is not None:
+        return describe_json(data)
+    if not body.strip():
+        return "an empty body"
+    ctype = response.headers.get("content-type", "").split(";")[0].strip()
+    gist = error_text(detached(response, body), secret)
+    if gist.startswith("HTML page: "):
+        return f"an HTML page ({gist.removeprefix('HTML page: ')})"
+    return f"{f'a {ctype}' if ctype else 'an untyped'} body of {len(body)} bytes"
 
 
 def json_body(response: httpx.Response) -> Any:

@@ -127,7 +127,14 @@ async def read_capped(response: httpx.Response, max_bytes: int, what: str) -> by
 
 
 def detached(response: httpx.Response, body: bytes) -> httpx.Response:
-    """A plain, fully read copy of a streamed response (for error messages)."""
+    """A plain, fully read copy of a streamed response (for error messages).
+
+    ``body`` is already decoded, so the copy drops ``Content-Encoding`` (a gzipped error body
+    would otherwise be decoded twice and raise httpx.DecodingError) and ``Content-Length``.
+    """
+    headers = httpx.Headers(response.headers)
+    for name in ("content-encoding", "content-length"):
+        headers.pop(name, None)
     return httpx.Response(
-        response.status_code, headers=response.headers, content=body, request=response.request
+        response.status_code, headers=headers, content=body, request=response.request
     )

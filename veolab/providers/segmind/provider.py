@@ -27,9 +27,9 @@ from veolab.errors import (
     GenerationFailedError,
     InvalidOutputError,
     MissingKeyError,
-    ModelNotFoundError,
     OutcomeUnknownError,
     ProviderConnectionError,
+    ProviderError,
     ProviderHTTPError,
     RateLimitError,
     ServerError,
@@ -39,6 +39,8 @@ from veolab.providers.base import Provider, ProviderConfig, ProviderResult, Timi
 from veolab.providers.segmind.body import file_urls, request_body
 from veolab.providers.segmind.client import Reply, SegmindHTTP
 from veolab.providers.segmind.http import (
+    describe_answer,
+    not_obtained,
     redact_json,
     redact_url,
 )
@@ -62,6 +64,15 @@ DONE = ("COMPLETED", "SUCCEEDED", "SUCCESS")
 FAILED = ("FAILED", "ERROR", "CANCELED", "CANCELLED")
 STARTED = ("PROCESSING", "IN_PROGRESS", "RUNNING", "STARTED")
 SMALL_BODY = 4 << 20  # cap for JSON answers that do not carry the video inline
+UNREADABLE_READS = 3  # reads of a status or result that cannot be read before giving up
+
+
+def _cause(exc: ProviderError) -> str:
+    """``ServerError 502``: the class of a transient failure and its status, for messages."""
+    cause = exc.__class__.__name__
+    if isinstance(exc, ProviderHTTPError):
+        cause += f" {exc.status_code}"
+    return cause
 
 
 def resolve_base_url(configured: str | None) -> str:
@@ -234,26 +245,41 @@ class SegmindProvider(Provider):
         t0: float,
         meta: dict[str, Any],
     ) -> ProviderResult:
+        """Poll ``status_url`` until the job is done, then read its result and download it.
+
+        The job is accepted from here on: a failure is GenerationFailedError (the host says
+        FAILED), OutcomeUnknownError (polls that keep failing, job_timeout: it may still
+        finish) or OutputNotObtainedError (anything else: refused, unreadable, not a video).
+        """
         cfg = self.config
         interval, deadline = cfg.poll_interval, t0 + cfg.job_timeout
         t_started: float | None = None
         polls: list[int] = []
+        unreadable = 0
         while True:
             reply = await self._job_get(status_url, rid, "status", polls, SMALL_BODY)
-            data = reply.json() if isinstance(reply.json(), dict) else {}
-            state = str(data.get("status", "")).upper()
+            data = reply.json()
+            state = data.get("status") if isinstance(data, dict) else None
             now = time.perf_counter()
-            if state in STARTED and t_started is None:
-                t_started = now
-            if state in DONE:
-                break
-            if state in FAILED:
-                reason = str(data.get("error") or "no reason given")[:300]
-                raise GenerationFailedError(
-                    f"Segmind job {rid} FAILED: {reason}; not billed; change the prompt or "
-                    "parameters and try again",
-                    request_id=rid,
-                )
+            if isinstance(state, str) and state.strip():
+                unreadable = 0
+                state = state.strip().upper()
+                if state in STARTED and t_started is None:
+                    t_started = now
+                if state in DONE:
+                    break
+                if state in FAILED:
+                    raise self._failed(rid, data)
+            else:
+                unreadable += 1
+                if unreadable >= UNREADABLE_READS:
+                    raise not_obtained(
+                        rid,
+                        f"its status could not be read {unreadable} times in a row "
+                        f"({self._describe(reply)} instead of a JSON object with a status)",
+                        completed=False,
+                        secret=self._api_key(),
+                    )
             if now + interval > deadline:
                 raise OutcomeUnknownError(
                     f"Segmind job {rid} is still {state or 'pending'} after "
@@ -262,13 +288,29 @@ class SegmindProvider(Provider):
                     request_id=rid,
                     details={"status": state, "status_url": status_url},
                 )
-            await asyncio.sleep(interval)
-            interval = min(interval * 1.5, cfg.poll_max_interval)
+            interval = await self._pause(interval)
         t_done = time.perf_counter()
-        reply = await self._job_get(response_url, rid, "result", polls, cfg.max_download_bytes)
-        video, source = await self._video_from(reply, rid)
+        unreadable = 0
+        while True:  # the status says done: a result without a video is read again, a little
+            reply = await self._job_get(response_url, rid, "result", polls, cfg.max_download_bytes)
+            found = self._locate(reply)
+            if found is not None:
+                break
+            data = reply.json()
+            if isinstance(data, dict) and str(data.get("status", "")).upper() in FAILED:
+                raise self._failed(rid, data)
+            unreadable += 1
+            if unreadable >= UNREADABLE_READS:
+                raise not_obtained(
+                    rid,
+                    f"its result held no video output in {unreadable} reads "
+                    f"({self._describe(reply)})",
+                    secret=self._api_key(),
+                )
+            interval = await self._pause(interval)
+        video, source = await self._fetch(found, reply, rid)
         t_end = time.perf_counter()
-        data = reply.json() if not is_video_response(reply.response, reply.body[:8]) else None
+        data = reply.json() if found[0] != "body" else None
         metrics = data.get("metrics") if isinstance(data, dict) else None
         metrics = metrics if isinstance(metrics, dict) else {}
         reported = metrics.get("queue_time")
@@ -290,36 +332,51 @@ class SegmindProvider(Provider):
         }
         return self._result(request, video, rid, reply, data, timings, meta)
 
+    async def _pause(self, interval: float) -> float:
+        """Wait ``interval`` seconds; the next wait (x1.5, up to poll_max_interval)."""
+        await asyncio.sleep(interval)
+        return min(interval * 1.5, self.config.poll_max_interval)
+
+    def _failed(self, rid: str, data: dict[str, Any]) -> GenerationFailedError:
+        reason = str(data.get("error") or "no reason given")[:300]
+        return GenerationFailedError(
+            f"Segmind job {rid} FAILED: {reason}; not billed; change the prompt or "
+            "parameters and try again",
+            request_id=rid,
+        )
+
     async def _job_get(
         self, url: str, rid: str, what: str, polls: list[int], max_body: int
     ) -> Reply:
-        """A status or result GET; after retries, a failure leaves the outcome unknown."""
+        """A status or result GET of an accepted job, retried on transient failures.
+
+        When the retries run out, an unread status leaves the outcome unknown (the job may
+        still fail or finish); an unread result of a finished job is billed, not obtained.
+        A refusal (4xx) is OutputNotObtainedError already (see SegmindHTTP.get).
+        """
+        attempts: list[int] = []
         try:
             return await self.http().get(
                 url,
                 what=f"{what} of job {rid}",
                 max_body=max_body,
-                attempts=polls,
+                attempts=attempts,
                 request_id=rid,
                 tolerate_failed=True,
+                accepted=what,
             )
-        except ModelNotFoundError as exc:
-            raise ProviderHTTPError(
-                f"Segmind knows no job {rid} (404): results are kept about an hour, or the id "
-                "is wrong",
-                status_code=404,
-                request_id=rid,
-            ) from exc
         except (ServerError, ProviderConnectionError, RateLimitError) as exc:
-            cause = exc.__class__.__name__
-            if isinstance(exc, ProviderHTTPError):
-                cause += f" {exc.status_code}"
-            raise OutcomeUnknownError(
-                f"Segmind job {rid}: could not read its {what} ({cause}, {len(polls)} attempts "
-                "in all); it may finish and be billed: resume it later",
-                request_id=rid,
-                details={"phase": what},
-            ) from exc
+            cause = f"{_cause(exc)}, {len(attempts)} attempts in all"
+            if what == "status":
+                raise OutcomeUnknownError(
+                    f"Segmind job {rid}: could not read its status ({cause}); it may finish "
+                    "and be billed: resume it later",
+                    request_id=rid,
+                    details={"phase": what},
+                ) from exc
+            raise not_obtained(rid, f"its {what} could not be read ({cause})") from exc
+        finally:
+            polls.extend(attempts)
 
     # -- sync mode --------------------------------------------------------------------------
 
@@ -333,16 +390,21 @@ class SegmindProvider(Provider):
             permit=self.limiter.submit_permit,
             attempts=attempts,
             max_body=self.config.max_download_bytes,
+            billed_answer=True,
         )
+        # a success status: the job is done and billed, whatever follows
         t1 = time.perf_counter()
         rid = reply.headers.get("x-request-id")
-        if reply.location:
-            video = await self._download(reply.location, rid)
-            source = f"redirect:{redact_url(reply.location)}"
-        else:
-            video, source = await self._video_from(reply, rid)
+        found = ("redirect", reply.location) if reply.location else self._locate(reply)
+        if found is None:
+            raise not_obtained(
+                rid,
+                f"its answer held no video output ({self._describe(reply)})",
+                secret=self._api_key(),
+            )
+        video, source = await self._fetch(found, reply, rid)
         t2 = time.perf_counter()
-        data = None if is_video_response(reply.response, reply.body[:8]) else reply.json()
+        data = reply.json() if found[0] not in ("body", "redirect") else None
         meta = {
             "submit_attempts": len(attempts),
             "output": source,
@@ -353,51 +415,56 @@ class SegmindProvider(Provider):
 
     # -- turning answers into a video -------------------------------------------------------
 
-    async def _video_from(self, reply: Reply, rid: str | None) -> tuple[bytes, str]:
-        """The verified MP4 bytes in ``reply`` (inline, base64 or behind a URL) and its source."""
+    def _locate(self, reply: Reply) -> tuple[str, str] | None:
+        """Where the video of a success answer is: ("body", ""), ("url", url) or
+        ("base64", text); None when the answer holds none."""
         if is_video_response(reply.response, reply.body[:8]):
-            video, source = reply.body, "body"
-        else:
-            data = reply.json()
-            found = find_output(data) if data is not None else None
-            if found is None:
-                what = (
-                    describe_json(data)
-                    if data is not None
-                    else f"a {reply.headers.get('content-type', 'untyped')} body"
-                )
-                if data is None:  # HTML or text with a success status: let verify name it
-                    verify_mp4(
-                        reply.body,
-                        max_bytes=self.config.max_download_bytes,
-                        what=f"Segmind's answer ({what})",
-                    )
-                raise InvalidOutputError(
-                    f"Segmind answered with {what} but no video output", request_id=rid
-                )
-            kind, value = found
-            if kind == "url":
-                video, source = await self._download(value, rid), f"url:{redact_url(value)}"
-            else:
-                video, source = decode_base64_video(value, "Segmind's output"), "base64"
+            return "body", ""
+        data = reply.json()
+        return find_output(data) if data is not None else None
+
+    def _describe(self, reply: Reply) -> str:
+        return describe_answer(reply.response, reply.body, self._api_key())
+
+    async def _fetch(
+        self, found: tuple[str, str], reply: Reply, rid: str | None
+    ) -> tuple[bytes, str]:
+        """The verified MP4 bytes of an accepted job's answer, and where they came from.
+
+        Anything that keeps them from being a video is OutputNotObtainedError: the job is
+        billed either way.
+        """
+        kind, value = found
         try:
-            verify_mp4(video, max_bytes=self.config.max_download_bytes, what="Segmind's output")
+            if kind == "body":
+                video, source, what = reply.body, "body", "the body of the answer"
+            elif kind == "base64":
+                video = decode_base64_video(value, "the inline (base64) output")
+                source, what = "base64", "the inline (base64) output"
+            else:
+                video = await self._download(value, rid)
+                source, what = f"{kind}:{redact_url(value)}", "the downloaded file"
+            verify_mp4(video, max_bytes=self.config.max_download_bytes, what=what)
         except InvalidOutputError as exc:
-            exc.request_id = exc.request_id or rid
-            raise
+            raise not_obtained(rid, str(exc), secret=self._api_key()) from exc
         return video, source
 
     async def _download(self, url: str, rid: str | None) -> bytes:
+        attempts: list[int] = []
         try:
             reply = await self.http().get(
-                url, what="video download", max_body=self.config.max_download_bytes, request_id=rid
+                url,
+                what="video download",
+                max_body=self.config.max_download_bytes,
+                attempts=attempts,
+                request_id=rid,
+                accepted="download",
             )
         except (ServerError, ProviderConnectionError, RateLimitError) as exc:
-            raise OutcomeUnknownError(
-                f"Segmind job {rid}: the video could not be downloaded "
-                f"({exc.__class__.__name__}); it is billed: resume the job to fetch it again",
-                request_id=rid,
-                details={"url": redact_url(url)},
+            raise not_obtained(
+                rid,
+                f"the video could not be downloaded from {redact_url(url)} "
+                f"({_cause(exc)}, {len(attempts)} attempts in all)",
             ) from exc
         return reply.body
 

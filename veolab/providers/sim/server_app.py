@@ -152,7 +152,7 @@ def create_app(config: SimServerConfig | None = None) -> _RawSend:
         fault = state.take_fault(route)
         made: Response | None = None  # the answer the server made, before a fault replaced it
         try:
-            if fault and fault.when == "before" and fault.kind in ("status", "drop"):
+            if fault and fault.when == "before" and fault.kind in ("status", "drop", "reply"):
                 response = fault_response(fault, None)
             else:
                 if fault and fault.kind == "stall" and fault.when == "before":
@@ -189,6 +189,8 @@ def create_app(config: SimServerConfig | None = None) -> _RawSend:
         headers: dict[str, str] = {}
         if original is not None and "x-request-id" in original.headers:
             headers["x-request-id"] = original.headers["x-request-id"]
+        if fault.kind == "reply":
+            return Response(fault.content, 200, headers=headers, media_type=fault.content_type)
         if fault.status == 429:
             headers["x-rate-limit-reset-at-utc"] = utc_iso(time.time() + (fault.retry_after or 1))
         if fault.retry_after is not None:

@@ -48,20 +48,24 @@ class Fault(BaseModel):
     ``kind``: ``status`` answers ``status`` with a JSON, HTML or text body; ``drop`` closes
     the connection without an answer; ``stall`` waits ``seconds`` then answers normally (a
     client read timeout); ``truncate`` sends headers and half the body, then closes; ``fail``
-    (submits only) accepts the job and reports it FAILED (v1: a 500), unbilled.
+    (submits only) accepts the job and reports it FAILED (v1: a 500), unbilled; ``reply``
+    answers 200 with ``content`` verbatim as ``content_type`` (an answer that cannot be read:
+    JSON without a status, an HTML page, a body that is not an MP4).
     ``when="after"``: the job is created and billed before the fault (a lost answer).
     """
 
     model_config = ConfigDict(extra="forbid")
 
     route: Route = "submit"
-    kind: Literal["status", "drop", "stall", "truncate", "fail"] = "status"
+    kind: Literal["status", "drop", "stall", "truncate", "fail", "reply"] = "status"
     status: int = Field(default=500, ge=400, le=599)
     body: Literal["json", "html", "text"] = "json"
     message: str | None = None
     when: Literal["before", "after"] = "before"
     seconds: float = Field(default=0.0, ge=0)
     retry_after: float | None = Field(default=None, ge=0)
+    content: str = ""  # kind "reply": the body
+    content_type: str = "application/json"  # kind "reply": its media type
     count: int = Field(default=1, ge=1)
 
 
