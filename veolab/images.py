@@ -2,6 +2,9 @@
 
 A local file is read once, must decode as an image, and its bytes' sha256 becomes part of the
 request's identity (the path does not: the same bytes under another name are the same request).
+An image whose header declares more than ``MAX_IMAGE_PIXELS`` pixels is refused before it is
+decoded (a "decompression bomb": a few kilobytes that would decode to gigabytes), and anything
+OpenCV refuses while decoding is an ImageReferenceError too.
 
     >>> ref = ImageRef.parse("https://example.com/a.png")
     >>> ref.kind, ref.identity()
@@ -15,6 +18,7 @@ import binascii
 import hashlib
 import mimetypes
 import re
+import struct
 import urllib.parse
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -48,13 +52,108 @@ def _sniff_mime(data: bytes) -> str | None:
     return None
 
 
+# Veo takes images up to 1080p; 50 megapixels leaves room for any camera's photos and keeps a
+# decoded image under 150 MB (OpenCV's own limit, 2**30 pixels, is 3 GB of RGB)
+MAX_IMAGE_PIXELS = 50_000_000
+
+
+def _png_size(data: bytes) -> tuple[int, int] | None:
+    if len(data) >= 24 and data[12:16] == b"IHDR":
+        return struct.unpack(">II", data[16:24])
+    return None
+
+
+def _gif_size(data: bytes) -> tuple[int, int] | None:
+    return struct.unpack("<HH", data[6:10]) if len(data) >= 10 else None
+
+
+def _bmp_size(data: bytes) -> tuple[int, int] | None:
+    if len(data) < 26:
+        return None
+    if struct.unpack("<I", data[14:18])[0] == 12:  # OS/2 BITMAPCOREHEADER
+        return struct.unpack("<HH", data[18:22])
+    w, h = struct.unpack("<ii", data[18:26])
+    return abs(w), abs(h)
+
+
+def _webp_size(data: bytes) -> tuple[int, int] | None:
+    chunk = data[12:16]
+    if chunk == b"VP8X" and len(data) >= 30:
+        w = int.from_bytes(data[24:27], "little") + 1
+        h = int.from_bytes(data[27:30], "little") + 1
+        return w, h
+    if chunk == b"VP8L" and len(data) >= 25:
+        bits = int.from_bytes(data[21:25], "little")
+        return (bits & 0x3FFF) + 1, ((bits >> 14) & 0x3FFF) + 1
+    if chunk == b"VP8 " and len(data) >= 30:
+        w, h = struct.unpack("<HH", data[26:30])
+        return w & 0x3FFF, h & 0x3FFF
+    return None
+
+
+def _jpeg_size(data: bytes) -> tuple[int, int] | None:
+    i = 2
+    while i + 9 < len(data):
+        if data[i] != 0xFF:
+            return None
+        marker = data[i + 1]
+        if marker == 0xFF:  # fill byte
+            i += 1
+            continue
+        if marker in (0x01, *range(0xD0, 0xD9)):  # markers without a length
+            i += 2
+            continue
+        if 0xC0 <= marker <= 0xCF and marker not in (0xC4, 0xC8, 0xCC):  # a start of frame
+            h, w = struct.unpack(">HH", data[i + 5 : i + 9])
+            return w, h
+        i += 2 + struct.unpack(">H", data[i + 2 : i + 4])[0]
+    return None
+
+
+def image_size(data: bytes) -> tuple[int, int] | None:
+    """(width, height) as a PNG, JPEG, GIF, BMP or WebP header declares it, without decoding."""
+    readers = {
+        "image/png": _png_size,
+        "image/jpeg": _jpeg_size,
+        "image/gif": _gif_size,
+        "image/bmp": _bmp_size,
+        "image/webp": _webp_size,
+    }
+    reader = readers.get(_sniff_mime(data) or "")
+    try:
+        return reader(data) if reader else None
+    except struct.error:
+        return None
+
+
 def decode_image(data: bytes, what: str) -> np.ndarray:
     """Decode image bytes to an (H, W, 3) RGB uint8 array, or raise ImageReferenceError."""
     import cv2  # lazy: keeps `veolab --help` free of OpenCV
     import numpy as np
 
+    size = image_size(data)
+    if size is not None and size[0] * size[1] > MAX_IMAGE_PIXELS:
+        w, h = size
+        raise ImageReferenceError(
+            f"{what} declares {w}x{h} pixels ({w * h:,}), more than the "
+            f"{MAX_IMAGE_PIXELS:,} veolab decodes: scale it down (Veo uses at most 1920x1080)"
+        )
     arr = np.frombuffer(data, dtype=np.uint8)
-    img = cv2.imdecode(arr, cv2.IMREAD_COLOR) if arr.size else None
+    from cv2.utils import logging as cv_log
+
+    level = cv_log.getLogLevel()
+    # errors only: a codec's warnings on stderr would break the one-line error
+    cv_log.setLogLevel(cv_log.LOG_LEVEL_ERROR)
+    try:
+        img = cv2.imdecode(arr, cv2.IMREAD_COLOR) if arr.size else None
+    except cv2.error as exc:  # OpenCV's own limits (e.g. more than 2**30 pixels)
+        reason = " ".join(str(getattr(exc, "err", "") or exc).split())[:160]
+        raise ImageReferenceError(
+            f"{what} cannot be decoded (OpenCV: {reason}): give a PNG, JPEG, WebP or BMP file "
+            "(Veo uses at most 1920x1080)"
+        ) from exc
+    finally:
+        cv_log.setLogLevel(level)
     if img is None or img.size == 0:
         raise ImageReferenceError(
             f"{what} does not decode as an image: give a PNG, JPEG, WebP or BMP file"
