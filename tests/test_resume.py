@@ -1,4 +1,4 @@
-"""The journal's two crash leftovers, made deterministically: a queued job with a known id is
+"""The ledger's crash leftovers, made deterministically: a queued job with a known id is
 polled again (never paid again); a submit whose answer was lost is reported, and paid again only
 with --resubmit-unknown."""
 
@@ -15,9 +15,9 @@ from click.testing import CliRunner
 
 from veolab.cli import cli
 from veolab.experiment import build_plan, load_experiment
-from veolab.journal import Journal, journal_key
 from veolab.providers import ProviderConfig, get_provider
-from veolab.store import veolab_home
+from veolab.runner.ledger import Ledger
+from veolab.runner.status import run_key
 from veolab.tracking import schema as S
 
 KEY = "resume-key-0000"
@@ -52,19 +52,20 @@ def test_queued_job_with_an_id_is_polled_not_paid_again(tmp_path: Path, sim_serv
     plan = build_plan(load_experiment(path))
     first = plan.runs[0]
 
-    # a previous `veolab run` submitted the first run, journalled its id, then died
-    journal = Journal(veolab_home() / "journal.db")
-    key = journal_key("segmind", "veo-3.1", first.request_hash)
-    journal.sending(key, "resume")
+    # a previous `veolab run` claimed the first run, recorded its job id, then died
+    ledger = Ledger()
+    key = run_key("segmind", "veo-3.1", first.request_hash)
+    ledger.claim(key, "resume")
+    payment = ledger.begin_payment(key, "resume", 1.6)
 
     def crash(request_id: str) -> None:
-        journal.submitted(key, request_id)
+        ledger.submitted(key, payment, request_id)
         raise Crash
 
     provider = get_provider("segmind", ProviderConfig(name="segmind", base_url=srv.base_url))
     with pytest.raises(Crash):
         asyncio.run(provider.generate(first.request, on_submitted=crash))
-    journal.close()
+    ledger.close()  # releases the claim, as a dead owner's would be taken over
 
     status = json.loads(CliRunner().invoke(cli, ["plan", str(path), "--json"]).stdout)
     assert [r["status"] for r in status["runs"]] == ["resume", "new"]
@@ -87,9 +88,11 @@ def test_unknown_outcome_is_reported_and_paid_only_on_request(tmp_path: Path, si
     srv = sim_server(api_key=KEY)
     path = project(tmp_path, srv.base_url)
     plan = build_plan(load_experiment(path))
-    journal = Journal(veolab_home() / "journal.db")
-    journal.sending(journal_key("segmind", "veo-3.1", plan.runs[1].request_hash), "resume")
-    journal.close()
+    ledger = Ledger()
+    key = run_key("segmind", "veo-3.1", plan.runs[1].request_hash)
+    ledger.claim(key, "resume")
+    ledger.begin_payment(key, "resume", 1.6)  # ... and the process died before any answer
+    ledger.close()
 
     r = CliRunner().invoke(cli, ["run", str(path), "--yes"])
     assert r.exit_code == 1

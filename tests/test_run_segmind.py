@@ -101,7 +101,7 @@ def test_budget_is_reserved_before_submit(tmp_path: Path, sim_server) -> None:
         "generated 3, already done 0, from store 0, failed 0, failed checks 0, skipped 3 | "
         "spend $4.80" in r.stdout
     )
-    assert "budget $5.00 reached" in r.stderr
+    assert "budget $5.00 (--budget): $4.80 spent or reserved, next run $1.60" in r.stderr
     assert len(srv.ledger()["jobs"]) == 3  # concurrency 4 never overshot the budget
 
 

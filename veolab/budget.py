@@ -21,6 +21,12 @@ class Budget:
         self.reserved = 0.0
         self._lock = threading.Lock()
 
+    @property
+    def committed(self) -> float:
+        """Spent plus reserved for submits in flight."""
+        with self._lock:
+            return round(self.spent + self.reserved, 4)
+
     def reserve(self, amount: float) -> bool:
         """Hold ``amount`` for a submit; False when it would take spend past the limit."""
         with self._lock:

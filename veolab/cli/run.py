@@ -31,18 +31,20 @@ def _existing_tracker(tracking_uri: str | None):
     return Tracker(uri)
 
 
-def _status(plan, tracker, force: bool):
-    from veolab.journal import Journal
+def _status(plan, tracker, force: bool, ledger=None):
+    """The plan's status; the ledger is read only where it exists (plan creates nothing)."""
     from veolab.runner import plan_status
-    from veolab.store import VideoStore, veolab_home
+    from veolab.runner.ledger import Ledger, existing_ledger
+    from veolab.store import VideoStore
 
-    jpath = veolab_home() / "journal.db"
-    journal = Journal(jpath) if jpath.is_file() else None
+    own = ledger is None
+    if own and existing_ledger():
+        ledger = Ledger()
     try:
-        return plan_status(plan, tracker, VideoStore(), journal, force=force)
+        return plan_status(plan, tracker, VideoStore(), ledger, force=force)
     finally:
-        if journal:
-            journal.close()
+        if own and ledger is not None:
+            ledger.close()
 
 
 def _plan_rows(plan, status) -> list[dict]:
@@ -71,7 +73,13 @@ def _totals(plan, status, concurrency: int | None = None) -> dict:
         "already_done": status.count("done"),
         "cached": status.count("cached"),
         "resume": status.count("resume"),
+        "lost": status.count("lost"),
         "unknown": status.count("unknown"),
+        "busy": status.count("busy"),
+        "lost_billed": round(
+            sum(r.estimated_cost for r in plan.runs if status.status[r.index] == "lost"), 4
+        ),
+        "spent": status.spent,
         "to_pay": len(to_pay) if plan.paid else 0,
         "estimated_spend": plan.estimated_spend(to_pay),
         "estimated_seconds": plan.estimated_seconds(
@@ -112,6 +120,37 @@ def _print_plan(plan, status, totals: dict, limit: int = 200) -> None:
         f"cached {totals['cached']}, resume {totals['resume']}, unknown {totals['unknown']} | "
         f"to pay {totals['to_pay']}, estimated ${totals['estimated_spend']:.2f}, "
         f"about {_duration(totals['estimated_seconds'])}"
+    )
+    if totals["lost"]:
+        console.print(
+            f"billed, output not obtained: {totals['lost']} runs, ${totals['lost_billed']:.2f} "
+            "already billed (fetched again by job id; --repay-lost pays again)"
+        )
+    if totals["busy"]:
+        console.print(f"in progress in another process: {totals['busy']} runs")
+    warning = _budget_warning(plan, status, totals)
+    if warning:
+        console.print(warning)
+
+
+def _budget_warning(plan, status, totals: dict) -> str | None:
+    """Say how many runs the experiment's budget will skip, counting what was spent before."""
+    limit = plan.experiment.budget
+    if limit is None or not plan.paid:
+        return None
+    room = limit - status.spent
+    fit = 0
+    for r in status.to_pay(plan):
+        if r.estimated_cost > room + 1e-9:
+            break
+        room -= r.estimated_cost
+        fit += 1
+    skipped = totals["to_pay"] - fit
+    if not skipped:
+        return None
+    return (
+        f"warning: budget ${limit:.2f}: ${status.spent:.2f} spent or reserved; {skipped} of "
+        f"{totals['to_pay']} runs to pay would be skipped (raise budget: in the experiment file)"
     )
 
 
@@ -175,6 +214,16 @@ def plan(
     help="Pay again for submits whose outcome a crash left unknown.",
 )
 @click.option(
+    "--repay-lost",
+    is_flag=True,
+    help="Pay again for billed runs whose output could not be obtained.",
+)
+@click.option(
+    "--no-wait",
+    is_flag=True,
+    help="Skip runs another veolab process is working on, instead of waiting for them.",
+)
+@click.option(
     "--tracking-uri", default=None, help="MLflow store (default sqlite:///mlruns/mlflow.db)."
 )
 @click.option("--yes", "-y", is_flag=True, help="Do not ask before spending above the threshold.")
@@ -187,6 +236,8 @@ def run(
     budget: float | None,
     force: bool,
     resubmit_unknown: bool,
+    repay_lost: bool,
+    no_wait: bool,
     tracking_uri: str | None,
     yes: bool,
 ) -> None:
@@ -218,6 +269,8 @@ def run(
         budget=budget,
         force=force,
         resubmit_unknown=resubmit_unknown,
+        repay_lost=repay_lost,
+        no_wait=no_wait,
         tracking_uri=tracking_uri,
     )
     from veolab.cli.progress import SweepProgress

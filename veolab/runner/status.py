@@ -1,40 +1,62 @@
-"""What is already paid for: each planned run is new, already done (in MLflow) or cached (in the
-local store but not in MLflow), and the journal says which submits a crash left open."""
+"""What is already paid for: each planned run is new, already done (in MLflow), cached (in the
+local store but not in MLflow), or has a ledger entry a crash or a failure left behind: resume
+(billed, job id known), lost (billed, output not obtained), unknown (a submit's answer lost),
+busy (another live process holds it)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from veolab.experiment.plan import Plan
-from veolab.journal import Journal, JournalEntry, journal_key
+from veolab.experiment.plan import Plan, RunSpec
+from veolab.runner import ledger as L
+from veolab.runner.ledger import Entry, Ledger
 from veolab.store import VideoStore
 from veolab.tracking.store import Tracker
 
-NEW, DONE, CACHED, RESUME, UNKNOWN = "new", "done", "cached", "resume", "unknown"
+NEW, DONE, CACHED, RESUME, UNKNOWN, LOST, BUSY = (
+    "new",
+    "done",
+    "cached",
+    "resume",
+    "unknown",
+    "lost",
+    "busy",
+)
+STATUSES = (NEW, DONE, CACHED, RESUME, LOST, UNKNOWN, BUSY)
+
+
+def run_key(provider: str, model: str, request_hash: str) -> str:
+    """The ledger key of a sweep run: one purchase per request, whoever asks for it."""
+    return f"{provider}/{model}/{request_hash}"
 
 
 @dataclass
 class PlanStatus:
-    status: dict[int, str]  # run index -> new / done / cached / resume / unknown
+    status: dict[int, str]  # run index -> one of STATUSES
     done_run_ids: dict[int, str] = field(default_factory=dict)
-    journal: dict[int, JournalEntry] = field(default_factory=dict)
+    entries: dict[int, Entry] = field(default_factory=dict)  # run index -> ledger entry
     experiment_id: str | None = None
+    spent: float = 0.0  # the experiment's spend in the ledger, every invocation
 
     def count(self, kind: str) -> int:
         return sum(1 for s in self.status.values() if s == kind)
 
-    def to_pay(self, plan: Plan) -> list:
+    def to_pay(self, plan: Plan) -> list[RunSpec]:
         return [r for r in plan.runs if self.status[r.index] in (NEW, UNKNOWN)]
+
+    def ledger_state(self, index: int) -> str | None:
+        e = self.entries.get(index)
+        return e.state if e else None
 
 
 def plan_status(
     plan: Plan,
     tracker: Tracker | None,
     store: VideoStore,
-    journal: Journal | None,
+    ledger: Ledger | None,
     force: bool = False,
 ) -> PlanStatus:
-    """One MLflow query for the whole plan, one look at the store, one at the journal."""
+    """One MLflow query for the whole plan, one look at the store, one at the ledger."""
     done: dict[str, str] = {}
     exp_id = None
     if tracker is not None and not force:
@@ -42,19 +64,29 @@ def plan_status(
         if exp_id is not None:
             done = tracker.finished_by_hash(exp_id, plan.provider, plan.model)
     stored = store.hashes(plan.provider, plan.model)
-    open_entries = journal.open_entries() if journal is not None else {}
+    keys = {r.index: run_key(plan.provider, plan.model, r.request_hash) for r in plan.runs}
+    entries = ledger.entries(list(keys.values())) if ledger is not None else {}
     out = PlanStatus(status={}, experiment_id=exp_id)
+    if ledger is not None:
+        out.spent = ledger.spent(plan.experiment.name)
+    me = ledger.owner if ledger is not None else None
     for r in plan.runs:
-        key = journal_key(plan.provider, plan.model, r.request_hash)
+        e = entries.get(keys[r.index])
+        if e is not None:
+            out.entries[r.index] = e
         if not force and r.request_hash in done:
             out.status[r.index] = DONE
             out.done_run_ids[r.index] = done[r.request_hash]
+        elif e is not None and e.owner != me and e.live:
+            out.status[r.index] = BUSY
         elif not force and r.request_hash in stored:
             out.status[r.index] = CACHED
-        elif key in open_entries and plan.paid:
-            entry = open_entries[key]
-            out.journal[r.index] = entry
-            out.status[r.index] = RESUME if entry.request_id else UNKNOWN
+        elif e is not None and e.state == L.SUBMITTED and e.job_id:
+            out.status[r.index] = RESUME
+        elif e is not None and e.state in (L.LOST, L.CORRUPT):
+            out.status[r.index] = LOST
+        elif e is not None and e.state == L.SENDING and plan.paid:
+            out.status[r.index] = UNKNOWN
         else:
             out.status[r.index] = NEW
     return out

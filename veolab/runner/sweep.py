@@ -5,8 +5,9 @@
 
 Generation runs under a concurrency limit; analysis and logging run in worker threads after a
 generation's slot is released, so they overlap the waiting for the next videos instead of
-following it. Order of custody for a paid video: journal (before the submit) -> local store ->
-analysis -> MLflow. A failure after the store never loses the video: the next run re-logs it.
+following it. Every run goes through the one pipeline (``veolab.runner.pipeline``): ledger
+claim -> budget -> submit -> job id -> download -> verify -> decode -> local store -> MLflow. A
+failure after the store never loses the video: the next run re-logs it.
 """
 
 from __future__ import annotations
@@ -32,10 +33,18 @@ from veolab.errors import (
 )
 from veolab.experiment.plan import Plan, RunSpec
 from veolab.experiment.templates import INLINE
-from veolab.journal import Journal, journal_key
-from veolab.providers import Provider, ProviderConfig, ProviderResult, get_provider
-from veolab.runner.status import CACHED, DONE, NEW, RESUME, UNKNOWN, PlanStatus, plan_status
-from veolab.store import VideoStore, veolab_home
+from veolab.providers import Provider, ProviderConfig, get_provider
+from veolab.runner.ledger import Ledger
+from veolab.runner.pipeline import (
+    Custody,
+    CustodyOptions,
+    InProgressElsewhere,
+    Job,
+    NotPaidAgain,
+    Obtained,
+)
+from veolab.runner.status import DONE, NEW, PlanStatus, plan_status, run_key
+from veolab.store import VideoStore
 from veolab.tracking import schema as S
 from veolab.tracking.generation import GenerationRecord, log_failure, log_generation
 from veolab.tracking.store import Tracker
@@ -88,6 +97,8 @@ class RunOptions:
     budget: float | None = None
     force: bool = False
     resubmit_unknown: bool = False
+    repay_lost: bool = False
+    no_wait: bool = False
     tracking_uri: str | None = None
     api_key: str | None = None
     base_url: str | None = None
@@ -135,19 +146,21 @@ class Sweep:
         opts: RunOptions,
         tracker: Tracker,
         store: VideoStore,
-        journal: Journal,
+        ledger: Ledger,
         on_event: Event | None = None,
     ) -> None:
-        self.plan, self.opts, self.tracker, self.store, self.journal = (
+        self.plan, self.opts, self.tracker, self.store, self.ledger = (
             plan,
             opts,
             tracker,
             store,
-            journal,
+            ledger,
         )
+        self.custody: Custody | None = None
+        self.status = PlanStatus(status={})
         self.on_event = on_event or (lambda *a: None)
-        limit = opts.budget if opts.budget is not None else plan.experiment.budget
-        self.budget = Budget(limit if plan.paid else None)
+        # --budget caps this invocation; the experiment's budget: caps every invocation (ledger)
+        self.budget = Budget(opts.budget if plan.paid else None)
         self.exp_name = plan.experiment.name
         self.pool = ThreadPoolExecutor(
             max_workers=max(1, opts.analysis_workers), thread_name_prefix="veolab-analysis"
@@ -173,139 +186,66 @@ class Sweep:
             template_sha256=spec.template_sha256,
         )
 
-    def _analyse_and_log(
-        self,
-        spec: RunSpec,
-        video: bytes,
-        result: ProviderResult | None,
-        source: str,
-        cost: float | None,
-        meta: dict | None,
-    ) -> RunOutcome:
-        from veolab.analysis import Expectations, analyze_video
+    def job(self, spec: RunSpec) -> Job:
+        key = run_key(self.plan.provider, self.plan.model, spec.request_hash)
+        return Job(
+            key,
+            self.exp_name,
+            spec.request,
+            spec.estimated_cost,
+            self.store.video_path(self.plan.provider, self.plan.model, spec.request_hash),
+        )
 
-        record = self.record(spec)
-        try:
-            analysis = analyze_video(
-                video,
-                expectations=Expectations.from_request(spec.request),
-                thresholds=self.thresholds,
-            )
-        except AnalysisError as exc:
-            run_id = log_failure(self.tracker, self.exp_id, self.parent_id, record, exc, result)
-            return RunOutcome(spec.index, FAILED, run_id, cost or 0.0, str(exc))
+    def _log(self, spec: RunSpec, got: Obtained) -> RunOutcome:
+        source = "store" if got.source == "store" else "generated"
         run_id = log_generation(
             self.tracker,
             self.exp_id,
             self.parent_id,
-            record,
-            video,
-            analysis,
-            result,
+            self.record(spec),
+            got.video,
+            got.analysis,
+            got.result,
             source=source,
-            cost=cost,
-            response_meta=meta,
+            cost=got.cost if got.source != "store" else got.meta.get("cost"),
+            response_meta=got.meta,
         )
-        outcome = (
-            (GENERATED if source == "generated" else RELOGGED) if analysis.passed else CHECK_FAILED
-        )
-        return RunOutcome(spec.index, outcome, run_id, cost or 0.0, None, analysis.passed)
+        if not got.analysis.passed:
+            kind = CHECK_FAILED
+        else:
+            kind = RELOGGED if got.source == "store" else GENERATED
+        return RunOutcome(spec.index, kind, run_id, got.cost, None, got.analysis.passed)
 
-    async def _finish(
-        self,
-        spec: RunSpec,
-        video: bytes,
-        result: ProviderResult | None,
-        source: str,
-        cost: float | None,
-        meta: dict | None,
-    ) -> RunOutcome:
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(
-            self.pool, self._analyse_and_log, spec, video, result, source, cost, meta
-        )
-
-    async def _relog(self, spec: RunSpec) -> RunOutcome:
-        video, meta = await asyncio.to_thread(
-            self.store.get, self.plan.provider, self.plan.model, spec.request_hash
-        )
-        return await self._finish(spec, video, None, "store", meta.get("cost"), meta)
-
-    async def _generate(
-        self, spec: RunSpec, sem: asyncio.Semaphore, resume_id: str | None
-    ) -> RunOutcome:
-        assert self.provider is not None
-        key = journal_key(self.plan.provider, self.plan.model, spec.request_hash)
-        reserved = spec.estimated_cost
-        if not resume_id and not self.budget.reserve(reserved):
-            raise BudgetExceededError(
-                f"budget ${self.budget.limit:.2f} reached: ${self.budget.spent:.2f} spent, "
-                f"this run would cost ${reserved:.2f}; raise --budget to continue"
-            )
-        result: ProviderResult | None = None
-        try:
-            async with sem:
-                if resume_id:
-                    result = await self.provider.resume(spec.request, resume_id)
-                else:
-                    self.journal.sending(key, self.exp_name)
-                    result = await self.provider.generate(
-                        spec.request, on_submitted=lambda rid: self.journal.submitted(key, rid)
-                    )
-                video = result.video_bytes()
-                from veolab.mp4 import verify_mp4
-
-                verify_mp4(video)
-                cost = result.cost if result.cost is not None else spec.estimated_cost
-                meta = {
-                    **result.metadata,
-                    "cost": cost,
-                    "seed": result.seed,
-                    "request_id": result.request_id,
-                }
-                await asyncio.to_thread(
-                    self.store.put,
-                    self.plan.provider,
-                    self.plan.model,
-                    spec.request_hash,
-                    video,
-                    meta,
-                )
-                self.journal.done(key)
-        except OutcomeUnknownError as exc:
-            self.budget.settle(reserved, None)  # assume billed: it may have been
-            if exc.request_id:
-                self.journal.submitted(key, exc.request_id)
-            raise
-        except ProviderError as exc:
-            self.budget.release(reserved)
-            self.journal.failed(key, f"{type(exc).__name__}: {exc}")
-            raise
-        except BaseException:
-            # cancelled or crashed mid-flight: keep the journal entry open for the next run
-            if not resume_id:
-                self.budget.settle(reserved, None)
-            raise
-        if not resume_id:
-            self.budget.settle(reserved, result.cost)
-        return await self._finish(spec, video, result, "generated", cost, meta)
-
-    async def run_one(
-        self, spec: RunSpec, status: str, sem: asyncio.Semaphore, resume_id: str | None
-    ) -> RunOutcome:
+    async def run_one(self, spec: RunSpec, status: str) -> RunOutcome:
+        assert self.custody is not None
         self.on_event("start", spec, None)
+        job = self.job(spec)
         try:
-            if status == CACHED:
-                outcome = await self._relog(spec)
+            got = await self.custody.obtain(job, planned_state=self.status.ledger_state(spec.index))
+            if got.done_elsewhere is not None:
+                outcome = RunOutcome(spec.index, ALREADY, got.done_elsewhere or None)
             else:
-                outcome = await self._generate(spec, sem, resume_id)
-        except BudgetExceededError as exc:
+                loop = asyncio.get_running_loop()
+                outcome = await loop.run_in_executor(self.pool, self._log, spec, got)
+                await self.custody.logged(job, outcome.run_id)
+        except (BudgetExceededError, InProgressElsewhere, NotPaidAgain) as exc:
+            if isinstance(exc, OutcomeUnknownError):
+                self.result.unknown.append(spec)
             outcome = RunOutcome(spec.index, SKIPPED, error=str(exc))
         except (ProviderError, AnalysisError) as exc:
+            cost = getattr(exc, "billed_cost", None)  # paid by this run, output not obtained
             run_id = await asyncio.to_thread(
-                log_failure, self.tracker, self.exp_id, self.parent_id, self.record(spec), exc
+                log_failure,
+                self.tracker,
+                self.exp_id,
+                self.parent_id,
+                self.record(spec),
+                exc,
+                cost=cost if self.plan.paid else None,
             )
-            outcome = RunOutcome(spec.index, FAILED, run_id, error=f"{type(exc).__name__}: {exc}")
+            outcome = RunOutcome(
+                spec.index, FAILED, run_id, cost or 0.0, error=f"{type(exc).__name__}: {exc}"
+            )
         except VeolabError as exc:
             if isinstance(exc, TrackingError):
                 raise
@@ -320,6 +260,7 @@ class Sweep:
     async def run(self, status: PlanStatus) -> SweepResult:
         from veolab.analysis import CheckThresholds
 
+        self.status = status
         t0 = time.perf_counter()
         self.thresholds = CheckThresholds(**self.plan.experiment.checks)
         exp = self.plan.experiment
@@ -350,29 +291,32 @@ class Sweep:
         final = "FAILED"
         try:
             self._log_sweep_inputs(parent_id)
-            sem = asyncio.Semaphore(self.opts.concurrency or exp.concurrency)
+            self.custody = Custody(
+                self.provider,
+                self.ledger,
+                self.plan.paid,
+                CustodyOptions(
+                    resubmit_unknown=self.opts.resubmit_unknown,
+                    repay_lost=self.opts.repay_lost,
+                    wait=not self.opts.no_wait,
+                    force=self.opts.force,
+                ),
+                budget=self.budget,
+                experiment_budget=exp.budget if self.plan.paid else None,
+                thresholds=self.thresholds,
+                pool=self.pool,
+                semaphore=asyncio.Semaphore(self.opts.concurrency or exp.concurrency),
+                on_wait=lambda job, owner: None,
+            )
             tasks = []
             for spec in self.plan.runs:
-                st = status.status[spec.index]
+                st = self.status.status[spec.index]
                 if st == DONE:
-                    o = RunOutcome(spec.index, ALREADY, status.done_run_ids.get(spec.index))
+                    o = RunOutcome(spec.index, ALREADY, self.status.done_run_ids.get(spec.index))
                     self.result.outcomes.append(o)
                     self.on_event("end", spec, o)
                     continue
-                if st == UNKNOWN and not self.opts.resubmit_unknown:
-                    self.result.unknown.append(spec)
-                    o = RunOutcome(
-                        spec.index,
-                        SKIPPED,
-                        error="outcome unknown: a submit was sent and "
-                        "its answer lost (it may be billed); --resubmit-unknown pays again",
-                    )
-                    self.result.outcomes.append(o)
-                    self.on_event("end", spec, o)
-                    continue
-                entry = status.journal.get(spec.index)
-                resume_id = entry.request_id if (st == RESUME and entry) else None
-                tasks.append(asyncio.create_task(self.run_one(spec, st, sem, resume_id)))
+                tasks.append(asyncio.create_task(self.run_one(spec, st)))
             try:
                 await asyncio.gather(*tasks)
             except BaseException:
@@ -438,7 +382,7 @@ def run_plan(
     *,
     tracker: Tracker | None = None,
     store: VideoStore | None = None,
-    journal: Journal | None = None,
+    ledger: Ledger | None = None,
     status: PlanStatus | None = None,
     on_event: Event | None = None,
 ) -> SweepResult:
@@ -446,16 +390,16 @@ def run_plan(
     opts = opts or RunOptions()
     tracker = tracker or Tracker(opts.tracking_uri)
     store = store or VideoStore()
-    own_journal = journal is None
-    journal = journal or Journal(veolab_home() / "journal.db")
+    own_ledger = ledger is None
+    ledger = ledger or Ledger()
     try:
         if status is None:
-            status = plan_status(plan, tracker, store, journal, force=opts.force)
-        sweep = Sweep(plan, opts, tracker, store, journal, on_event)
+            status = plan_status(plan, tracker, store, ledger, force=opts.force)
+        sweep = Sweep(plan, opts, tracker, store, ledger, on_event)
         return asyncio.run(sweep.run(status))
     finally:
-        if own_journal:
-            journal.close()
+        if own_ledger:
+            ledger.close()
 
 
 __all__ = ["NEW", "RunOptions", "RunOutcome", "Sweep", "SweepResult", "run_plan"]

@@ -185,8 +185,11 @@ def log_failure(
     record: GenerationRecord,
     error: BaseException,
     result: ProviderResult | None = None,
+    *,
+    cost: float | None = None,
 ) -> str:
-    """A FAILED child run carrying the error class and message; no video."""
+    """A FAILED child run carrying the error class and message; no video. ``cost``: what the
+    failed generation was billed (a failure after billing still costs money)."""
     tags = record.tags()
     tags[S.ERROR_CLASS] = type(error).__name__
     tags[S.ERROR_MESSAGE] = str(error)[:4000]
@@ -195,7 +198,10 @@ def log_failure(
         tags[S.PROVIDER_REQUEST_ID] = rid
     run_id = tracker.create_run(experiment_id, record.run_name(), tags, parent_id)
     try:
-        tracker.log(run_id, params=record.params(), metrics=result_metrics(result))
+        metrics = result_metrics(result)
+        if cost is not None:
+            metrics[S.COST] = cost
+        tracker.log(run_id, params=record.params(), metrics=metrics)
         with tempfile.TemporaryDirectory(prefix="veolab-art-") as tmp:
             folder = Path(tmp)
             _write(folder / S.ART_PROMPT, record.request.prompt + "\n")

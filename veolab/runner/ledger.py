@@ -1,0 +1,569 @@
+"""The ledger: custody of every paid request, shared by every process that runs veolab.
+
+One SQL database (SQLite at ``$VEOLAB_HOME/ledger.db`` by default, any SQLAlchemy URL through
+``VEOLAB_LEDGER_URI``) through SQLAlchemy Core, so the same statements serve PostgreSQL later.
+
+    >>> ledger = Ledger()                                   # doctest: +SKIP
+    >>> got = ledger.claim("segmind/veo-3.1/3f2a...", "market-ab")
+    >>> got.state if isinstance(got, Claim) else got.owner  # doctest: +SKIP
+    'new'
+
+Two tables:
+
+``claims``, one row per request key (``provider/model/request_hash`` for a sweep run): who holds
+it (``owner`` = ``host:pid:start``, with a ``lease_until`` renewed while the owner works), and
+what happened to it, the custody state::
+
+    new ──> sending ──> submitted ──> stored ──> logged
+              │  │          │
+              │  │          └──> lost / corrupt   billed, output not obtained (job id kept)
+              │  └──> failed                       the host refused it: not billed
+              └──> (owner gone)  outcome unknown   a submit may have been sent and billed
+
+``payments``, one row per submit ever sent: its estimate, what the host billed, and whether it
+was billed (``sending`` = unknown, counted as spent). Spend is the sum of this table; nothing
+ever deletes a row, so billed spend is always counted.
+
+A claim is taken with one conditional UPDATE (compare-and-set on ``owner``), so two processes
+never hold one request. A claim whose owner is dead (its pid gone on this host, or its lease
+expired anywhere) may be taken over. A payment starts inside one transaction that first locks
+the experiment's row in ``budgets``, sums its spend and inserts the payment, so the experiment's
+budget holds across every process.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+
+from veolab.errors import BudgetExceededError, ConfigError
+
+LEASE_SECONDS = 90.0
+RENEW_SECONDS = 15.0
+LEDGER_ENV = "VEOLAB_LEDGER_URI"
+
+# custody states of a claim
+NEW, SENDING, SUBMITTED, STORED, LOGGED, FAILED, LOST, CORRUPT = (
+    "new",
+    "sending",
+    "submitted",
+    "stored",
+    "logged",
+    "failed",
+    "lost",
+    "corrupt",
+)
+BILLED_STATES = (SUBMITTED, STORED, LOGGED, LOST, CORRUPT)
+# payment status
+P_SENDING, P_BILLED, P_NOT_BILLED = "sending", "billed", "not_billed"
+
+metadata = sa.MetaData()
+claims = sa.Table(
+    "claims",
+    metadata,
+    sa.Column("key", sa.String(400), primary_key=True),
+    sa.Column("experiment", sa.String(400), nullable=False),
+    sa.Column("state", sa.String(16), nullable=False),
+    sa.Column("job_id", sa.String(200)),
+    sa.Column("error", sa.Text),
+    sa.Column("owner", sa.String(300)),
+    sa.Column("lease_until", sa.Float),
+    sa.Column("run_id", sa.String(64)),
+    sa.Column("created", sa.Float, nullable=False),
+    sa.Column("updated", sa.Float, nullable=False),
+)
+payments = sa.Table(
+    "payments",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("key", sa.String(400), nullable=False, index=True),
+    sa.Column("experiment", sa.String(400), nullable=False, index=True),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("job_id", sa.String(200)),
+    sa.Column("estimate", sa.Float, nullable=False),
+    sa.Column("billed", sa.Float),
+    sa.Column("owner", sa.String(300)),
+    sa.Column("created", sa.Float, nullable=False),
+    sa.Column("updated", sa.Float, nullable=False),
+)
+budgets = sa.Table(
+    "budgets",
+    metadata,
+    sa.Column("experiment", sa.String(400), primary_key=True),
+    sa.Column("version", sa.Integer, nullable=False, default=0),
+)
+
+
+def _start_time(pid: int) -> str:
+    """The process's start time in clock ticks since boot (Linux), to tell a reused pid apart."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return "0"
+    return stat.rsplit(")", 1)[1].split()[19]
+
+
+def _pid_alive(pid: int, start: str) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        pass
+    return start == "0" or _start_time(pid) in (start, "0")
+
+
+HOST = socket.gethostname()
+
+
+def owner_token() -> str:
+    pid = os.getpid()
+    return f"{HOST}:{pid}:{_start_time(pid)}"
+
+
+def owner_alive(owner: str | None, lease_until: float | None, now: float | None = None) -> bool:
+    """Whether ``owner`` still holds its claim: on this host, while its process lives; on
+    another host, while its lease runs."""
+    if not owner:
+        return False
+    parts = owner.rsplit(":", 2)
+    if len(parts) == 3 and parts[0] == HOST:
+        try:
+            return _pid_alive(int(parts[1]), parts[2])
+        except ValueError:
+            pass
+    return (lease_until or 0.0) > (now if now is not None else time.time())
+
+
+@dataclass(frozen=True)
+class Claim:
+    """This process holds ``key``; ``state`` and ``job_id`` say what happened to it so far.
+    ``taken_over`` names the dead owner whose claim this was."""
+
+    key: str
+    state: str
+    job_id: str | None
+    error: str | None
+    run_id: str | None
+    taken_over: str | None = None
+
+    @property
+    def unknown(self) -> bool:
+        """A submit may have been sent and billed, and nobody knows its job id."""
+        return self.state == SENDING
+
+
+@dataclass(frozen=True)
+class Busy:
+    """Another live process holds ``key``."""
+
+    key: str
+    owner: str
+    state: str
+
+
+@dataclass(frozen=True)
+class Entry:
+    key: str
+    experiment: str
+    state: str
+    job_id: str | None
+    error: str | None
+    owner: str | None
+    lease_until: float | None
+    run_id: str | None
+
+    @property
+    def live(self) -> bool:
+        return owner_alive(self.owner, self.lease_until)
+
+
+def ledger_url(url: str | None = None) -> str:
+    """``url``, else $VEOLAB_LEDGER_URI, else SQLite at ``$VEOLAB_HOME/ledger.db``."""
+    from veolab.store import veolab_home
+
+    url = url or os.environ.get(LEDGER_ENV)
+    if url:
+        return url
+    home = veolab_home()
+    try:
+        home.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ConfigError(
+            f"cannot create VEOLAB_HOME {home}: {exc.strerror or exc} (set VEOLAB_HOME to a "
+            "writable folder)"
+        ) from exc
+    return f"sqlite:///{home / 'ledger.db'}"
+
+
+def existing_ledger() -> bool:
+    """Whether a ledger exists to read (a server URL, or the SQLite file in VEOLAB_HOME)."""
+    from veolab.store import veolab_home
+
+    return bool(os.environ.get(LEDGER_ENV)) or (veolab_home() / "ledger.db").is_file()
+
+
+def _engine(url: str) -> sa.Engine:
+    if not url.startswith("sqlite"):
+        return sa.create_engine(url, pool_pre_ping=True)
+    engine = sa.create_engine(
+        url, connect_args={"check_same_thread": False, "timeout": 60}, poolclass=sa.NullPool
+    )
+
+    # SQLAlchemy's documented recipe: let SQLite's own locking decide, and make every
+    # transaction take the write lock at BEGIN (IMMEDIATE), so transactions serialize instead
+    # of failing on a lock upgrade
+    @sa.event.listens_for(engine, "connect")
+    def _connect(dbapi_conn: Any, _rec: Any) -> None:
+        dbapi_conn.isolation_level = None
+        dbapi_conn.execute("PRAGMA busy_timeout=60000")
+        dbapi_conn.execute("PRAGMA journal_mode=WAL")
+        dbapi_conn.execute("PRAGMA synchronous=FULL")
+
+    @sa.event.listens_for(engine, "begin")
+    def _begin(conn: Any) -> None:
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+    return engine
+
+
+class Ledger:
+    """The custody ledger of one database. Thread-safe; every method is one transaction."""
+
+    def __init__(self, url: str | None = None) -> None:
+        self.url = ledger_url(url)
+        self.engine = _engine(self.url)
+        self.owner = owner_token()
+        try:
+            metadata.create_all(self.engine)
+        except sa.exc.SQLAlchemyError as exc:
+            raise ConfigError(
+                f"cannot open the veolab ledger {self._safe_url()}: {exc.__class__.__name__}: "
+                f"{str(exc.orig if hasattr(exc, 'orig') else exc).splitlines()[0]} "
+                f"(check VEOLAB_HOME or {LEDGER_ENV})"
+            ) from exc
+        if url is None and not os.environ.get(LEDGER_ENV):
+            self._import_journal()
+        self._held: set[str] = set()
+        self._held_lock = threading.Lock()
+        self._stop = threading.Event()
+        self._renewer: threading.Thread | None = None
+
+    def _import_journal(self) -> None:
+        """Carry the open entries of wave 1's submit journal over, once (then it is renamed)."""
+        import sqlite3
+
+        from veolab.store import veolab_home
+
+        path = veolab_home() / "journal.db"
+        if not path.is_file():
+            return
+        try:
+            db = sqlite3.connect(str(path))
+            rows = db.execute(
+                "SELECT key, experiment, state, request_id, error FROM submits "
+                "WHERE state IN ('sending','submitted')"
+            ).fetchall()
+            db.close()
+        except sqlite3.Error:
+            return
+        now = time.time()
+        with self.engine.begin() as c:
+            for key, experiment, _state, job_id, error in rows:
+                if c.execute(sa.select(claims.c.key).where(claims.c.key == key)).first():
+                    continue
+                c.execute(
+                    claims.insert().values(
+                        key=key,
+                        experiment=experiment,
+                        state=SUBMITTED if job_id else SENDING,
+                        job_id=job_id,
+                        error=error,
+                        created=now,
+                        updated=now,
+                    )
+                )
+                c.execute(
+                    payments.insert().values(
+                        key=key,
+                        experiment=experiment,
+                        status=P_BILLED if job_id else P_SENDING,
+                        job_id=job_id,
+                        estimate=0.0,
+                        created=now,
+                        updated=now,
+                    )
+                )
+        path.rename(path.with_name("journal.db.imported"))
+
+    def _safe_url(self) -> str:
+        return sa.engine.make_url(self.url).render_as_string(hide_password=True)
+
+    # -- claims -----------------------------------------------------------------------------
+
+    def claim(self, key: str, experiment: str) -> Claim | Busy:
+        """Take ``key`` for this process, or say who holds it. Atomic across processes."""
+        now = time.time()
+        with self.engine.begin() as c:
+            row = c.execute(sa.select(claims).where(claims.c.key == key)).mappings().first()
+            if row is None:
+                c.execute(
+                    claims.insert().values(
+                        key=key,
+                        experiment=experiment,
+                        state=NEW,
+                        owner=self.owner,
+                        lease_until=now + LEASE_SECONDS,
+                        created=now,
+                        updated=now,
+                    )
+                )
+                self._hold(key)
+                return Claim(key, NEW, None, None, None)
+            prev = row["owner"]
+            if prev and prev != self.owner and owner_alive(prev, row["lease_until"], now):
+                return Busy(key, prev, row["state"])
+            # compare-and-set: only if nobody else took it since we read it
+            owner_cond = claims.c.owner.is_(None) if prev is None else claims.c.owner == prev
+            got = c.execute(
+                claims.update()
+                .where(claims.c.key == key, owner_cond)
+                .values(owner=self.owner, lease_until=now + LEASE_SECONDS, updated=now)
+            ).rowcount
+            if got != 1:
+                return Busy(key, "another process", row["state"])
+        self._hold(key)
+        return Claim(
+            key,
+            row["state"],
+            row["job_id"],
+            row["error"],
+            row["run_id"],
+            taken_over=prev if prev and prev != self.owner else None,
+        )
+
+    def release(self, key: str) -> None:
+        """Give ``key`` back (its state stays for whoever comes next)."""
+        with self.engine.begin() as c:
+            c.execute(
+                claims.update()
+                .where(claims.c.key == key, claims.c.owner == self.owner)
+                .values(owner=None, lease_until=None, updated=time.time())
+            )
+        with self._held_lock:
+            self._held.discard(key)
+
+    def _hold(self, key: str) -> None:
+        with self._held_lock:
+            self._held.add(key)
+            if self._renewer is None:
+                self._renewer = threading.Thread(
+                    target=self._renew_loop, name="veolab-ledger-lease", daemon=True
+                )
+                self._renewer.start()
+
+    def _renew_loop(self) -> None:
+        while not self._stop.wait(RENEW_SECONDS):
+            with self._held_lock:
+                if not self._held:
+                    continue
+            try:
+                self.renew()
+            except sa.exc.SQLAlchemyError:
+                pass  # the next round tries again; the lease is six rounds long
+
+    def renew(self) -> None:
+        with self.engine.begin() as c:
+            c.execute(
+                claims.update()
+                .where(claims.c.owner == self.owner)
+                .values(lease_until=time.time() + LEASE_SECONDS)
+            )
+
+    def _set(self, key: str, **values: Any) -> None:
+        values["updated"] = time.time()
+        with self.engine.begin() as c:
+            c.execute(claims.update().where(claims.c.key == key).values(**values))
+
+    # -- payments ---------------------------------------------------------------------------
+
+    def begin_payment(
+        self, key: str, experiment: str, estimate: float, limit: float | None = None
+    ) -> int:
+        """Record a submit about to be sent (state ``sending``), within the experiment's
+        ``limit`` of spent-or-reserved USD across every process; returns the payment id."""
+        now = time.time()
+        with self.engine.begin() as c:
+            self._lock_budget(c, experiment)
+            if limit is not None:
+                spent = self._spent(c, experiment)
+                if spent + estimate > limit + 1e-9:
+                    raise BudgetExceededError(
+                        f"budget ${limit:.2f} of experiment {experiment}: ${spent:.2f} spent or "
+                        f"reserved, next run ${estimate:.2f}; raise budget: in the experiment "
+                        "file to continue"
+                    )
+            pid = c.execute(
+                payments.insert().values(
+                    key=key,
+                    experiment=experiment,
+                    status=P_SENDING,
+                    estimate=estimate,
+                    owner=self.owner,
+                    created=now,
+                    updated=now,
+                )
+            ).inserted_primary_key[0]
+            c.execute(
+                claims.update()
+                .where(claims.c.key == key)
+                .values(state=SENDING, job_id=None, error=None, run_id=None, updated=now)
+            )
+        return int(pid)
+
+    def _lock_budget(self, c: sa.Connection, experiment: str) -> None:
+        # an UPDATE takes the row's lock (SQLite: the database's write lock) until commit
+        n = c.execute(
+            budgets.update()
+            .where(budgets.c.experiment == experiment)
+            .values(version=budgets.c.version + 1)
+        ).rowcount
+        if n == 0:
+            try:
+                with c.begin_nested():
+                    c.execute(budgets.insert().values(experiment=experiment, version=1))
+            except sa.exc.IntegrityError:
+                self._lock_budget(c, experiment)
+
+    @staticmethod
+    def _spent(c: sa.Connection, experiment: str) -> float:
+        amount = sa.func.coalesce(payments.c.billed, payments.c.estimate)
+        total = c.execute(
+            sa.select(sa.func.coalesce(sa.func.sum(amount), 0.0)).where(
+                payments.c.experiment == experiment, payments.c.status != P_NOT_BILLED
+            )
+        ).scalar_one()
+        return round(float(total), 4)
+
+    def spent(self, experiment: str) -> float:
+        """USD billed (or possibly billed) for ``experiment`` by every process, ever."""
+        with self.engine.begin() as c:
+            return self._spent(c, experiment)
+
+    def submitted(self, key: str, payment: int, job_id: str) -> None:
+        """The host accepted the submit and named the job: billed from here on."""
+        now = time.time()
+        with self.engine.begin() as c:
+            c.execute(
+                payments.update()
+                .where(payments.c.id == payment)
+                .values(status=P_BILLED, job_id=job_id, updated=now)
+            )
+            c.execute(
+                claims.update()
+                .where(claims.c.key == key)
+                .values(state=SUBMITTED, job_id=job_id, updated=now)
+            )
+
+    def billed(self, key: str, payment: int, amount: float | None, job_id: str | None) -> None:
+        """What the host billed for a payment (``amount`` None keeps the estimate)."""
+        values: dict[str, Any] = {"status": P_BILLED, "updated": time.time()}
+        if amount is not None:
+            values["billed"] = amount
+        if job_id:
+            values["job_id"] = job_id
+        with self.engine.begin() as c:
+            c.execute(payments.update().where(payments.c.id == payment).values(**values))
+            if job_id:
+                c.execute(claims.update().where(claims.c.key == key).values(job_id=job_id))
+
+    def not_billed(self, key: str, payment: int, error: str) -> None:
+        """The host refused the submit or failed the job: nothing is owed."""
+        now = time.time()
+        with self.engine.begin() as c:
+            c.execute(
+                payments.update()
+                .where(payments.c.id == payment)
+                .values(status=P_NOT_BILLED, updated=now)
+            )
+            c.execute(
+                claims.update()
+                .where(claims.c.key == key)
+                .values(state=FAILED, error=error[:1000], updated=now)
+            )
+
+    def lost(self, key: str, error: str, *, corrupt: bool = False) -> None:
+        """Billed, but the output was not obtained (or arrived corrupt)."""
+        self._set(key, state=CORRUPT if corrupt else LOST, error=error[:1000])
+
+    def stored(self, key: str) -> None:
+        self._set(key, state=STORED, error=None)
+
+    def logged(self, key: str, run_id: str | None) -> None:
+        self._set(key, state=LOGGED, run_id=run_id, error=None)
+
+    # -- reading ----------------------------------------------------------------------------
+
+    def entries(self, keys: list[str] | None = None, prefix: str | None = None) -> dict[str, Entry]:
+        q = sa.select(
+            claims.c.key,
+            claims.c.experiment,
+            claims.c.state,
+            claims.c.job_id,
+            claims.c.error,
+            claims.c.owner,
+            claims.c.lease_until,
+            claims.c.run_id,
+        )
+        if prefix is not None:
+            q = q.where(claims.c.key.startswith(prefix, autoescape=True))
+        out: dict[str, Entry] = {}
+        with self.engine.begin() as c:
+            if keys is None:
+                rows = list(c.execute(q))
+            else:
+                rows = []
+                for i in range(0, len(keys), 500):
+                    rows += list(c.execute(q.where(claims.c.key.in_(keys[i : i + 500]))))
+        for r in rows:
+            out[r[0]] = Entry(*r)
+        return out
+
+    def payments_of(self, key: str) -> list[dict[str, Any]]:
+        with self.engine.begin() as c:
+            return [
+                dict(r)
+                for r in c.execute(
+                    sa.select(payments).where(payments.c.key == key).order_by(payments.c.id)
+                ).mappings()
+            ]
+
+    def close(self) -> None:
+        self._stop.set()
+        with self._held_lock:
+            held = list(self._held)
+        for key in held:
+            try:
+                self.release(key)
+            except sa.exc.SQLAlchemyError:
+                pass
+        self.engine.dispose()
+
+
+__all__ = [
+    "BILLED_STATES",
+    "Busy",
+    "Claim",
+    "Entry",
+    "Ledger",
+    "ledger_url",
+    "owner_alive",
+    "owner_token",
+]

@@ -1,0 +1,377 @@
+"""The one generation pipeline: every paid video goes through here, once.
+
+    budget reservation -> ledger claim -> submit -> job id recorded -> poll -> download ->
+    verify -> full decode (analysis) -> store -> (the caller logs to MLflow) -> ledger: logged
+
+``veolab run``, ``veolab rerun`` and ``veolab generate`` build :class:`Job` s and call
+:meth:`Custody.obtain`; what they do with the video afterwards (log a generation, compare it
+with an original, write a file) is theirs. A job's ``key`` names it in the ledger: a sweep run is
+``provider/model/request_hash`` (the same request is one purchase, whoever asks), a rerun or a
+single generation is numbered (each is an intentional new purchase, still resumed after a crash).
+
+What a claimed key's state means here (see ``veolab.runner.ledger``):
+
+- ``submitted``: billed, job id known: fetch it by id (never submit again);
+- ``lost`` / ``corrupt``: billed, output not obtained: fetch again by id; pay again only with
+  ``repay_lost``;
+- ``sending``: a submit may have been sent and billed, id unknown: pay again only with
+  ``resubmit_unknown`` (on a free provider, always);
+- ``stored`` (or the video already at its destination): no payment, analyse and log it;
+- ``new`` / ``failed``: pay.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+import time
+from collections.abc import Callable
+from concurrent.futures import Executor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from veolab.budget import Budget
+from veolab.errors import (
+    AnalysisError,
+    BudgetExceededError,
+    GenerationFailedError,
+    InvalidOutputError,
+    OutcomeUnknownError,
+    OutputNotObtainedError,
+    ProviderError,
+    VeolabError,
+)
+from veolab.fsutil import atomic_write_bytes, atomic_write_text
+from veolab.providers import Provider, ProviderResult
+from veolab.request import VideoRequest
+from veolab.runner import ledger as L
+from veolab.runner.ledger import Busy, Claim, Ledger
+
+WAIT_POLL = 0.5  # seconds between looks at a claim another process holds
+
+
+class NotPaidAgain(VeolabError):
+    """A run skipped because paying for it could pay twice: the user's flag decides."""
+
+
+class InProgressElsewhere(NotPaidAgain):
+    """Another live process holds this request (``--no-wait`` asked not to wait for it)."""
+
+
+class UnknownNotRepaid(NotPaidAgain, OutcomeUnknownError):
+    """A submit's outcome is unknown (it may be billed); ``--resubmit-unknown`` pays again."""
+
+
+class LostNotRepaid(NotPaidAgain, OutputNotObtainedError):
+    """Billed, output not obtained and not fetchable again; ``--repay-lost`` pays again."""
+
+
+@dataclass
+class Job:
+    """One video to obtain."""
+
+    key: str  # ledger key
+    experiment: str  # budget scope in the ledger
+    request: VideoRequest
+    estimate: float
+    dest: Path  # where the obtained video is kept (with a .json of what the host said)
+    expectations: Any = None  # analysis.Expectations; from the request when None
+
+
+@dataclass
+class Obtained:
+    """A decoded, checked video in custody at ``path``."""
+
+    video: bytes
+    path: Path
+    analysis: Any  # AnalysisResult
+    result: ProviderResult | None
+    cost: float  # billed USD (the estimate where the host did not say); 0.0 from the store
+    meta: dict[str, Any]
+    source: str  # generated | resumed | store
+    done_elsewhere: str | None = None  # another process logged it (its MLflow run id)
+
+
+@dataclass
+class CustodyOptions:
+    resubmit_unknown: bool = False
+    repay_lost: bool = False
+    wait: bool = True
+    force: bool = False  # pay even when the destination already holds a video
+
+
+@dataclass
+class Custody:
+    """The state shared by every job of one invocation."""
+
+    provider: Provider
+    ledger: Ledger
+    paid: bool
+    opts: CustodyOptions = field(default_factory=CustodyOptions)
+    budget: Budget = field(default_factory=lambda: Budget(None))  # this invocation's --budget
+    experiment_budget: float | None = None  # across every invocation, from the ledger
+    thresholds: Any = None
+    pool: Executor | None = None  # where decoding runs (default: asyncio's)
+    semaphore: asyncio.Semaphore | None = None
+    on_wait: Callable[[Job, str], None] | None = None
+    quarantine: Path | None = None
+
+    # -- the entry point --------------------------------------------------------------------
+
+    async def obtain(self, job: Job, *, planned_state: str | None = None) -> Obtained:
+        """The job's video, decoded and in custody, paying at most once for it.
+
+        Raises BudgetExceededError, InProgressElsewhere, OutcomeUnknownError (a submit's
+        outcome is unknown), OutputNotObtainedError (billed, output not obtained), or another
+        ProviderError (failed, not billed)."""
+        claim = await self._claim(job)
+        try:
+            return await self._obtain(job, claim, planned_state)
+        finally:
+            await asyncio.to_thread(self.ledger.release, job.key)
+
+    async def _claim(self, job: Job) -> Claim:
+        waited = False
+        while True:
+            got = await asyncio.to_thread(self.ledger.claim, job.key, job.experiment)
+            if isinstance(got, Claim):
+                return got
+            if not self.opts.wait:
+                raise InProgressElsewhere(
+                    f"in progress in another process ({_owner(got)}); not waiting (--no-wait): "
+                    "run again when it ends"
+                )
+            if not waited and self.on_wait is not None:
+                self.on_wait(job, _owner(got))
+            waited = True
+            await asyncio.sleep(WAIT_POLL)
+
+    async def _obtain(self, job: Job, claim: Claim, planned_state: str | None) -> Obtained:
+        st = claim.state
+        if st == L.LOGGED and planned_state != L.LOGGED and not self.opts.force:
+            # logged by another process since this one looked: nothing to do
+            return Obtained(b"", job.dest, None, None, 0.0, {}, "store", claim.run_id or "")
+        if job.dest.is_file() and not self.opts.force:
+            got = await self._from_dest(job)
+            if got is not None:
+                return got
+        if st in (L.SUBMITTED, L.LOST, L.CORRUPT) and claim.job_id:
+            try:
+                return await self._resume(job, claim.job_id)
+            except (OutputNotObtainedError, OutcomeUnknownError, ProviderError) as exc:
+                if st == L.SUBMITTED or not self.opts.repay_lost:
+                    raise
+                del exc  # billed and lost again: the user asked to pay again
+        elif st in (L.LOST, L.CORRUPT) and not self.opts.repay_lost:
+            raise LostNotRepaid(
+                f"billed, output not obtained: {claim.error or 'no job id to fetch it by'}; "
+                "--repay-lost pays again"
+            )
+        elif st == L.SENDING and self.paid and not self.opts.resubmit_unknown:
+            raise UnknownNotRepaid(
+                "outcome unknown: a submit was sent and its answer lost (it may be billed); "
+                "--resubmit-unknown pays again"
+            )
+        return await self._pay(job)
+
+    # -- the three ways to a video ----------------------------------------------------------
+
+    async def _from_dest(self, job: Job) -> Obtained | None:
+        """The video already kept at ``job.dest`` (None when it turns out corrupt)."""
+        video = await asyncio.to_thread(job.dest.read_bytes)
+        meta_path = job.dest.with_suffix(".json")
+        meta = json.loads(meta_path.read_text()) if meta_path.is_file() else {}
+        try:
+            analysis = await self._decode(job, video)
+        except AnalysisError as exc:
+            where = self._quarantine(job, video)
+            job.dest.unlink(missing_ok=True)
+            await asyncio.to_thread(
+                self.ledger.lost,
+                job.key,
+                f"stored video is corrupt ({exc}); moved to {where}",
+                corrupt=True,
+            )
+            return None
+        await asyncio.to_thread(self.ledger.stored, job.key)
+        return Obtained(video, job.dest, analysis, None, 0.0, meta, "store")
+
+    async def _resume(self, job: Job, job_id: str) -> Obtained:
+        """Fetch an accepted (billed) job by its id: poll, download. Never a new payment."""
+        try:
+            async with self._slot():
+                result = await self.provider.resume(job.request, job_id)
+        except GenerationFailedError:
+            raise
+        except ProviderError as exc:
+            if isinstance(exc, OutcomeUnknownError):
+                raise
+            await asyncio.to_thread(self.ledger.lost, job.key, str(exc))
+            raise _billed_error(exc, job_id) from exc
+        cost = result.cost if result.cost is not None else job.estimate
+        return await self._keep(job, result, cost, "resumed")
+
+    async def _pay(self, job: Job) -> Obtained:
+        # the slot first: a run waiting for one has sent nothing, and says so after a crash
+        async with self._slot():
+            result, cost = await self._submit(job)
+        return await self._keep(job, result, cost, "generated")
+
+    async def _submit(self, job: Job) -> tuple[ProviderResult, float]:
+        reserved = job.estimate if self.paid else 0.0
+        if not self.budget.reserve(reserved):
+            raise BudgetExceededError(
+                f"budget ${self.budget.limit:.2f} (--budget): ${self.budget.committed:.2f} "
+                f"spent or reserved, next run ${reserved:.2f}; raise --budget to continue"
+            )
+        try:
+            payment = await asyncio.to_thread(
+                self.ledger.begin_payment,
+                job.key,
+                job.experiment,
+                reserved,
+                self.experiment_budget if self.paid else None,
+            )
+        except BaseException:
+            self.budget.release(reserved)
+            raise
+        accepted: list[str] = []
+
+        def on_submitted(job_id: str) -> None:
+            accepted.append(job_id)
+            self.ledger.submitted(job.key, payment, job_id)
+
+        try:
+            result = await self.provider.generate(job.request, on_submitted=on_submitted)
+        except OutcomeUnknownError as exc:
+            self.budget.settle(reserved, None)  # it may be billed: count it
+            exc.billed_cost = reserved  # type: ignore[attr-defined]
+            if exc.request_id and not accepted:
+                await asyncio.to_thread(self.ledger.submitted, job.key, payment, exc.request_id)
+            raise
+        except ProviderError as exc:
+            billed = (bool(accepted) or isinstance(exc, OutputNotObtainedError)) and not (
+                isinstance(exc, GenerationFailedError)
+            )
+            if not billed:
+                self.budget.release(reserved)
+                await asyncio.to_thread(
+                    self.ledger.not_billed, job.key, payment, f"{type(exc).__name__}: {exc}"
+                )
+                raise
+            self.budget.settle(reserved, None)
+            job_id = accepted[0] if accepted else exc.request_id
+            await asyncio.to_thread(self.ledger.billed, job.key, payment, None, job_id)
+            await asyncio.to_thread(self.ledger.lost, job.key, str(exc))
+            err = _billed_error(exc, job_id)
+            err.billed_cost = reserved  # type: ignore[attr-defined]
+            if err is exc:
+                raise
+            raise err from exc
+        except BaseException:
+            # cancelled, interrupted or crashed in flight: the ledger keeps the job for resume
+            self.budget.settle(reserved, None)
+            raise
+        cost = (result.cost if result.cost is not None else reserved) if self.paid else 0.0
+        self.budget.settle(reserved, cost)
+        await asyncio.to_thread(self.ledger.billed, job.key, payment, cost, result.request_id)
+        return result, cost
+
+    # -- verify, decode, keep ---------------------------------------------------------------
+
+    async def _keep(self, job: Job, result: ProviderResult, cost: float, source: str) -> Obtained:
+        from veolab.mp4 import verify_mp4
+
+        try:
+            video = result.video_bytes()
+            verify_mp4(video)
+            analysis = await self._decode(job, video)
+        except (InvalidOutputError, AnalysisError, ValueError, OSError) as exc:
+            video_or_none = result.video
+            where = self._quarantine(job, video_or_none) if video_or_none else None
+            msg = (
+                f"billed, but the video is corrupt ({exc})"
+                + (f"; kept aside at {where}" if where else "")
+                + "; --repay-lost pays again"
+            )
+            await asyncio.to_thread(self.ledger.lost, job.key, msg, corrupt=True)
+            err = OutputNotObtainedError(msg, request_id=result.request_id)
+            if source == "generated":
+                err.billed_cost = cost  # type: ignore[attr-defined]
+            raise err from exc
+        meta = {
+            **result.metadata,
+            "cost": cost,
+            "seed": result.seed,
+            "request_id": result.request_id,
+        }
+        await asyncio.to_thread(_write_kept, job.dest, video, meta)
+        await asyncio.to_thread(self.ledger.stored, job.key)
+        return Obtained(video, job.dest, analysis, result, cost, meta, source)
+
+    async def _decode(self, job: Job, video: bytes) -> Any:
+        from veolab.analysis import Expectations, analyze_video
+
+        expectations = job.expectations or Expectations.from_request(job.request)
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(
+            self.pool,
+            lambda: analyze_video(video, expectations=expectations, thresholds=self.thresholds),
+        )
+
+    def _quarantine(self, job: Job, video: bytes) -> Path | None:
+        if self.quarantine is None:
+            from veolab.store import veolab_home
+
+            self.quarantine = veolab_home() / "quarantine"
+        name = re.sub(r"[^A-Za-z0-9._-]+", "_", job.key) + f"-{int(time.time())}.mp4"
+        try:
+            return atomic_write_bytes(self.quarantine / name, video)
+        except OSError:
+            return None
+
+    def _slot(self) -> Any:
+        return self.semaphore if self.semaphore is not None else _NoSlot()
+
+    # -- after the caller logged it ---------------------------------------------------------
+
+    async def logged(self, job: Job, run_id: str | None) -> None:
+        await asyncio.to_thread(self.ledger.logged, job.key, run_id)
+
+
+class _NoSlot:
+    async def __aenter__(self) -> None:
+        return None
+
+    async def __aexit__(self, *exc: Any) -> None:
+        return None
+
+
+def _write_kept(dest: Path, video: bytes, meta: dict[str, Any]) -> None:
+    """The metadata, then the video (the video's presence means both are complete)."""
+    atomic_write_text(
+        dest.with_suffix(".json"), json.dumps(meta, indent=2, sort_keys=True, default=str)
+    )
+    atomic_write_bytes(dest, video)
+
+
+def _owner(busy: Busy) -> str:
+    host, _, rest = busy.owner.partition(":")
+    pid = rest.split(":")[0] if rest else ""
+    return f"pid {pid} on {host}" if pid else busy.owner
+
+
+def _billed_error(exc: ProviderError, job_id: str | None) -> OutputNotObtainedError:
+    if isinstance(exc, OutputNotObtainedError):
+        return exc
+    msg = str(exc)
+    if not msg.startswith("billed"):
+        msg = f"billed, but the output could not be obtained ({type(exc).__name__}: {msg}); " + (
+            "the next run fetches it again by job id" if job_id else "--repay-lost pays again"
+        )
+    return OutputNotObtainedError(msg, request_id=job_id)
+
+
+__all__ = ["Custody", "CustodyOptions", "InProgressElsewhere", "Job", "Obtained"]
