@@ -111,6 +111,17 @@ def sim() -> None:
     "process (renders then mostly run one at a time).",
 )
 @click.option(
+    "--prerendered",
+    type=click.IntRange(min=0),
+    default=0,
+    show_default=True,
+    metavar="N",
+    help="Answer from N pre-rendered clips per format (resolution, aspect ratio, duration, "
+    "audio), each rendered once on first use and picked by request hash; latency, credits, "
+    "faults and the ledger are unchanged. For benchmarks of a client: the server then spends "
+    "almost no CPU. 0: render every job (its content follows the prompt).",
+)
+@click.option(
     "--log-level",
     type=click.Choice(["critical", "error", "warning", "info", "debug"]),
     default="warning",

@@ -337,6 +337,8 @@ def create_app(config: SimServerConfig | None = None) -> _RawSend:
         yield
         for task in list(state.tasks):
             task.cancel()
+        for clip in state.clips.values():
+            clip.cancel()
 
     app = Starlette(
         routes=[

@@ -38,6 +38,9 @@ class SimServerConfig(BaseModel):
     retention: float = Field(default=3600.0, gt=0)  # seconds a finished job stays readable
     render_cache: int = Field(default=32, ge=0)  # identical (request, seed) renders kept
     render_workers: int = Field(default=0, ge=0)  # 0: threads here; N: a pool of N processes
+    # N > 0: answer from N clips per format (resolution, aspect ratio, duration, audio), each
+    # rendered once on first use and picked by request hash; the content ignores the prompt
+    prerendered: int = Field(default=0, ge=0)
     log_level: str = "warning"
     access_log: bool = False
 

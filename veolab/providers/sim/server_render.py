@@ -5,6 +5,10 @@ process render about one clip at a time whatever their number. ``render_workers 
 in a process pool instead (one per core by default for ``veolab sim serve``), which is what
 lets many jobs finish within their simulated latency. Identical (request, seed) renders give
 identical bytes, so a few are kept in memory.
+
+For benchmarks of a client, ``prerendered`` clips stand in for renders: a few clips per format,
+rendered once (:func:`prerendered_request` says what they show), so the server's CPU goes to
+the protocol only.
 """
 
 from __future__ import annotations
@@ -43,6 +47,32 @@ def shutdown_render_pool() -> None:
         pool, _POOL = _POOL, None
     if pool is not None:
         pool.shutdown(wait=True, cancel_futures=True)
+
+
+#: what pre-rendered clips show, in turn (cheerful scenes that pass the default checks)
+PRERENDERED_PROMPTS = (
+    "a red fox running through snow",
+    "a calm blue sea under a bright sky",
+    "a speaker on a red stage, bright light",
+    "a green forest on a sunny day, leaves moving in the wind",
+)
+
+
+def prerendered_request(
+    resolution: str, aspect_ratio: str, duration: int, generate_audio: bool, slot: int
+) -> VideoRequest:
+    """The request whose render is pre-rendered clip number ``slot`` of a format."""
+    return VideoRequest.model_validate(
+        {
+            "prompt": PRERENDERED_PROMPTS[slot % len(PRERENDERED_PROMPTS)],
+            "resolution": resolution,
+            "aspect_ratio": aspect_ratio,
+            "duration": duration,
+            "generate_audio": generate_audio,
+            "seed": slot + 1,
+            "veo_rules": False,  # the format was accepted already, under the server's rules
+        }
+    )
 
 
 def _render_bytes(request: VideoRequest) -> bytes:

@@ -25,7 +25,7 @@ from veolab.images import ImageRef
 from veolab.providers.base import price_of
 from veolab.providers.sim.provider import pick_seed
 from veolab.providers.sim.server_config import Fault, SimServerConfig
-from veolab.providers.sim.server_render import render
+from veolab.providers.sim.server_render import prerendered_request, render
 from veolab.request import API_FIELDS, VideoRequest, format_validation_error
 
 _ASSET = re.compile(r"/_sim/assets/([0-9a-f]{64})(\.\w+)?$")
@@ -93,6 +93,9 @@ class Job:
 class SimState:
     def __init__(self, config: SimServerConfig) -> None:
         self.config = config
+        # pre-rendered clips by (resolution, aspect ratio, duration, audio, slot); a reset
+        # keeps them: they are the server's, not the client's
+        self.clips: dict[tuple[str, str, int, bool, int], asyncio.Future[bytes]] = {}
         self._clear()
 
     def _clear(self) -> None:
@@ -276,9 +279,7 @@ class SimState:
             job.status, job.started = "PROCESSING", time.time()
             # the latency is the whole generation time: render during it, not after it
             if not job.fail:
-                rendering = asyncio.ensure_future(
-                    render(job.request, self.config.render_cache, self.config.render_workers)
-                )
+                rendering = asyncio.ensure_future(self.clip_for(job))
             await asyncio.sleep(self.delay_for(job))
             if job.fail:
                 raise RuntimeError("the model could not generate this video (simulated failure)")
@@ -316,6 +317,24 @@ class SimState:
                 "prompt": job.request.prompt[:200],
             }
         )
+
+    async def clip_for(self, job: Job) -> bytes:
+        """The video of ``job``: its own render, or with ``prerendered`` a shared clip of its
+        format chosen by its request hash (the same request always gets the same clip)."""
+        n = self.config.prerendered
+        if not n:
+            return await render(job.request, self.config.render_cache, self.config.render_workers)
+        r = job.request
+        slot = int(job.request_hash[:15], 16) % n
+        key = (r.resolution, r.aspect_ratio, r.duration, r.generate_audio, slot)
+        clip = self.clips.get(key)
+        if clip is None or (clip.done() and (clip.cancelled() or clip.exception() is not None)):
+            clip = asyncio.ensure_future(
+                render(prerendered_request(*key), 0, self.config.render_workers)
+            )
+            self.clips[key] = clip
+        # shielded: a job cancelled meanwhile must not cancel the render others wait for
+        return await asyncio.shield(clip)
 
     def _release(self, job: Job) -> bool:
         """Stop holding ``job``'s price; False if the job is no longer this state's."""
