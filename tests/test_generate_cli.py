@@ -225,7 +225,7 @@ def test_click_usage_errors_exit_2(out: Path, args: list[str], last_line: str) -
 def test_provider_failure_exits_3_without_a_file(
     out: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    async def refuse(self: SimProvider, request: VideoRequest) -> None:
+    async def refuse(self: SimProvider, request: VideoRequest, **_: object) -> None:
         raise errors.ProviderConnectionError("could not reach the host: connection refused")
 
     monkeypatch.setattr(SimProvider, "generate", refuse)
@@ -245,7 +245,7 @@ def test_output_that_is_not_an_mp4_exits_3_without_a_file(
 ) -> None:
     from veolab.providers import ProviderResult
 
-    async def html(self: SimProvider, request: VideoRequest) -> ProviderResult:
+    async def html(self: SimProvider, request: VideoRequest, **_: object) -> ProviderResult:
         return ProviderResult(video=b"<!DOCTYPE html><html>502 Bad Gateway</html>", seed=1)
 
     monkeypatch.setattr(SimProvider, "generate", html)

@@ -3,6 +3,12 @@
 >>> import asyncio
 >>> out = asyncio.run(generate_one({"prompt": "calm sea", "resolution": "720p",
 ...     "duration": 4, "seed": 1}, output="sea.mp4"))  # doctest: +SKIP
+
+It goes through the one pipeline (``veolab.runner.pipeline``): a ledger claim before paying, the
+job id recorded, the video verified and fully decoded and kept under
+``$VEOLAB_HOME/generated/`` before it is copied to the output. Each call is an intentional new
+purchase; a call interrupted after its submit is resumed (not paid again) by the next call with
+the same request.
 """
 
 from __future__ import annotations
@@ -15,7 +21,7 @@ from pydantic import ValidationError
 
 from veolab.errors import ConfigError
 from veolab.fsutil import atomic_write_bytes, check_writable, remove_empty_dirs
-from veolab.providers import ProviderConfig, get_provider
+from veolab.providers import ProviderConfig, get_provider, provider_class
 from veolab.request import VideoRequest, format_validation_error
 
 
@@ -29,6 +35,7 @@ class GenerateOutcome:
     request_hash: str
     cost: float | None
     request_id: str | None
+    checks_passed: bool | None = None
 
 
 async def generate_one(
@@ -40,11 +47,16 @@ async def generate_one(
     veo_rules: bool = True,
     config: ProviderConfig | None = None,
 ) -> GenerateOutcome:
-    """Validate, generate, verify, and write the MP4 atomically (no file on any error).
+    """Validate, generate, verify, decode, and write the MP4 atomically (no file on any error).
 
     Raises RequestError / ImageReferenceError / ConfigError (bad input, before any provider
-    call), a ProviderError subclass (the provider failed) or InvalidOutputError (not an MP4).
+    call), a ProviderError subclass (the provider failed; OutputNotObtainedError when it billed
+    but the video could not be obtained or is corrupt).
     """
+    from veolab.runner.ledger import Ledger
+    from veolab.runner.pipeline import Custody, CustodyOptions, Job, numbered_keys
+    from veolab.store import veolab_home
+
     request = VideoRequest.build(**{**params, "veo_rules": veo_rules})
     if config is None:
         try:
@@ -56,26 +68,45 @@ async def generate_one(
         created = _check_output(Path(output))  # before the (maybe paid) generation
     try:
         prov = get_provider(provider, config)
+        prov.check_ready()
+        paid = bool(provider_class(provider).paid)
+        estimate = prov.estimate_cost(request, config.model) if paid else 0.0
+        ledger = Ledger()
         try:
-            result = await prov.generate(request)
+            prefix = f"generate/{provider}/{config.model}/{request.request_hash()}/"
+            (key,) = numbered_keys(ledger, prefix, 1)
+            name = key.removeprefix("generate/").replace("/", "-")
+            dest = veolab_home() / "generated" / f"{name}.mp4"
+            custody = Custody(
+                prov, ledger, paid, CustodyOptions(repay_hint="run it again to pay for a new one")
+            )
+            job = Job(key, "veolab generate", request, estimate, dest)
+            try:
+                got = await custody.obtain(job)
+            finally:
+                await prov.aclose()
+            await custody.logged(job, None)
         finally:
-            await prov.aclose()
-        video = result.video_bytes()
-        from veolab.mp4 import verify_mp4
-
-        verify_mp4(video)
+            ledger.close()
     except BaseException:
         remove_empty_dirs(created)  # leave no empty output folder behind a failure
         raise
+    seed = got.result.seed if got.result is not None else got.meta.get("seed")
     # the hash of the request as actually made: with the seed the host used
-    made = request.with_seed(result.seed) if result.seed is not None else request
+    made = request.with_seed(seed) if seed is not None else request
     path = Path(output) if output else Path(f"veolab-{made.request_hash()[:12]}.mp4")
     try:
-        atomic_write_bytes(path, video)
+        atomic_write_bytes(path, got.video)
     except OSError as exc:
         raise ConfigError(f"cannot write {path}: {exc.strerror or exc}") from exc
     return GenerateOutcome(
-        path, len(video), result.seed, made.request_hash(), result.cost, result.request_id
+        path,
+        len(got.video),
+        seed,
+        made.request_hash(),
+        got.cost if paid else (got.result.cost if got.result is not None else None),
+        got.result.request_id if got.result is not None else got.meta.get("request_id"),
+        got.analysis.passed if got.analysis is not None else None,
     )
 
 

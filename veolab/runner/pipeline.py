@@ -100,6 +100,7 @@ class CustodyOptions:
     repay_lost: bool = False
     wait: bool = True
     force: bool = False  # pay even when the destination already holds a video
+    repay_hint: str = "--repay-lost pays again"  # how this command pays again for a lost video
 
 
 @dataclass
@@ -166,8 +167,12 @@ class Custody:
                 del exc  # billed and lost again: the user asked to pay again
         elif st in (L.LOST, L.CORRUPT) and not self.opts.repay_lost:
             raise LostNotRepaid(
-                f"billed, output not obtained: {claim.error or 'no job id to fetch it by'}; "
-                "--repay-lost pays again"
+                f"billed, output not obtained: {claim.error or 'no job id to fetch it by'}"
+                + (
+                    ""
+                    if self.opts.repay_hint in (claim.error or "")
+                    else f"; {self.opts.repay_hint}"
+                )
             )
         elif st == L.SENDING and self.paid and not self.opts.resubmit_unknown:
             raise UnknownNotRepaid(
@@ -289,13 +294,15 @@ class Custody:
             verify_mp4(video)
             analysis = await self._decode(job, video)
         except (InvalidOutputError, AnalysisError, ValueError, OSError) as exc:
-            video_or_none = result.video
-            where = self._quarantine(job, video_or_none) if video_or_none else None
-            msg = (
-                f"billed, but the video is corrupt ({exc})"
-                + (f"; kept aside at {where}" if where else "")
-                + "; --repay-lost pays again"
-            )
+            if not self.paid:  # nothing was paid: say what is wrong, keep nothing aside
+                msg = str(exc)
+            else:
+                where = self._quarantine(job, result.video) if result.video else None
+                msg = (
+                    f"billed, but the video is corrupt ({exc})"
+                    + (f"; kept aside at {where}" if where else "")
+                    + f"; {self.opts.repay_hint}"
+                )
             await asyncio.to_thread(self.ledger.lost, job.key, msg, corrupt=True)
             err = OutputNotObtainedError(msg, request_id=result.request_id)
             if source == "generated":
@@ -326,7 +333,8 @@ class Custody:
             from veolab.store import veolab_home
 
             self.quarantine = veolab_home() / "quarantine"
-        name = re.sub(r"[^A-Za-z0-9._-]+", "_", job.key) + f"-{int(time.time())}.mp4"
+        # .bad: whatever it is, it is not presented as a video
+        name = re.sub(r"[^A-Za-z0-9._-]+", "_", job.key) + f"-{int(time.time())}.bad"
         try:
             return atomic_write_bytes(self.quarantine / name, video)
         except OSError:
@@ -347,6 +355,27 @@ class _NoSlot:
 
     async def __aexit__(self, *exc: Any) -> None:
         return None
+
+
+def numbered_keys(ledger: Ledger, prefix: str, count: int) -> list[str]:
+    """``count`` ledger keys for intentional purchases (reruns, single generations) under
+    ``prefix``: first the ones an interrupted earlier invocation left billed but not finished
+    (a job id to poll, or a video kept but not logged: resumed, never paid again), then new
+    numbers. A lost or corrupt one stays in the ledger (its spend counted); asking again is an
+    intentional new purchase."""
+    entries = ledger.entries(prefix=prefix)
+    resumable = [
+        k
+        for k, e in sorted(entries.items(), key=lambda kv: _number(kv[0], prefix))
+        if not e.live and (e.state == L.STORED or (e.state == L.SUBMITTED and e.job_id))
+    ][:count]
+    last = max((_number(k, prefix) for k in entries), default=0)
+    return resumable + [f"{prefix}{last + i + 1}" for i in range(count - len(resumable))]
+
+
+def _number(key: str, prefix: str) -> int:
+    tail = key[len(prefix) :]
+    return int(tail) if tail.isdigit() else 0
 
 
 def _write_kept(dest: Path, video: bytes, meta: dict[str, Any]) -> None:
@@ -374,4 +403,12 @@ def _billed_error(exc: ProviderError, job_id: str | None) -> OutputNotObtainedEr
     return OutputNotObtainedError(msg, request_id=job_id)
 
 
-__all__ = ["Custody", "CustodyOptions", "InProgressElsewhere", "Job", "Obtained"]
+__all__ = [
+    "Custody",
+    "CustodyOptions",
+    "InProgressElsewhere",
+    "Job",
+    "NotPaidAgain",
+    "Obtained",
+    "numbered_keys",
+]
