@@ -84,9 +84,10 @@ def test_same_seed_reruns_reproduce_exactly_and_are_logged(sweep, tmp_path, sim_
     assert parent.data.metrics["repro_score"] == 1.0
     assert orig.data.metrics["repro_score"] == 1.0  # a same-seed rerun marks the original too
     kept = sorted((Path(os.environ["VEOLAB_HOME"]) / "reruns" / rid).iterdir())
-    assert [p.name for p in kept] == [f"{d['parent_run_id']}-1.mp4", f"{d['parent_run_id']}-2.mp4"]
+    h = orig.data.tags["veolab.request_hash"][:12]
+    assert [p.name for p in kept] == [f"{h}-1.json", f"{h}-1.mp4", f"{h}-2.json", f"{h}-2.mp4"]
     assert (
-        kept[0].read_bytes()
+        kept[1].read_bytes()
         == tracker.download(child.info.run_id, "video.mp4", tmp_path / "dl").read_bytes()
     )
 

@@ -16,8 +16,13 @@ store or MLflow: each one is a new generation (and paid on a paid provider).
 Logging: one new parent run (``veolab.kind=rerun``, ``veolab.rerun_of=<run>``) in the same MLflow
 experiment, with one child run per rerun, logged like any generation plus ``veolab.rerun_of``
 and the reproducibility metrics against the original (``repro_score``, ``repro_psnr_db``, ...,
-``repro.json``). A same-seed rerun also logs ``repro_score`` on the original run. Each video is
-kept under ``$VEOLAB_HOME/reruns/<original run id>/`` before it is logged.
+``repro.json``). A same-seed rerun also logs ``repro_score`` on the original run.
+
+Each rerun goes through the one pipeline (``veolab.runner.pipeline``) with its own ledger key
+(``rerun/<original run id>/<request hash>/<n>``) and is kept under
+``$VEOLAB_HOME/reruns/<original run id>/<hash[:12]>-<n>.mp4`` before it is logged. A rerun
+interrupted after its submit is resumed by the next ``veolab rerun`` of the same run (its job
+fetched by id and counted as one of ``--times``), never paid again.
 """
 
 from __future__ import annotations
@@ -32,15 +37,13 @@ from pathlib import Path
 from typing import Any
 
 from veolab.errors import (
-    AnalysisError,
     ConfigError,
     MissingKeyError,
-    ProviderError,
     VeolabError,
 )
-from veolab.fsutil import atomic_write_bytes
 from veolab.images import ImageRef
 from veolab.request import SEED_MAX, VideoRequest
+from veolab.runner.ledger import Ledger
 from veolab.tracking import schema as S
 from veolab.tracking.generation import GenerationRecord, log_failure, log_generation
 from veolab.tracking.store import Tracker
@@ -168,22 +171,28 @@ def rebuild_request(tracker: Tracker, run_id: str, workdir: Path) -> VideoReques
 
 
 def _sweep_settings(tracker: Tracker, parent_id: str | None, provider: str, workdir: Path):
-    """Provider settings and check thresholds from the sweep's experiment.yaml, if any."""
+    """Provider settings, check thresholds and rate settings (concurrency, submits per minute)
+    from the sweep's experiment.yaml, if any."""
     import yaml
 
     from veolab.analysis import CheckThresholds
     from veolab.experiment.schema import ProviderSettings
 
     if not parent_id or S.ART_EXPERIMENT not in _artifact_names(tracker, parent_id):
-        return None, CheckThresholds()
+        return None, CheckThresholds(), {}
     try:
         path = tracker.download(parent_id, S.ART_EXPERIMENT, workdir / "sweep")
         data = yaml.safe_load(path.read_text()) or {}
         settings = ProviderSettings(**(data.get("provider") or {}))
         thresholds = CheckThresholds(**(data.get("checks") or {}))
+        rates = {
+            "max_in_flight": int(data.get("concurrency") or 0) or None,
+            "submits_per_minute": float(data.get("rate_limit") or 0) or None,
+        }
     except (ValueError, TypeError, AttributeError, OSError, yaml.YAMLError):
-        return None, CheckThresholds()  # an unreadable file: the defaults, as `veolab generate`
-    return (settings if settings.name == provider else None), thresholds
+        # an unreadable file: the defaults, as `veolab generate`
+        return None, CheckThresholds(), {}
+    return (settings if settings.name == provider else None), thresholds, rates
 
 
 def plan_rerun(
@@ -196,7 +205,7 @@ def plan_rerun(
     base_url: str | None = None,
 ) -> RerunPlan:
     """Everything a rerun needs, checked before anything is sent or paid."""
-    from veolab.providers import ProviderConfig, provider_class
+    from veolab.providers import provider_class
     from veolab.rating import _generation_run
 
     if not 1 <= times <= MAX_TIMES:
@@ -211,7 +220,7 @@ def plan_rerun(
         raise ConfigError(f"run {run_id} has no {S.PROVIDER}/{S.MODEL} tags: not a veolab run")
     with tempfile.TemporaryDirectory(prefix="veolab-rerun-") as tmp:
         req = rebuild_request(tracker, run_id, Path(tmp))
-        settings, thresholds = _sweep_settings(
+        settings, thresholds, rates = _sweep_settings(
             tracker, tags.get("mlflow.parentRunId"), provider, Path(tmp)
         )
         has_video = S.ART_VIDEO in _artifact_names(tracker, run_id)
@@ -223,21 +232,9 @@ def plan_rerun(
         raise MissingKeyError(
             f"provider {provider} needs a key: set {cls.key_env_var} or pass --api-key"
         )
-    cfg: dict[str, Any] = {"name": provider, "model": model, "api_key": api_key}
-    if settings is not None:
-        cfg |= {
-            "mode": settings.mode,
-            "base_url": settings.base_url,
-            "inline_images": settings.inline_images,
-            "options": dict(settings.options),
-        }
-        if settings.read_timeout:
-            cfg["read_timeout"] = settings.read_timeout
-        if settings.job_timeout:
-            cfg["job_timeout"] = settings.job_timeout
-    if base_url:
-        cfg["base_url"] = base_url
-    config = ProviderConfig(**cfg)
+    from veolab.runner.sweep import settings_config
+
+    config = settings_config(settings, provider, model, base_url=base_url, api_key=api_key, **rates)
     instance = cls(config)
     cost = float(instance.estimate_cost(req, model)) if cls.paid else 0.0
     params = run.data.params
@@ -301,12 +298,17 @@ def execute_rerun(plan: RerunPlan, *, tracker: Tracker | None = None, on_event=N
                 if plan.has_video
                 else None
             )
-            generated = asyncio.run(_generate_all(plan))
-            for i, got in enumerate(generated):  # every paid clip on disk before any analysis
-                _keep(plan, parent, i, got)
-            for i, got in enumerate(generated):
-                emit(f"rerun {i + 1}/{plan.times}: analysing")
-                result.reruns.append(_finish(plan, tracker, parent, i, got, original))
+            ledger = Ledger()
+            try:
+                jobs, obtained = asyncio.run(_obtain_all(plan, ledger))
+                for i, (job, got) in enumerate(zip(jobs, obtained, strict=True)):
+                    emit(f"rerun {i + 1}/{plan.times}: logging")
+                    outcome = _finish(plan, tracker, parent, i, got, original)
+                    result.reruns.append(outcome)
+                    if outcome.run_id and not isinstance(got, BaseException):
+                        ledger.logged(job.key, outcome.run_id)
+            finally:
+                ledger.close()
         status = "FINISHED" if any(r.error is None for r in result.reruns) else "FAILED"
     except KeyboardInterrupt:
         status = "KILLED"
@@ -329,22 +331,46 @@ def execute_rerun(plan: RerunPlan, *, tracker: Tracker | None = None, on_event=N
     return result
 
 
-async def _generate_all(plan: RerunPlan) -> list[Any]:
-    """Every generation of the plan (at most max_in_flight at once); a result or the error."""
+async def _obtain_all(plan: RerunPlan, ledger: Any) -> tuple[list[Any], list[Any]]:
+    """Every rerun through the one pipeline (at most max_in_flight at once): each an Obtained
+    video or the error. An earlier rerun of the same run that was interrupted after its submit
+    is resumed first (its job fetched by id), never paid again."""
     from veolab.providers import get_provider
+    from veolab.runner.pipeline import Custody, CustodyOptions, Job, numbered_keys
+    from veolab.store import veolab_home
 
     provider = get_provider(plan.provider, plan.provider_config)
-    sem = asyncio.Semaphore(plan.provider_config.max_in_flight)
+    custody = Custody(
+        provider,
+        ledger,
+        plan.paid,
+        CustodyOptions(repay_hint="run veolab rerun again to pay for a new one"),
+        thresholds=plan.thresholds,
+        semaphore=asyncio.Semaphore(plan.provider_config.max_in_flight),
+    )
+    h = plan.request.request_hash()
+    prefix = f"rerun/{plan.original_run_id}/{h}/"
+    keys = await asyncio.to_thread(numbered_keys, ledger, prefix, plan.times)
+    folder = veolab_home() / "reruns" / plan.original_run_id
+    jobs = [
+        Job(
+            k,
+            f"rerun:{plan.experiment_id}",
+            plan.request,
+            plan.cost_each,
+            folder / f"{h[:12]}-{k.rsplit('/', 1)[1]}.mp4",
+        )
+        for k in keys
+    ]
 
-    async def one() -> Any:
-        async with sem:
-            try:
-                return await provider.generate(plan.request)
-            except ProviderError as exc:
-                return exc
+    async def one(job: Any) -> Any:
+        try:
+            return await custody.obtain(job)
+        except VeolabError as exc:
+            return exc
 
     try:
-        return await asyncio.gather(*[one() for _ in range(plan.times)])
+        return jobs, list(await asyncio.gather(*[one(j) for j in jobs]))
     finally:
         try:
             await provider.aclose()
@@ -352,47 +378,19 @@ async def _generate_all(plan: RerunPlan) -> list[Any]:
             pass
 
 
-def _keep(plan: RerunPlan, parent: str, i: int, got: Any) -> Path | None:
-    """$VEOLAB_HOME/reruns/<original>/<parent>-<i>.mp4: a paid clip is never only in memory."""
-    from veolab.store import veolab_home
-
-    if isinstance(got, BaseException):
-        return None
-    try:
-        video = got.video_bytes()
-    except (ValueError, OSError):
-        return None
-    return atomic_write_bytes(
-        veolab_home() / "reruns" / plan.original_run_id / f"{parent}-{i + 1}.mp4", video
-    )
-
-
 def _finish(
     plan: RerunPlan, tracker: Tracker, parent: str, i: int, got: Any, original: Path | None
 ) -> RerunOutcome:
-    from veolab.analysis import Expectations, analyze_video
-    from veolab.mp4 import verify_mp4
     from veolab.repro import reproducibility
 
     if isinstance(got, VeolabError):
-        run_id = log_failure(tracker, plan.experiment_id, parent, plan.record, got)
-        return RerunOutcome(i, run_id, plan.request.seed, error=f"{type(got).__name__}: {got}")
-    result = got
-    cost = result.cost if result.cost is not None else plan.cost_each
-    try:
-        video = result.video_bytes()
-        verify_mp4(video)
-    except (ProviderError, ValueError) as exc:
-        run_id = log_failure(tracker, plan.experiment_id, parent, plan.record, exc, result)
-        return RerunOutcome(i, run_id, result.seed, cost, error=f"{type(exc).__name__}: {exc}")
-    try:
-        analysis = analyze_video(
-            video, expectations=Expectations.from_request(plan.request), thresholds=plan.thresholds
+        cost = getattr(got, "billed_cost", None)
+        run_id = log_failure(tracker, plan.experiment_id, parent, plan.record, got, cost=cost)
+        return RerunOutcome(
+            i, run_id, plan.request.seed, cost or 0.0, error=f"{type(got).__name__}: {got}"
         )
-    except AnalysisError as exc:
-        run_id = log_failure(tracker, plan.experiment_id, parent, plan.record, exc, result)
-        return RerunOutcome(i, run_id, result.seed, cost, error=f"{type(exc).__name__}: {exc}")
-    meta = {**result.metadata, "cost": cost, "seed": result.seed, "request_id": result.request_id}
+    result, video, analysis, cost = got.result, got.video, got.analysis, got.cost
+    seed = result.seed if result is not None else got.meta.get("seed")
     run_id = log_generation(
         tracker,
         plan.experiment_id,
@@ -402,8 +400,8 @@ def _finish(
         analysis,
         result,
         source="rerun",
-        cost=cost,
-        response_meta=meta,
+        cost=cost if got.source != "store" else got.meta.get("cost"),
+        response_meta=got.meta,
     )
     repro = None
     if original is not None:
@@ -417,7 +415,7 @@ def _finish(
             tracker.log_artifact(run_id, p)
         if not plan.seed_changed:
             tracker.log(plan.original_run_id, metrics={S.REPRO_SCORE: repro.repro_score})
-    return RerunOutcome(i, run_id, result.seed, cost, repro, analysis.passed)
+    return RerunOutcome(i, run_id, seed, cost, repro, analysis.passed)
 
 
 __all__ = [
