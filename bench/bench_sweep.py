@@ -1,7 +1,9 @@
-"""Sweep efficiency, tracking overhead and plan time (issue 5).
+"""Sweep efficiency, tracking overhead and plan time (issue 5); the client's own figure (issue 9).
 
-    python bench/bench_sweep.py            # all three (about 6 minutes: the serial one is slow)
+    python bench/bench_sweep.py            # everything (about 8 minutes: the serial one is slow)
     python bench/bench_sweep.py --quick    # skip the one-after-another baseline
+    python bench/bench_sweep.py --only client        # just the issue 9 figure (about 70 s)
+    python bench/bench_sweep.py --only client --profile client.prof   # with cProfile
 
 1. Sweep efficiency = (runs x latency / concurrency) / wall time, for 48 runs against
    `veolab sim serve --latency 5` with concurrency 8 (ideal 30 s; goal >= 0.90), through the
@@ -10,6 +12,13 @@
    write the file), with no analysis and no tracking.
 2. Tracking overhead per run: mean time of log_generation (one child run with its artifacts).
 3. `plan` time for a 10,000-run grid.
+4. The client alone (issue 9): 200 runs of 720p 4 s clips x 10 s latency at concurrency 32
+   (ideal 62.5 s; goal >= 0.97) against `veolab sim serve --prerendered 4`, whose clips are
+   rendered once, so the server spends almost no CPU and the wall time is veolab's. Also the
+   client's CPU seconds per generation: CPU time of this process (every thread: event loop,
+   HTTP, analysis, MLflow, journal and ledger; the server is another process) over the runs.
+
+Each sweep goes through the public `veolab.runner.run_plan`, as `veolab run` does.
 """
 
 from __future__ import annotations
@@ -17,6 +26,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import subprocess
 import sys
 import tempfile
@@ -32,7 +42,9 @@ KEY = "bench-key-not-secret"
 POLL = (0.1, 0.25)  # first status poll and its cap, seconds: a 5 s job is found done within 0.25 s
 
 
-def write_experiment(d: Path, base_url: str, runs: int, concurrency: int) -> Path:
+def write_experiment(
+    d: Path, base_url: str, runs: int, concurrency: int, poll: tuple[float, float] = POLL
+) -> Path:
     (d / "prompts").mkdir(parents=True, exist_ok=True)
     (d / "prompts" / "b.j2").write_text("{{ subject }} on a {{ colour }} stage, {{ light }}")
     seeds = list(range(1, runs // 4 + 1))
@@ -52,8 +64,8 @@ def write_experiment(d: Path, base_url: str, runs: int, concurrency: int) -> Pat
                     "name": "segmind",
                     "mode": "queue",
                     "base_url": base_url,
-                    "poll_interval": POLL[0],
-                    "poll_max_interval": POLL[1],
+                    "poll_interval": poll[0],
+                    "poll_max_interval": poll[1],
                 },
                 "concurrency": concurrency,
                 "confirm_above": 1e9,
@@ -63,11 +75,20 @@ def write_experiment(d: Path, base_url: str, runs: int, concurrency: int) -> Pat
     return d / "bench.yaml"
 
 
-def bench_sweep(latency: float, runs: int, concurrency: int) -> dict:
+def bench_sweep(
+    latency: float,
+    runs: int,
+    concurrency: int,
+    *server_options: str,
+    poll: tuple[float, float] = POLL,
+    profile: str | None = None,
+) -> dict:
     from veolab.experiment import build_plan, load_experiment
     from veolab.runner import RunOptions, run_plan
 
-    server = serve_in_subprocess("--latency", str(latency), "--api-key", KEY)
+    load_before = [round(x, 2) for x in os.getloadavg()]
+    children0 = resource.getrusage(resource.RUSAGE_CHILDREN)
+    server = serve_in_subprocess("--latency", str(latency), "--api-key", KEY, *server_options)
     with server as url, tempfile.TemporaryDirectory() as tmp:
         d = Path(tmp)
         os.environ.update(
@@ -75,19 +96,41 @@ def bench_sweep(latency: float, runs: int, concurrency: int) -> dict:
             SEGMIND_API_KEY=KEY,
             MLFLOW_TRACKING_URI=f"sqlite:///{d / 'mlruns' / 'mlflow.db'}",
         )
-        plan = build_plan(load_experiment(write_experiment(d, url, runs, concurrency)))
+        plan = build_plan(load_experiment(write_experiment(d, url, runs, concurrency, poll)))
         assert len(plan.runs) == runs
         # warm MLflow's database (schema migration happens once per store, not per sweep)
         from veolab.tracking.store import Tracker
 
         Tracker().experiment_id("warm-up")
+        # warm the analysis imports (PyAV, OpenCV) so that their CPU is not counted per run
+        import av  # noqa: F401
+        import cv2  # noqa: F401
+
+        import veolab.analysis  # noqa: F401
+
+        profiler = None
+        if profile:
+            import cProfile
+
+            profiler = cProfile.Profile()
+            profiler.enable()
+        usage0 = resource.getrusage(resource.RUSAGE_SELF)
         t0 = time.perf_counter()
         result = run_plan(plan, RunOptions())
         wall = time.perf_counter() - t0
+        usage = resource.getrusage(resource.RUSAGE_SELF)
+        if profiler is not None:
+            profiler.disable()
+            profiler.dump_stats(profile)
+        user, system = usage.ru_utime - usage0.ru_utime, usage.ru_stime - usage0.ru_stime
         counts = dict(result.counts)
         import httpx
 
         ledger = httpx.get(f"{url}/_sim/ledger", headers={"x-api-key": KEY}).json()
+    # the server, once stopped and waited for, is a child whose CPU (start to stop, with its
+    # render workers) shows in RUSAGE_CHILDREN
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    server_cpu = (children.ru_utime - children0.ru_utime) + (children.ru_stime - children0.ru_stime)
     ideal = runs * latency / concurrency
     jobs = ledger.get("jobs", ledger) if isinstance(ledger, dict) else ledger
     return {
@@ -99,6 +142,15 @@ def bench_sweep(latency: float, runs: int, concurrency: int) -> dict:
         "efficiency": round(ideal / wall, 3),
         "counts": counts,
         "billed_jobs": len(jobs),
+        "server_options": list(server_options),
+        "poll_s": list(poll),
+        "client_cpu_s": round(user + system, 2),
+        "client_cpu_user_s": round(user, 2),
+        "client_cpu_system_s": round(system, 2),
+        "client_cpu_s_per_run": round((user + system) / runs, 4),
+        "server_cpu_s": round(server_cpu, 2),
+        "load_average_before": load_before,
+        "load_average_after": [round(x, 2) for x in os.getloadavg()],
     }
 
 
@@ -198,21 +250,71 @@ def bench_plan() -> dict:
     }
 
 
+def bench_client(
+    runs: int,
+    latency: float,
+    concurrency: int,
+    prerendered: int,
+    poll: tuple[float, float],
+    profile: str | None = None,
+) -> dict:
+    """The issue 9 figure: the sweep against pre-rendered clips, so only veolab is measured."""
+    return bench_sweep(
+        latency,
+        runs,
+        concurrency,
+        "--prerendered",
+        str(prerendered),
+        poll=poll,
+        profile=profile,
+    )
+
+
+PARTS = ("plan", "tracking", "sweep", "serial", "client")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--quick", action="store_true", help="skip the serial baseline")
+    ap.add_argument("--only", choices=PARTS, action="append", help="run only these (repeatable)")
     ap.add_argument("--runs", type=int, default=48)
     ap.add_argument("--latency", type=float, default=5.0)
     ap.add_argument("--concurrency", type=int, default=8)
+    ap.add_argument("--client-runs", type=int, default=200)
+    ap.add_argument("--client-latency", type=float, default=10.0)
+    ap.add_argument("--client-concurrency", type=int, default=32)
+    ap.add_argument("--prerendered", type=int, default=4, help="clips per format (client)")
+    ap.add_argument(
+        "--client-poll",
+        type=float,
+        nargs=2,
+        default=POLL,
+        metavar=("FIRST", "MAX"),
+        help="first status poll and its cap, seconds (client)",
+    )
+    ap.add_argument("--profile", help="cProfile the client sweep's run_plan into this file")
     a = ap.parse_args()
-    out = {
-        "plan": bench_plan(),
-        "tracking": bench_tracking(),
-        "sweep": bench_sweep(a.latency, a.runs, a.concurrency),
-    }
-    if not a.quick:
+    parts = set(a.only or PARTS) - ({"serial"} if a.quick and not a.only else set())
+    out: dict = {}
+    if "plan" in parts:
+        out["plan"] = bench_plan()
+    if "tracking" in parts:
+        out["tracking"] = bench_tracking()
+    if "sweep" in parts:
+        out["sweep"] = bench_sweep(a.latency, a.runs, a.concurrency)
+    if "serial" in parts:
         out["serial"] = bench_serial(a.latency, a.runs)
-        out["speedup_vs_serial"] = round(out["serial"]["wall_s"] / out["sweep"]["wall_s"], 2)
+        if "sweep" in out:
+            out["speedup_vs_serial"] = round(out["serial"]["wall_s"] / out["sweep"]["wall_s"], 2)
+    if "client" in parts:
+        out["client"] = bench_client(
+            a.client_runs,
+            a.client_latency,
+            a.client_concurrency,
+            a.prerendered,
+            tuple(a.client_poll),
+            a.profile,
+        )
     print(json.dumps(out, indent=2))
 
 
