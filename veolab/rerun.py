@@ -305,8 +305,10 @@ def execute_rerun(plan: RerunPlan, *, tracker: Tracker | None = None, on_event=N
                     emit(f"rerun {i + 1}/{plan.times}: logging")
                     outcome = _finish(plan, tracker, parent, i, got, original)
                     result.reruns.append(outcome)
-                    if outcome.run_id and not isinstance(got, BaseException):
-                        ledger.logged(job.key, outcome.run_id)
+                    if not isinstance(got, BaseException):
+                        if outcome.run_id:
+                            ledger.logged(job.key, outcome.run_id)
+                        ledger.release(job.key)
             finally:
                 ledger.close()
         status = "FINISHED" if any(r.error is None for r in result.reruns) else "FAILED"

@@ -122,7 +122,9 @@ class Custody:
     # -- the entry point --------------------------------------------------------------------
 
     async def obtain(self, job: Job, *, planned_state: str | None = None) -> Obtained:
-        """The job's video, decoded and in custody, paying at most once for it.
+        """The job's video, decoded and in custody, paying at most once for it. The claim is
+        held until the caller calls :meth:`logged` (or :meth:`release`), so no other process
+        logs it meanwhile.
 
         Raises BudgetExceededError, InProgressElsewhere, OutcomeUnknownError (a submit's
         outcome is unknown), OutputNotObtainedError (billed, output not obtained), or another
@@ -130,8 +132,9 @@ class Custody:
         claim = await self._claim(job)
         try:
             return await self._obtain(job, claim, planned_state)
-        finally:
+        except BaseException:
             await asyncio.to_thread(self.ledger.release, job.key)
+            raise
 
     async def _claim(self, job: Job) -> Claim:
         waited = False
@@ -161,10 +164,16 @@ class Custody:
         if st in (L.SUBMITTED, L.LOST, L.CORRUPT) and claim.job_id:
             try:
                 return await self._resume(job, claim.job_id)
-            except (OutputNotObtainedError, OutcomeUnknownError, ProviderError) as exc:
-                if st == L.SUBMITTED or not self.opts.repay_lost:
+            except ProviderError as exc:
+                if st == L.SUBMITTED or isinstance(exc, OutcomeUnknownError):
                     raise
-                del exc  # billed and lost again: the user asked to pay again
+                if not self.opts.repay_lost:
+                    raise LostNotRepaid(
+                        f"{exc}; fetched again by job id and still not obtained; "
+                        f"{self.opts.repay_hint}",
+                        request_id=claim.job_id,
+                    ) from exc
+                # billed and lost again: the user asked to pay again
         elif st in (L.LOST, L.CORRUPT) and not self.opts.repay_lost:
             raise LostNotRepaid(
                 f"billed, output not obtained: {claim.error or 'no job id to fetch it by'}"
@@ -346,7 +355,12 @@ class Custody:
     # -- after the caller logged it ---------------------------------------------------------
 
     async def logged(self, job: Job, run_id: str | None) -> None:
+        """The caller logged the video (``run_id``): the job is done; the claim is released."""
         await asyncio.to_thread(self.ledger.logged, job.key, run_id)
+        await self.release(job)
+
+    async def release(self, job: Job) -> None:
+        await asyncio.to_thread(self.ledger.release, job.key)
 
 
 class _NoSlot:

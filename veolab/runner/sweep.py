@@ -247,12 +247,15 @@ class Sweep:
         job = self.job(spec)
         try:
             got = await self.custody.obtain(job, planned_state=self.status.ledger_state(spec.index))
-            if got.done_elsewhere is not None:
-                outcome = RunOutcome(spec.index, ALREADY, got.done_elsewhere or None)
-            else:
-                loop = asyncio.get_running_loop()
-                outcome = await loop.run_in_executor(self.pool, self._log, spec, got)
-                await self.custody.logged(job, outcome.run_id)
+            try:
+                if got.done_elsewhere is not None:
+                    outcome = RunOutcome(spec.index, ALREADY, got.done_elsewhere or None)
+                else:
+                    loop = asyncio.get_running_loop()
+                    outcome = await loop.run_in_executor(self.pool, self._log, spec, got)
+                    await self.custody.logged(job, outcome.run_id)
+            finally:
+                await self.custody.release(job)
         except (BudgetExceededError, InProgressElsewhere, NotPaidAgain) as exc:
             if isinstance(exc, OutcomeUnknownError):
                 self.result.unknown.append(spec)
