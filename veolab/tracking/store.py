@@ -5,6 +5,13 @@
 
 All writes go through one lock: MLflow's SQLite store does not like concurrent writers, and the
 runner logs from worker threads while it waits on the provider.
+
+A local SQLite store (``sqlite:///`` URIs) is opened under a cross-process file lock beside it
+(``mlflow.db.lock``): MLflow creates its tables and runs some 300 schema migrations on first use,
+unguarded, so two first runs at once would trip over each other. A store that a killed process
+left half-created (tables, but not MLflow's current schema revision) is moved aside to
+``mlflow.db.broken-<time>`` and made anew when it holds no runs; when it holds runs, opening it
+is a one-line :class:`TrackingError` that names the file and the fix.
 """
 
 from __future__ import annotations
@@ -12,7 +19,11 @@ from __future__ import annotations
 import logging
 import os
 import socket
+import sqlite3
+import sys
 import threading
+import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -33,10 +44,122 @@ def resolve_tracking_uri(uri: str | None = None) -> str:
 
 def _local_artifact_root(uri: str) -> str | None:
     """For a local SQLite store, artifacts go in an ``artifacts`` folder beside the database."""
-    if uri.startswith("sqlite:///"):
-        db = Path(uri.removeprefix("sqlite:///"))
-        return (db.resolve().parent / "artifacts").as_uri()
-    return None
+    db = _sqlite_file(uri)
+    return (db.resolve().parent / "artifacts").as_uri() if db else None
+
+
+def _sqlite_file(uri: str) -> Path | None:
+    """The database file of a ``sqlite:///`` URI (None for other stores and in-memory ones)."""
+    if not uri.startswith("sqlite:///"):
+        return None
+    path = uri.removeprefix("sqlite:///").split("?", 1)[0]
+    return Path(path) if path and path != ":memory:" else None
+
+
+# how long a process waits for another one to finish creating the store (minutes on a slow disk)
+LOCK_TIMEOUT = 600.0
+
+
+def _open_sqlite(uri: str, db: Path, open_client: Callable[[], Any]) -> Any:
+    """``open_client()`` under the store's file lock, after repairing a half-created store."""
+    from filelock import FileLock, Timeout
+
+    lock = db.with_name(db.name + ".lock")
+    try:
+        with FileLock(lock, timeout=LOCK_TIMEOUT):
+            _repair_half_created(uri, db)
+            return open_client()
+    except Timeout as exc:
+        raise TrackingError(
+            f"another process has held {lock} for {LOCK_TIMEOUT:.0f} s while creating the MLflow "
+            "store; stop it, or check for a hung veolab process"
+        ) from exc
+
+
+def _schema_head() -> str | None:
+    """MLflow's current schema revision (None when this MLflow hides it: MLflow judges alone)."""
+    try:
+        from mlflow.store.db.utils import _get_latest_schema_revision
+
+        return _get_latest_schema_revision()
+    except Exception:  # noqa: BLE001 - a private helper; its absence only skips the repair
+        return None
+
+
+def _inspect(db: Path) -> tuple[set[str], str | None, int]:
+    """Tables, alembic revision and number of runs of an SQLite file (stdlib only)."""
+    con = sqlite3.connect(db, timeout=30)
+    try:
+        tables = {
+            name
+            for (name,) in con.execute("SELECT name FROM sqlite_master WHERE type = 'table'")
+            if not name.startswith("sqlite_")
+        }
+        version = None
+        if "alembic_version" in tables:
+            rows = con.execute("SELECT version_num FROM alembic_version").fetchall()
+            version = ",".join(sorted(r[0] for r in rows)) or None
+        runs = con.execute("SELECT count(*) FROM runs").fetchone()[0] if "runs" in tables else 0
+        return tables, version, runs
+    finally:
+        con.close()
+
+
+def _repair_half_created(uri: str, db: Path) -> None:
+    """Move aside a store that a kill left half-created and that holds no runs.
+
+    MLflow creates its tables and then migrates them one revision at a time, stamping each in
+    ``alembic_version``; a kill part-way leaves tables without the current stamp, and every later
+    open fails ("table ... already exists"). Called with the store's file lock held.
+    """
+    if not db.is_file():
+        return  # MLflow creates it
+    try:
+        tables, version, runs = _inspect(db)
+    except sqlite3.DatabaseError as exc:
+        raise TrackingError(
+            f"the MLflow store {db} is not a readable SQLite database ({exc}); "
+            "move it aside, or pass another --tracking-uri"
+        ) from exc
+    if not tables:
+        return  # an empty file: MLflow creates the tables
+    head = _schema_head()
+    if head is None or version == head:
+        return
+    found = version or "none"
+    if runs:
+        raise TrackingError(
+            f"the MLflow store {db} is half-created or half-upgraded (schema {found}, this MLflow "
+            f"needs {head}) and holds {_runs(runs)}, so veolab leaves it alone: back it up, "
+            f"then run 'mlflow db upgrade {uri}', or move it aside to start a new store"
+        )
+    moved = _move_aside(db)
+    print(
+        f"veolab: the MLflow store {db} was left half-created (schema {found}, not {head}; "
+        f"a killed first run?) and held no runs: moved it to {moved.name}, creating a new one",
+        file=sys.stderr,
+    )
+
+
+def _runs(n: int) -> str:
+    return f"{n} run" if n == 1 else f"{n} runs"
+
+
+def _move_aside(db: Path) -> Path:
+    """Rename ``db`` (and any journal SQLite left beside it) to ``<name>.broken-<time>``."""
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    target = db.with_name(f"{db.name}.broken-{stamp}")
+    n = 1
+    while target.exists():
+        target = db.with_name(f"{db.name}.broken-{stamp}-{n}")
+        n += 1
+    db.rename(target)
+    # a journal must move with its database: left behind, SQLite would replay it on the new one
+    for suffix in ("-journal", "-wal", "-shm"):
+        side = db.with_name(db.name + suffix)
+        if side.exists():
+            side.rename(target.with_name(target.name + suffix))
+    return target
 
 
 def _pid_alive(pid: int) -> bool:
@@ -54,8 +177,9 @@ class Tracker:
 
     def __init__(self, tracking_uri: str | None = None) -> None:
         self.uri = resolve_tracking_uri(tracking_uri)
-        if self.uri.startswith("sqlite:///"):
-            Path(self.uri.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+        db = _sqlite_file(self.uri)
+        if db is not None:
+            db.parent.mkdir(parents=True, exist_ok=True)
         self.lock = threading.RLock()
         # MLflow's REST client retries a refused connection for about four minutes by default;
         # a CLI user should hear about a wrong --tracking-uri in seconds (their own settings win)
@@ -72,9 +196,20 @@ class Tracker:
             for name in ("mlflow", "alembic"):
                 logging.getLogger(name).setLevel(logging.WARNING)
 
-            self.client = MlflowClient(tracking_uri=self.uri)
+            if db is None:
+                self.client = MlflowClient(tracking_uri=self.uri)
+            else:
+                self.client = _open_sqlite(
+                    self.uri, db, lambda: MlflowClient(tracking_uri=self.uri)
+                )
+        except TrackingError:
+            raise
         except Exception as exc:  # noqa: BLE001 - MLflow raises many kinds at start-up
-            raise TrackingError(f"cannot open the MLflow store {self.uri}: {exc}") from exc
+            msg = _first_line(exc)
+            if "already exists" in msg:
+                # another program (mlflow ui?) creating the store without veolab's lock
+                msg += "; another program may be creating this store: run again once it is done"
+            raise TrackingError(f"cannot open the MLflow store {self.uri}: {msg}") from exc
 
     def _call(self, what: str, fn, *args, **kwargs):
         try:
@@ -83,7 +218,7 @@ class Tracker:
         except TrackingError:
             raise
         except Exception as exc:  # noqa: BLE001 - convert every MLflow/SQL/HTTP failure
-            msg = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            msg = _first_line(exc)
             hint = ""
             if self.uri.startswith(("http://", "https://")):
                 hint = "; is the server running? (check --tracking-uri or MLFLOW_TRACKING_URI)"
@@ -98,9 +233,16 @@ class Tracker:
                 return exp.experiment_id
             if not create:
                 return None
-            return self.client.create_experiment(
-                name, artifact_location=_local_artifact_root(self.uri)
-            )
+            try:
+                return self.client.create_experiment(
+                    name, artifact_location=_local_artifact_root(self.uri)
+                )
+            except Exception:
+                # two first runs at once: the other process created it a moment ago
+                exp = self.client.get_experiment_by_name(name)
+                if exp is None:
+                    raise
+                return exp.experiment_id
 
         return self._call("experiment lookup", get)
 
@@ -230,6 +372,11 @@ class Tracker:
             )
 
         return self._call("artifact download", dl)
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
 
 
 def _param_value(v: Any) -> str:
