@@ -410,7 +410,7 @@ class Ledger:
                         f"reserved, next run ${estimate:.2f}; raise budget: in the experiment "
                         "file to continue"
                     )
-            pid = c.execute(
+            inserted = c.execute(
                 payments.insert().values(
                     key=key,
                     experiment=experiment,
@@ -420,7 +420,9 @@ class Ledger:
                     created=now,
                     updated=now,
                 )
-            ).inserted_primary_key[0]
+            ).inserted_primary_key
+            assert inserted is not None
+            pid = inserted[0]
             c.execute(
                 claims.update()
                 .where(claims.c.key == key)
