@@ -265,3 +265,25 @@ def test_no_wait_skips_a_run_another_process_holds(tmp_path: Path, sim_server) -
     r = CliRunner().invoke(cli, ["run", str(path), "--yes"])
     assert r.exit_code == 0, r.output
     assert len(srv.ledger()["jobs"]) == 2
+
+
+def test_generate_fetches_a_lost_job_again_once_then_pays_for_a_new_one(
+    tmp_path: Path, sim_server
+) -> None:
+    srv = sim_server(api_key=KEY)
+    out = tmp_path / "fox.mp4"
+    args = [
+        "generate", "-p", "a red fox", "--resolution", "720p", "--duration", "4", "--seed", "5",
+        "--provider", "segmind", "--base-url", srv.base_url, "-o", str(out),
+    ]  # fmt: skip
+    srv.inject_faults({"route": "file", "status": 403, "message": "Request has expired"})
+    r = CliRunner().invoke(cli, args)
+    assert r.exit_code == 3
+    assert "is billed, but the download URL has expired" in r.stderr
+    assert not out.exists()
+    r = CliRunner().invoke(cli, args)  # the same request again: its job is fetched by id
+    assert r.exit_code == 0, r.output
+    assert out.is_file() and len(srv.ledger()["jobs"]) == 1
+    r = CliRunner().invoke(cli, args)  # asked again after a success: a new purchase
+    assert r.exit_code == 0, r.output
+    assert len(srv.ledger()["jobs"]) == 2

@@ -19,7 +19,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from veolab.errors import ConfigError
+from veolab.errors import ConfigError, MissingKeyError
 from veolab.fsutil import atomic_write_bytes, check_writable, remove_empty_dirs
 from veolab.providers import ProviderConfig, get_provider, provider_class
 from veolab.request import VideoRequest, format_validation_error
@@ -68,7 +68,13 @@ async def generate_one(
         created = _check_output(Path(output))  # before the (maybe paid) generation
     try:
         prov = get_provider(provider, config)
-        prov.check_ready()
+        try:
+            prov.check_ready()  # before any claim or payment is recorded
+        except MissingKeyError as exc:
+            env = provider_class(provider).key_env_var
+            raise MissingKeyError(
+                f"No {provider.capitalize()} API key: set {env} or pass --api-key"
+            ) from exc
         paid = bool(provider_class(provider).paid)
         estimate = prov.estimate_cost(request, config.model) if paid else 0.0
         ledger = Ledger()
@@ -78,7 +84,10 @@ async def generate_one(
             name = key.removeprefix("generate/").replace("/", "-")
             dest = veolab_home() / "generated" / f"{name}.mp4"
             custody = Custody(
-                prov, ledger, paid, CustodyOptions(repay_hint="run it again to pay for a new one")
+                prov,
+                ledger,
+                paid,
+                CustodyOptions(repay_hint="run it again to pay for a new one", give_up_lost=True),
             )
             job = Job(key, "veolab generate", request, estimate, dest)
             try:

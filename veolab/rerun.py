@@ -346,7 +346,7 @@ async def _obtain_all(plan: RerunPlan, ledger: Any) -> tuple[list[Any], list[Any
         provider,
         ledger,
         plan.paid,
-        CustodyOptions(repay_hint="run veolab rerun again to pay for a new one"),
+        CustodyOptions(repay_hint="run veolab rerun again to pay for a new one", give_up_lost=True),
         thresholds=plan.thresholds,
         semaphore=asyncio.Semaphore(plan.provider_config.max_in_flight),
     )

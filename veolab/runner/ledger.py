@@ -50,7 +50,7 @@ RENEW_SECONDS = 15.0
 LEDGER_ENV = "VEOLAB_LEDGER_URI"
 
 # custody states of a claim
-NEW, SENDING, SUBMITTED, STORED, LOGGED, FAILED, LOST, CORRUPT = (
+NEW, SENDING, SUBMITTED, STORED, LOGGED, FAILED, LOST, CORRUPT, ABANDONED = (
     "new",
     "sending",
     "submitted",
@@ -59,8 +59,9 @@ NEW, SENDING, SUBMITTED, STORED, LOGGED, FAILED, LOST, CORRUPT = (
     "failed",
     "lost",
     "corrupt",
+    "abandoned",  # billed, output lost, fetched again in vain: an intentional purchase gave up
 )
-BILLED_STATES = (SUBMITTED, STORED, LOGGED, LOST, CORRUPT)
+BILLED_STATES = (SUBMITTED, STORED, LOGGED, LOST, CORRUPT, ABANDONED)
 # payment status
 P_SENDING, P_BILLED, P_NOT_BILLED = "sending", "billed", "not_billed"
 
@@ -504,6 +505,10 @@ class Ledger:
     def lost(self, key: str, error: str, *, corrupt: bool = False) -> None:
         """Billed, but the output was not obtained (or arrived corrupt)."""
         self._set(key, state=CORRUPT if corrupt else LOST, error=error[:1000])
+
+    def abandon(self, key: str, error: str) -> None:
+        """Billed, lost, and fetched again in vain: not tried again (its spend stays)."""
+        self._set(key, state=ABANDONED, error=error[:1000])
 
     def stored(self, key: str) -> None:
         self._set(key, state=STORED, error=None)

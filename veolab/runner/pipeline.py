@@ -101,6 +101,8 @@ class CustodyOptions:
     wait: bool = True
     force: bool = False  # pay even when the destination already holds a video
     repay_hint: str = "--repay-lost pays again"  # how this command pays again for a lost video
+    # an intentional purchase (rerun, generate) fetches a lost job again once, then gives it up
+    give_up_lost: bool = False
 
 
 @dataclass
@@ -167,6 +169,8 @@ class Custody:
             except ProviderError as exc:
                 if st == L.SUBMITTED or isinstance(exc, OutcomeUnknownError):
                     raise
+                if self.opts.give_up_lost:
+                    await asyncio.to_thread(self.ledger.abandon, job.key, str(exc))
                 if not self.opts.repay_lost:
                     raise LostNotRepaid(
                         f"{exc}; fetched again by job id and still not obtained; "
@@ -374,14 +378,14 @@ class _NoSlot:
 def numbered_keys(ledger: Ledger, prefix: str, count: int) -> list[str]:
     """``count`` ledger keys for intentional purchases (reruns, single generations) under
     ``prefix``: first the ones an interrupted earlier invocation left billed but not finished
-    (a job id to poll, or a video kept but not logged: resumed, never paid again), then new
-    numbers. A lost or corrupt one stays in the ledger (its spend counted); asking again is an
-    intentional new purchase."""
+    (a job id to poll or to fetch again, or a video kept but not logged: resumed, never paid
+    again), then new numbers. A lost job fetched again in vain is given up (``abandoned``, its
+    spend counted), as is a corrupt one: asking again then is an intentional new purchase."""
     entries = ledger.entries(prefix=prefix)
     resumable = [
         k
         for k, e in sorted(entries.items(), key=lambda kv: _number(kv[0], prefix))
-        if not e.live and (e.state == L.STORED or (e.state == L.SUBMITTED and e.job_id))
+        if not e.live and (e.state == L.STORED or (e.state in (L.SUBMITTED, L.LOST) and e.job_id))
     ][:count]
     last = max((_number(k, prefix) for k in entries), default=0)
     return resumable + [f"{prefix}{last + i + 1}" for i in range(count - len(resumable))]
