@@ -17,7 +17,7 @@ from veolab.providers.sim import SimProvider
 from veolab.request import VideoRequest
 
 FOX = "a red fox running through snow"
-# sha256 of the canonical JSON of FOX at 720p, 4 s, seed 7 (a stable contract: see docs)
+# sha256 of the canonical JSON of FOX at 720p, 4 s, seed 7 (a stable contract: see docs/generate.md)
 FOX_HASH = "fe1f4fb48337f2f38269da841be257618a165e27eac3635a27a75817e21b3bd3"
 FAST = ["--resolution", "720p", "--duration", "4"]
 

@@ -1,6 +1,6 @@
 """The MLflow schema of veolab: every name others read, written down once.
 
-This is a contract for users' own ``mlflow.search_runs`` queries; the README repeats it.
+This is a contract for users' own ``mlflow.search_runs`` queries; docs/mlflow-schema.md repeats it.
 
 One MLflow experiment per experiment ``name``. One parent run per ``veolab run`` (the sweep),
 one child run per generation (``mlflow.parentRunId`` points at the sweep).

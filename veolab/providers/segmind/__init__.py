@@ -1,4 +1,4 @@
-"""The ``segmind`` provider: Veo 3.1 through Segmind's serverless API (see docs/segmind.md).
+"""The ``segmind`` provider: Veo 3.1 through Segmind's serverless API (see docs/hosts.md).
 
     >>> from veolab.providers.segmind import SegmindProvider, Limiter
     >>> SegmindProvider.key_env_var

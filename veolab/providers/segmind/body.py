@@ -3,7 +3,7 @@
 Only API fields are sent. Image inputs: URLs pass through; local files (and data: URIs) go
 inline as base64 data URIs when ``inline_images`` is on (the default), or are uploaded to
 Segmind Storage first and sent as the URLs it returns (Segmind has not confirmed that this
-model accepts base64 images; see docs/segmind.md).
+model accepts base64 images; see docs/hosts.md).
 """
 
 from __future__ import annotations

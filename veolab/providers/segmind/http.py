@@ -194,7 +194,7 @@ _ADVICE = {
     422: (
         ValidationRejectedError,
         "validation error",
-        "fix the parameter it names (see docs/segmind.md)",
+        "fix the parameter it names (see docs/hosts.md)",
     ),
     429: (
         RateLimitError,
@@ -223,7 +223,7 @@ def error_for(
     status = response.status_code
     text = error_text(response, secret)
     request_id = request_id or response.headers.get("x-request-id")
-    fallback = (ServerError if status >= 500 else ProviderHTTPError, "error", "see docs/segmind.md")
+    fallback = (ServerError if status >= 500 else ProviderHTTPError, "error", "see docs/hosts.md")
     cls, label, advice = _ADVICE.get(status, fallback)
     if status == 406 and "content" in text.lower() and "type" in text.lower():
         cls, label, advice = BadRequestError, "not acceptable", "a veolab bug: please report it"

@@ -8,7 +8,7 @@
 
 Two modes: ``queue`` (default) submits ``POST /v2/{model}``, polls ``status_url`` with backoff
 until COMPLETED or FAILED, then reads ``response_url`` and downloads its ``output``; ``sync``
-posts ``POST /v1/{model}`` and the answer is the video. See docs/segmind.md.
+posts ``POST /v1/{model}`` and the answer is the video. See docs/hosts.md.
 """
 
 from __future__ import annotations
