@@ -77,8 +77,8 @@ def bench_compare(root: Path, n_variants: int = 4, n_seeds: int = 50) -> dict:
 
 
 def bench_repro() -> list[tuple[str, float, float, float]]:
+    from veolab.analysis.repro import reproducibility
     from veolab.providers.sim.provider import simulate
-    from veolab.repro import reproducibility
     from veolab.request import VideoRequest
 
     rows = []

@@ -15,10 +15,10 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
+from veolab._fs import veolab_home
 from veolab.cli import cli
 from veolab.errors import ConfigError, ImageReferenceError
 from veolab.images import MAX_IMAGE_PIXELS, ImageRef, image_size
-from veolab.store import veolab_home
 
 
 def _chunk(kind: bytes, data: bytes) -> bytes:

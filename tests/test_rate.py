@@ -16,7 +16,7 @@ def sweep(tmp_path_factory):
 
 
 def test_rate_round_trip(sweep, tmp_path):
-    from veolab.rating import get_rating
+    from veolab.tracking.rating import get_rating
 
     uri = sweep.isolated(tmp_path)
     rid = sweep.runs[(BRIGHT, 1)]

@@ -146,7 +146,7 @@ def _record(tracker, exp_id, request, provider="sim"):
 def test_rebuild_with_image_inputs_and_refuse_a_changed_request(sweep, tmp_path, make_png):
     from veolab.errors import ConfigError
     from veolab.request import VideoRequest
-    from veolab.rerun import plan_rerun
+    from veolab.runner.rerun import plan_rerun
     from veolab.tracking.generation import log_generation
 
     uri = sweep.isolated(tmp_path)

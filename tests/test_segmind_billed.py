@@ -22,8 +22,8 @@ from veolab.errors import (
     ServerError,
     ValidationRejectedError,
 )
-from veolab.mp4 import verify_mp4
 from veolab.providers import ProviderConfig
+from veolab.providers.mp4 import verify_mp4
 from veolab.providers.segmind import SegmindProvider
 from veolab.request import VideoRequest
 

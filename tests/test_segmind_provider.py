@@ -11,8 +11,8 @@ from click.testing import CliRunner
 
 from veolab.cli import cli
 from veolab.errors import MissingKeyError, OutcomeUnknownError
-from veolab.mp4 import verify_mp4
 from veolab.providers import ProviderConfig, get_provider
+from veolab.providers.mp4 import verify_mp4
 from veolab.providers.segmind import SegmindProvider
 from veolab.request import VideoRequest
 

@@ -13,7 +13,7 @@ from datetime import datetime
 import httpx
 import pytest
 
-from veolab.mp4 import verify_mp4
+from veolab.providers.mp4 import verify_mp4
 from veolab.providers.sim.server import SimServerConfig, parse_rate, serve_in_thread
 from veolab.request import VideoRequest
 

@@ -14,9 +14,9 @@ from typing import Any, NamedTuple
 
 from pydantic import BaseModel, ConfigDict
 
+from veolab._fs import atomic_write_bytes
 from veolab.analysis.checks import Check
 from veolab.analysis.segments import Segment
-from veolab.fsutil import atomic_write_bytes
 
 
 class VideoProbe(BaseModel):

@@ -168,7 +168,7 @@ def rerun(
 
     Never served from the cache: every rerun is a new generation, paid on a paid provider.
     """
-    from veolab.rerun import execute_rerun, plan_rerun
+    from veolab.runner.rerun import execute_rerun, plan_rerun
     from veolab.tracking.store import Tracker
 
     tracker = Tracker(tracking_uri)
@@ -285,8 +285,8 @@ def _print_reruns(plan, result) -> None:
 @handle_errors
 def rate(run_id: str, score: float, note: str | None, tracking_uri: str | None) -> None:
     """Give the generation RUN_ID a human SCORE from 1 to 5 (and an optional --note)."""
-    from veolab.rating import check_score
-    from veolab.rating import rate as rate_run
+    from veolab.tracking.rating import check_score
+    from veolab.tracking.rating import rate as rate_run
     from veolab.tracking.store import Tracker
 
     check_score(score)  # before opening the store

@@ -96,8 +96,8 @@ def generate(
     Example (offline, no key needed):
       veolab generate -p "a red fox running through snow" --resolution 720p --duration 4 --seed 7
     """
-    from veolab.generate import generate_one
     from veolab.providers import ProviderConfig
+    from veolab.runner.single import generate_one
 
     params["duration"] = int(str(params["duration"]))
     params["reference_images"] = list(params["reference_images"])  # type: ignore[call-overload]

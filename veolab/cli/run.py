@@ -35,7 +35,7 @@ def _status(plan, tracker, force: bool, ledger=None):
     """The plan's status; the ledger is read only where it exists (plan creates nothing)."""
     from veolab.runner import plan_status
     from veolab.runner.ledger import Ledger, existing_ledger
-    from veolab.store import VideoStore
+    from veolab.runner.videostore import VideoStore
 
     own = ledger is None
     if own and existing_ledger():

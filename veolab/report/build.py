@@ -269,7 +269,7 @@ def write_report(
         html = _env().get_template("report.html.j2").render(**ctx)
     except Exception as exc:  # noqa: BLE001 - a template bug must not reach the user as a traceback
         raise VeolabError(f"the report template failed: {type(exc).__name__}: {exc}") from exc
-    from veolab.fsutil import atomic_write_text
+    from veolab._fs import atomic_write_text
 
     atomic_write_text(out, html)
     out.chmod(0o644)  # a page to share, not a private temporary file

@@ -188,7 +188,7 @@ class Entry:
 
 def ledger_url(url: str | None = None) -> str:
     """``url``, else $VEOLAB_LEDGER_URI, else SQLite at ``$VEOLAB_HOME/ledger.db``."""
-    from veolab.store import veolab_home
+    from veolab._fs import veolab_home
 
     url = url or os.environ.get(LEDGER_ENV)
     if url:
@@ -206,7 +206,7 @@ def ledger_url(url: str | None = None) -> str:
 
 def existing_ledger() -> bool:
     """Whether a ledger exists to read (a server URL, or the SQLite file in VEOLAB_HOME)."""
-    from veolab.store import veolab_home
+    from veolab._fs import veolab_home
 
     return bool(os.environ.get(LEDGER_ENV)) or (veolab_home() / "ledger.db").is_file()
 
@@ -261,7 +261,7 @@ class Ledger:
         """Carry the open entries of wave 1's submit journal over, once (then it is renamed)."""
         import sqlite3
 
-        from veolab.store import veolab_home
+        from veolab._fs import veolab_home
 
         path = veolab_home() / "journal.db"
         if not path.is_file():

@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from veolab.budget import Budget
+from veolab._fs import atomic_write_bytes, atomic_write_text
 from veolab.errors import (
     AnalysisError,
     BudgetExceededError,
@@ -43,10 +43,10 @@ from veolab.errors import (
     ProviderError,
     VeolabError,
 )
-from veolab.fsutil import atomic_write_bytes, atomic_write_text
 from veolab.providers import Provider, ProviderResult
 from veolab.request import VideoRequest
 from veolab.runner import ledger as L
+from veolab.runner.budget import Budget
 from veolab.runner.ledger import Busy, Claim, Ledger
 
 WAIT_POLL = 0.5  # seconds between looks at a claim another process holds
@@ -300,7 +300,7 @@ class Custody:
     # -- verify, decode, keep ---------------------------------------------------------------
 
     async def _keep(self, job: Job, result: ProviderResult, cost: float, source: str) -> Obtained:
-        from veolab.mp4 import verify_mp4
+        from veolab.providers.mp4 import verify_mp4
 
         try:
             video = result.video_bytes()
@@ -343,7 +343,7 @@ class Custody:
 
     def _quarantine(self, job: Job, video: bytes) -> Path | None:
         if self.quarantine is None:
-            from veolab.store import veolab_home
+            from veolab._fs import veolab_home
 
             self.quarantine = veolab_home() / "quarantine"
         # .bad: whatever it is, it is not presented as a video

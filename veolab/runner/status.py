@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from veolab.experiment.plan import Plan, RunSpec
 from veolab.runner import ledger as L
 from veolab.runner.ledger import Entry, Ledger
-from veolab.store import VideoStore
+from veolab.runner.videostore import VideoStore
 from veolab.tracking.store import Tracker
 
 NEW, DONE, CACHED, RESUME, UNKNOWN, LOST, BUSY = (

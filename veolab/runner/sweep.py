@@ -22,7 +22,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from veolab.budget import Budget
 from veolab.errors import (
     AnalysisError,
     BudgetExceededError,
@@ -34,6 +33,7 @@ from veolab.errors import (
 from veolab.experiment.plan import Plan, RunSpec
 from veolab.experiment.templates import INLINE
 from veolab.providers import Provider, ProviderConfig, get_provider
+from veolab.runner.budget import Budget
 from veolab.runner.ledger import Ledger
 from veolab.runner.pipeline import (
     Custody,
@@ -44,7 +44,7 @@ from veolab.runner.pipeline import (
     Obtained,
 )
 from veolab.runner.status import DONE, NEW, PlanStatus, plan_status, run_key
-from veolab.store import VideoStore
+from veolab.runner.videostore import VideoStore
 from veolab.tracking import schema as S
 from veolab.tracking.generation import GenerationRecord, log_failure, log_generation
 from veolab.tracking.store import Tracker

@@ -220,3 +220,19 @@ def _safe_terminate(tracker: Tracker, run_id: str, status: str) -> None:
         tracker.terminate(run_id, status)
     except Exception:  # noqa: BLE001 - best effort while another error propagates
         pass
+
+
+def repro_metrics(repro: Any) -> dict[str, float]:
+    """The MLflow metrics of a rerun's reproducibility (``analysis.repro.ReproMetrics``)."""
+    m = {
+        S.REPRO_SCORE: repro.repro_score,
+        S.REPRO_PSNR: repro.psnr_db,
+        S.REPRO_PSNR_MIN: repro.psnr_min_db,
+        S.REPRO_SSIM: repro.ssim,
+        S.REPRO_SSIM_MIN: repro.ssim_min,
+        S.REPRO_IDENTICAL: repro.identical_frames,
+        S.REPRO_FRAMES: float(repro.frames_compared),
+    }
+    if repro.audio_corr is not None:
+        m[S.REPRO_AUDIO_CORR] = repro.audio_corr
+    return m

@@ -61,7 +61,9 @@ REMAINING_CREDITS = "remaining_credits"
 CHECK_PREFIX = "check."  # each check as check.<name>: 1 passed, 0 failed
 CHECKS_PASSED = "checks_passed"  # 1 when every check passed
 HUMAN_SCORE = "human_score"  # 1..5 (issue 6)
-REPRO_SCORE = "repro_score"  # 0..1 (issue 6); on a rerun, against its original (veolab.repro)
+REPRO_SCORE = (
+    "repro_score"  # 0..1 (issue 6); on a rerun, against its original (veolab.analysis.repro)
+)
 REPRO_PSNR = "repro_psnr_db"  # mean luma PSNR over sampled frames; 100 for identical frames
 REPRO_PSNR_MIN = "repro_psnr_min_db"
 REPRO_SSIM = "repro_ssim"  # mean luma SSIM over sampled frames

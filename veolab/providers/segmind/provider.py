@@ -34,8 +34,8 @@ from veolab.errors import (
     RateLimitError,
     ServerError,
 )
-from veolab.mp4 import verify_mp4
 from veolab.providers.base import Provider, ProviderConfig, ProviderResult, Timings
+from veolab.providers.mp4 import verify_mp4
 from veolab.providers.segmind.body import file_urls, request_body
 from veolab.providers.segmind.client import Reply, SegmindHTTP
 from veolab.providers.segmind.http import (

@@ -19,8 +19,8 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from veolab._fs import atomic_write_bytes, check_writable, remove_empty_dirs
 from veolab.errors import ConfigError, MissingKeyError
-from veolab.fsutil import atomic_write_bytes, check_writable, remove_empty_dirs
 from veolab.providers import ProviderConfig, get_provider, provider_class
 from veolab.request import VideoRequest, format_validation_error
 
@@ -53,9 +53,9 @@ async def generate_one(
     call), a ProviderError subclass (the provider failed; OutputNotObtainedError when it billed
     but the video could not be obtained or is corrupt).
     """
+    from veolab._fs import veolab_home
     from veolab.runner.ledger import Ledger
     from veolab.runner.pipeline import Custody, CustodyOptions, Job, numbered_keys
-    from veolab.store import veolab_home
 
     request = VideoRequest.build(**{**params, "veo_rules": veo_rules})
     if config is None:

@@ -72,3 +72,15 @@ def remove_empty_dirs(folders: list[Path]) -> None:
             d.rmdir()
         except OSError:
             return
+
+
+def veolab_home() -> Path:
+    """``$VEOLAB_HOME`` or ``./.veolab``; a ConfigError when that path is a file."""
+    from veolab.errors import ConfigError
+
+    raw = os.environ.get("VEOLAB_HOME")
+    home = Path(raw or ".veolab").resolve()
+    if home.exists() and not home.is_dir():
+        name = f"VEOLAB_HOME={raw}" if raw else f"VEOLAB_HOME is not set and {home}"
+        raise ConfigError(f"{name} is a file, not a folder: point it at a folder")
+    return home

@@ -30,7 +30,6 @@ from typing import Any
 import numpy as np
 
 from veolab.errors import AnalysisError
-from veolab.tracking import schema as S
 
 PSNR_CAP = 100.0  # dB reported for identical frames (MLflow stores no infinity)
 PSNR_CAP_SCORE = 50.0  # dB at which the PSNR term of the score saturates
@@ -52,21 +51,6 @@ class ReproMetrics:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
-
-    def metrics(self) -> dict[str, float]:
-        """The MLflow metrics of a rerun (names from ``tracking.schema``)."""
-        m = {
-            S.REPRO_SCORE: self.repro_score,
-            S.REPRO_PSNR: self.psnr_db,
-            S.REPRO_PSNR_MIN: self.psnr_min_db,
-            S.REPRO_SSIM: self.ssim,
-            S.REPRO_SSIM_MIN: self.ssim_min,
-            S.REPRO_IDENTICAL: self.identical_frames,
-            S.REPRO_FRAMES: float(self.frames_compared),
-        }
-        if self.audio_corr is not None:
-            m[S.REPRO_AUDIO_CORR] = self.audio_corr
-        return m
 
 
 @dataclass

@@ -45,7 +45,12 @@ from veolab.images import ImageRef
 from veolab.request import SEED_MAX, VideoRequest
 from veolab.runner.ledger import Ledger
 from veolab.tracking import schema as S
-from veolab.tracking.generation import GenerationRecord, log_failure, log_generation
+from veolab.tracking.generation import (
+    GenerationRecord,
+    log_failure,
+    log_generation,
+    repro_metrics,
+)
 from veolab.tracking.store import Tracker
 
 MAX_TIMES = 100
@@ -206,7 +211,7 @@ def plan_rerun(
 ) -> RerunPlan:
     """Everything a rerun needs, checked before anything is sent or paid."""
     from veolab.providers import provider_class
-    from veolab.rating import _generation_run
+    from veolab.tracking.rating import _generation_run
 
     if not 1 <= times <= MAX_TIMES:
         raise ConfigError(f"--times {times} is outside 1 to {MAX_TIMES}")
@@ -337,9 +342,9 @@ async def _obtain_all(plan: RerunPlan, ledger: Any) -> tuple[list[Any], list[Any
     """Every rerun through the one pipeline (at most max_in_flight at once): each an Obtained
     video or the error. An earlier rerun of the same run that was interrupted after its submit
     is resumed first (its job fetched by id), never paid again."""
+    from veolab._fs import veolab_home
     from veolab.providers import get_provider
     from veolab.runner.pipeline import Custody, CustodyOptions, Job, numbered_keys
-    from veolab.store import veolab_home
 
     provider = get_provider(plan.provider, plan.provider_config)
     custody = Custody(
@@ -383,7 +388,7 @@ async def _obtain_all(plan: RerunPlan, ledger: Any) -> tuple[list[Any], list[Any
 def _finish(
     plan: RerunPlan, tracker: Tracker, parent: str, i: int, got: Any, original: Path | None
 ) -> RerunOutcome:
-    from veolab.repro import reproducibility
+    from veolab.analysis.repro import reproducibility
 
     if isinstance(got, VeolabError):
         cost = getattr(got, "billed_cost", None)
@@ -408,7 +413,7 @@ def _finish(
     repro = None
     if original is not None:
         repro = reproducibility(original, video)
-        tracker.log(run_id, metrics=repro.metrics())
+        tracker.log(run_id, metrics=repro_metrics(repro))
         with tempfile.TemporaryDirectory(prefix="veolab-repro-") as tmp:
             p = Path(tmp) / S.ART_REPRO
             p.write_text(

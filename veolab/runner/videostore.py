@@ -11,23 +11,10 @@ A tracking failure therefore never loses a paid video: the next run re-logs it f
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 from typing import Any
 
-from veolab.fsutil import atomic_write_bytes, atomic_write_text
-
-
-def veolab_home() -> Path:
-    """``$VEOLAB_HOME`` or ``./.veolab``; a ConfigError when that path is a file."""
-    from veolab.errors import ConfigError
-
-    raw = os.environ.get("VEOLAB_HOME")
-    home = Path(raw or ".veolab").resolve()
-    if home.exists() and not home.is_dir():
-        name = f"VEOLAB_HOME={raw}" if raw else f"VEOLAB_HOME is not set and {home}"
-        raise ConfigError(f"{name} is a file, not a folder: point it at a folder")
-    return home
+from veolab._fs import atomic_write_bytes, atomic_write_text, veolab_home
 
 
 class VideoStore:
