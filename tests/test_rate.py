@@ -77,3 +77,24 @@ def test_rate_wants_a_generation_run(sweep, tmp_path):
     r = invoke("rate", sweep.runs[(DARK, 2)], "great", "--tracking-uri", uri)
     assert r.exit_code == 2
     assert "'great' is not a valid float" in r.output
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["rate", "61a0a5f9e2b74c5e9c8a1d3f4b5a6c7d", "4"],
+        ["rerun", "61a0a5f9e2b74c5e9c8a1d3f4b5a6c7d", "--yes"],
+        ["compare", "some-experiment"],
+    ],
+    ids=["rate", "rerun", "compare"],
+)
+def test_an_unreachable_store_is_exit_3_for_every_command(args):
+    import socket
+
+    with socket.socket() as s:  # a port nobody listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    r = invoke(*args, "--tracking-uri", f"http://127.0.0.1:{port}")
+    assert r.exit_code == 3, r.output
+    assert "is the server running?" in r.stderr
+    assert r.stderr.count("\n") == 1

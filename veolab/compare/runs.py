@@ -55,7 +55,7 @@ def _row(run) -> dict[str, Any]:
     tags, info = run.data.tags, run.info
     row: dict[str, Any] = {
         "run_id": info.run_id,
-        "parent_id": tags.get("mlflow.parentRunId"),
+        "parent_id": tags.get(S.PARENT_RUN_ID),
         "status": info.status,
         "start_time": info.start_time,
         "variant": tags.get(S.VARIANT, ""),
@@ -90,10 +90,7 @@ def resolve_target(tracker: Tracker, target: str) -> tuple[str, str, str | None]
     if exp_id is not None:
         return target, exp_id, None
     if RUN_ID.match(target):
-        try:
-            run = tracker.get_run(target)
-        except Exception:  # noqa: BLE001 - an unknown id is reported below
-            run = None
+        run = tracker.find_run(target)
         if run is not None:
             kind = run.data.tags.get(S.KIND)
             if kind == S.KIND_RERUN:
@@ -104,12 +101,9 @@ def resolve_target(tracker: Tracker, target: str) -> tuple[str, str, str | None]
             if kind == S.KIND_GENERATION:
                 raise ConfigError(
                     f"{target} is a generation run, not a sweep: pass its parent run id "
-                    f"{run.data.tags.get('mlflow.parentRunId', '')} or the experiment name"
+                    f"{run.data.tags.get(S.PARENT_RUN_ID, '')} or the experiment name"
                 )
-            exp = tracker._call(
-                "get experiment", tracker.client.get_experiment, run.info.experiment_id
-            )
-            return exp.name, run.info.experiment_id, target
+            return tracker.experiment_name(run.info.experiment_id), run.info.experiment_id, target
     names = _experiment_names(tracker)
     hint = (
         f"; experiments in {tracker.uri}: {', '.join(names)}"
@@ -123,8 +117,7 @@ def resolve_target(tracker: Tracker, target: str) -> tuple[str, str, str | None]
 
 
 def _experiment_names(tracker: Tracker) -> list[str]:
-    exps = tracker._call("list experiments", tracker.client.search_experiments, max_results=50)
-    return [e.name for e in exps if e.name != "Default"]
+    return [n for n in tracker.experiment_names() if n != "Default"]
 
 
 def load_runs(target: str, *, tracker: Tracker | None = None, all_sweeps: bool = False) -> RunTable:
@@ -193,7 +186,7 @@ def experiment_order(tracker: Tracker, sweep_id: str) -> dict[str, list[str]]:
     import yaml
 
     try:
-        names = {f.path for f in tracker.client.list_artifacts(sweep_id)}
+        names = set(tracker.artifact_names(sweep_id))
         if S.ART_EXPERIMENT not in names:
             return {}
         with tempfile.TemporaryDirectory(prefix="veolab-compare-") as tmp:

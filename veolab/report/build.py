@@ -59,7 +59,7 @@ def _env():
 
 def _copy_media(tracker: Tracker, run_id: str, dest: Path, warnings: list[str]) -> dict[str, Any]:
     """video.mp4, contact_sheet.jpg and the first/middle/last stills of one run, if logged."""
-    names = {f.path for f in tracker._call("list artifacts", tracker.client.list_artifacts, run_id)}
+    names = set(tracker.artifact_names(run_id))
     got: dict[str, Any] = {"video": None, "sheet": None, "stills": []}
     with tempfile.TemporaryDirectory(prefix="veolab-report-") as tmp:
         for art, key in ((S.ART_VIDEO, "video"), (S.ART_CONTACT_SHEET, "sheet")):

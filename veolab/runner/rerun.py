@@ -112,8 +112,7 @@ class RerunResult:
 
 
 def _artifact_names(tracker: Tracker, run_id: str, path: str | None = None) -> list[str]:
-    files = tracker._call("list artifacts", tracker.client.list_artifacts, run_id, path)
-    return [f.path for f in files]
+    return tracker.artifact_names(run_id, path)
 
 
 def rebuild_request(tracker: Tracker, run_id: str, workdir: Path) -> VideoRequest:
@@ -211,14 +210,14 @@ def plan_rerun(
 ) -> RerunPlan:
     """Everything a rerun needs, checked before anything is sent or paid."""
     from veolab.providers import provider_class
-    from veolab.tracking.rating import _generation_run
+    from veolab.tracking.rating import generation_run
 
     if not 1 <= times <= MAX_TIMES:
         raise ConfigError(f"--times {times} is outside 1 to {MAX_TIMES}")
     if seed is not None and not 0 <= seed <= SEED_MAX:
         raise ConfigError(f"--seed {seed} is outside 0 to {SEED_MAX}")
     tracker = tracker or Tracker()
-    run = _generation_run(tracker, run_id)
+    run = generation_run(tracker, run_id)
     tags = run.data.tags
     provider, model = tags.get(S.PROVIDER), tags.get(S.MODEL)
     if not provider or not model:
@@ -226,7 +225,7 @@ def plan_rerun(
     with tempfile.TemporaryDirectory(prefix="veolab-rerun-") as tmp:
         req = rebuild_request(tracker, run_id, Path(tmp))
         settings, thresholds, rates = _sweep_settings(
-            tracker, tags.get("mlflow.parentRunId"), provider, Path(tmp)
+            tracker, tags.get(S.PARENT_RUN_ID), provider, Path(tmp)
         )
         has_video = S.ART_VIDEO in _artifact_names(tracker, run_id)
     original_seed = req.seed
@@ -237,9 +236,17 @@ def plan_rerun(
         raise MissingKeyError(
             f"provider {provider} needs a key: set {cls.key_env_var} or pass --api-key"
         )
-    from veolab.runner.sweep import settings_config
+    from veolab.runner.resolve import provider_config
 
-    config = settings_config(settings, provider, model, base_url=base_url, api_key=api_key, **rates)
+    config = provider_config(
+        settings,
+        provider,
+        model,
+        base_url=base_url,
+        api_key=api_key,
+        where=f"the experiment.yaml of run {run_id}'s sweep",
+        **rates,
+    )
     instance = cls(config)
     cost = float(instance.estimate_cost(req, model)) if cls.paid else 0.0
     params = run.data.params

@@ -11,7 +11,6 @@ and ``compare`` and ``report`` use the latest); the note is the tag ``veolab.rat
 from __future__ import annotations
 
 import math
-import time
 from dataclasses import dataclass
 
 from veolab.errors import ConfigError
@@ -40,14 +39,15 @@ def check_score(score: float) -> float:
     return value
 
 
-def _generation_run(tracker: Tracker, run_id: str):
-    try:
-        run = tracker.get_run(run_id)
-    except Exception as exc:  # noqa: BLE001 - MLflow raises its own kinds for unknown ids
+def generation_run(tracker: Tracker, run_id: str):
+    """The generation run ``run_id``; a ConfigError when there is none or it is another kind
+    (an unreachable store is a TrackingError, exit 3)."""
+    run = tracker.find_run(run_id)
+    if run is None:
         raise ConfigError(
             f"no run {run_id!r} in {tracker.uri}: copy the id from "
             "`veolab compare --json` or the MLflow UI"
-        ) from exc
+        )
     kind = run.data.tags.get(S.KIND)
     if kind != S.KIND_GENERATION:
         raise ConfigError(
@@ -65,16 +65,10 @@ def rate(
     if note is not None and len(note) > NOTE_MAX:
         raise ConfigError(f"the note has {len(note)} characters: keep it under {NOTE_MAX}")
     tracker = tracker or Tracker()
-    _generation_run(tracker, run_id)
-    history = tracker._call(
-        "metric history", tracker.client.get_metric_history, run_id, S.HUMAN_SCORE
-    )
-    step = len(history)
-    from mlflow.entities import Metric, RunTag
-
-    tags = [RunTag(S.RATING_NOTE, note)] if note else []
-    metric = Metric(S.HUMAN_SCORE, value, int(time.time() * 1000), step)
-    tracker._call("log rating", tracker.client.log_batch, run_id, metrics=[metric], tags=tags)
+    generation_run(tracker, run_id)
+    step = len(tracker.metric_history(run_id, S.HUMAN_SCORE))
+    tags = {S.RATING_NOTE: note} if note else {}
+    tracker.log_metric_step(run_id, S.HUMAN_SCORE, value, step, tags)
     if not note:
         note = tracker.get_run(run_id).data.tags.get(S.RATING_NOTE)
     return Rating(run_id, value, note, step + 1)
@@ -83,12 +77,10 @@ def rate(
 def get_rating(run_id: str, *, tracker: Tracker | None = None) -> Rating | None:
     """The latest rating of a run, or None."""
     tracker = tracker or Tracker()
-    run = _generation_run(tracker, run_id)
+    run = generation_run(tracker, run_id)
     if S.HUMAN_SCORE not in run.data.metrics:
         return None
-    history = tracker._call(
-        "metric history", tracker.client.get_metric_history, run_id, S.HUMAN_SCORE
-    )
+    history = tracker.metric_history(run_id, S.HUMAN_SCORE)
     return Rating(
         run_id, run.data.metrics[S.HUMAN_SCORE], run.data.tags.get(S.RATING_NOTE), len(history)
     )

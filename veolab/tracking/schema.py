@@ -28,6 +28,7 @@ HOST = "veolab.host"
 VARIANT = "veolab.variant"  # short stable id of everything except the seed
 VARIANT_LABEL = "veolab.variant_label"  # readable: the swept values
 VARIANT_NAME = "veolab.variant_name"  # a named variant from `variants:`, if any
+PARENT_RUN_ID = "mlflow.parentRunId"  # MLflow's own tag: the child run's parent
 REQUEST_HASH = "veolab.request_hash"  # sha256 of VideoRequest.canonical_json()
 PROVIDER_REQUEST_ID = "veolab.provider_request_id"
 SEED = "veolab.seed"

@@ -313,7 +313,7 @@ class Tracker:
     ) -> str:
         tags = {**tags, S.PID: str(os.getpid()), S.HOST: socket.gethostname()}
         if parent_id:
-            tags["mlflow.parentRunId"] = parent_id
+            tags[S.PARENT_RUN_ID] = parent_id
 
         def create() -> str:
             return self.client.create_run(experiment_id, tags=tags, run_name=name).info.run_id
@@ -360,6 +360,50 @@ class Tracker:
 
     def get_run(self, run_id: str):
         return self._call("get run", self.client.get_run, run_id)
+
+    def find_run(self, run_id: str):
+        """The run, or None when the store has no such run (an unreachable store still raises
+        TrackingError: exit 3, never "no run")."""
+        from mlflow.exceptions import MlflowException
+
+        try:
+            with self.lock:
+                return self.client.get_run(run_id)
+        except MlflowException as exc:
+            code = getattr(exc, "error_code", "")
+            if code in ("RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE"):
+                return None
+            return self._call("get run", self.client.get_run, run_id)
+        except Exception:  # noqa: BLE001 - converted (with the hint) by _call
+            return self._call("get run", self.client.get_run, run_id)
+
+    def experiment_name(self, experiment_id: str) -> str:
+        return self._call("get experiment", self.client.get_experiment, experiment_id).name
+
+    def experiment_names(self, max_results: int = 50) -> list[str]:
+        exps = self._call(
+            "list experiments", self.client.search_experiments, max_results=max_results
+        )
+        return [e.name for e in exps]
+
+    def artifact_names(self, run_id: str, path: str | None = None) -> list[str]:
+        files = self._call("list artifacts", self.client.list_artifacts, run_id, path)
+        return [f.path for f in files]
+
+    def metric_history(self, run_id: str, key: str) -> list:
+        return self._call("metric history", self.client.get_metric_history, run_id, key)
+
+    def log_metric_step(
+        self, run_id: str, key: str, value: float, step: int, tags: dict[str, str] | None = None
+    ) -> None:
+        """One metric value at ``step`` (a history, like ratings), with tags, in one batch."""
+        import time
+
+        from mlflow.entities import Metric, RunTag
+
+        metric = Metric(key, value, int(time.time() * 1000), step)
+        run_tags = [RunTag(k, v) for k, v in (tags or {}).items()]
+        self._call("log", self.client.log_batch, run_id, metrics=[metric], tags=run_tags)
 
     def download(self, run_id: str, path: str, dst: Path) -> Path:
         def dl() -> Path:
