@@ -27,10 +27,9 @@ import time
 import httpx
 
 from veolab.errors import OutcomeUnknownError, ProviderError
-from veolab.providers import ProviderConfig
-from veolab.providers.segmind import Limiter, SegmindProvider
-from veolab.providers.sim.server import fetch_ledger
+from veolab.providers.segmind import Limiter, SegmindConfig, SegmindProvider
 from veolab.request import VideoRequest
+from veolab.simserver import fetch_ledger
 
 KEY = "bench-key-not-secret"
 
@@ -63,7 +62,7 @@ def request(seed: int) -> VideoRequest:
 
 def provider(url: str, limiter: Limiter, **settings) -> SegmindProvider:
     base = dict(poll_interval=0.5, poll_max_interval=1.0, retry_backoff=0.05)
-    cfg = ProviderConfig(name="segmind", base_url=url, api_key=KEY, **(base | settings))
+    cfg = SegmindConfig(base_url=url, api_key=KEY, **(base | settings))
     return SegmindProvider(cfg, limiter=limiter)
 
 

@@ -57,7 +57,22 @@ BAD = [
     (GOOD + "budget: -1\n", "budget: Input should be greater than or equal to 0"),
     (
         GOOD + "provider: {name: sim, modle: veo-3.1}\n",
-        "provider.modle: unknown field (check the spelling; see the README's experiment schema)",
+        "provider.modle: unknown field (sim takes: model, base_url, connect_timeout, "
+        "read_timeout, job_timeout, max_in_flight, latency, jitter, defects)",
+    ),
+    (
+        GOOD + "provider: {name: sim, mode: queue}\n",
+        "provider.mode: unknown field (sim takes: model, base_url, connect_timeout, "
+        "read_timeout, job_timeout, max_in_flight, latency, jitter, defects)",
+    ),
+    (
+        GOOD + "provider: {name: segmind, mode: fast}\n",
+        "provider.mode: Input should be 'queue' or 'sync' (got 'fast')",
+    ),
+    (
+        GOOD + "provider: {api_key: SG_abcd}\n",
+        "provider: api_key: an API key never goes in an experiment file: set the provider's "
+        "key variable (SEGMIND_API_KEY) or pass --api-key",
     ),
     (
         GOOD + "provider: {model: veo-4}\n",

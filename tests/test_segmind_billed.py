@@ -22,9 +22,8 @@ from veolab.errors import (
     ServerError,
     ValidationRejectedError,
 )
-from veolab.providers import ProviderConfig
 from veolab.providers.mp4 import verify_mp4
-from veolab.providers.segmind import SegmindProvider
+from veolab.providers.segmind import SegmindConfig, SegmindProvider
 from veolab.request import VideoRequest
 
 KEY = "SG_0123456789abcdef"
@@ -48,7 +47,7 @@ def provider(base_url: str, **settings) -> SegmindProvider:
         job_timeout=3600,  # an unreadable answer must end the run long before this
         api_key=KEY,
     )
-    return SegmindProvider(ProviderConfig(name="segmind", base_url=base_url, **(fast | settings)))
+    return SegmindProvider(SegmindConfig(base_url=base_url, **(fast | settings)))
 
 
 def call(prov: SegmindProvider, method: str, *args):

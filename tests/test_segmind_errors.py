@@ -25,9 +25,8 @@ from veolab.errors import (
     ServerError,
     ValidationRejectedError,
 )
-from veolab.providers import ProviderConfig
 from veolab.providers.mp4 import verify_mp4
-from veolab.providers.segmind import SegmindProvider
+from veolab.providers.segmind import SegmindConfig, SegmindProvider
 from veolab.request import VideoRequest
 
 KEY = "SG_0123456789abcdef"
@@ -51,7 +50,7 @@ def provider(base_url: str, **settings) -> SegmindProvider:
         read_timeout=10,
         api_key=KEY,
     )
-    return SegmindProvider(ProviderConfig(name="segmind", base_url=base_url, **(fast | settings)))
+    return SegmindProvider(SegmindConfig(base_url=base_url, **(fast | settings)))
 
 
 def run(prov, request=FOX):

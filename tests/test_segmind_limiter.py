@@ -8,8 +8,7 @@ import time
 
 import pytest
 
-from veolab.providers import ProviderConfig
-from veolab.providers.segmind import Limiter, SegmindProvider, shared_limiter
+from veolab.providers.segmind import Limiter, SegmindConfig, SegmindProvider, shared_limiter
 
 
 class Peak:
@@ -117,16 +116,11 @@ def test_bad_limits(bad):
 
 def test_providers_of_one_account_share_a_limiter():
     def make(key, **kw):
-        return SegmindProvider(
-            ProviderConfig(name="segmind", api_key=key, base_url="http://127.0.0.1:9", **kw)
-        )
+        return SegmindProvider(SegmindConfig(api_key=key, base_url="http://127.0.0.1:9", **kw))
 
     a, b, other = make("SG_aaaa"), make("SG_aaaa"), make("SG_bbbb")
     assert a.limiter is b.limiter and a.limiter is not other.limiter
     assert make("SG_aaaa", max_in_flight=8).limiter is not a.limiter
     assert shared_limiter("k", max_in_flight=2) is shared_limiter("k", max_in_flight=2)
     given = Limiter(1)
-    assert (
-        SegmindProvider(ProviderConfig(name="segmind", api_key="SG_x"), limiter=given).limiter
-        is given
-    )
+    assert SegmindProvider(SegmindConfig(api_key="SG_x"), limiter=given).limiter is given

@@ -11,9 +11,9 @@ from click.testing import CliRunner
 
 from veolab.cli import cli
 from veolab.errors import MissingKeyError, OutcomeUnknownError
-from veolab.providers import ProviderConfig, get_provider
+from veolab.providers import get_provider
 from veolab.providers.mp4 import verify_mp4
-from veolab.providers.segmind import SegmindProvider
+from veolab.providers.segmind import SegmindConfig, SegmindProvider
 from veolab.request import VideoRequest
 
 KEY = "SG_0123456789abcdef"
@@ -35,7 +35,7 @@ def provider(srv, **settings) -> SegmindProvider:
         connect_timeout=2,
         read_timeout=10,
     )
-    cfg = ProviderConfig(name="segmind", base_url=srv.base_url, api_key=KEY, **(fast | settings))
+    cfg = SegmindConfig(base_url=srv.base_url, api_key=KEY, **(fast | settings))
     return SegmindProvider(cfg)
 
 
@@ -125,7 +125,7 @@ def test_resume_polls_an_accepted_job_without_paying_again(sim_server):
 
 def test_missing_key_fails_before_any_request(sim_server):
     srv = sim_server()
-    prov = SegmindProvider(ProviderConfig(name="segmind", base_url=srv.base_url))
+    prov = SegmindProvider(SegmindConfig(base_url=srv.base_url))
     with pytest.raises(MissingKeyError) as info:
         asyncio.run(prov.generate(FOX))
     assert str(info.value) == "No Segmind API key: set SEGMIND_API_KEY or pass --api-key"

@@ -10,8 +10,7 @@ import traceback
 import pytest
 
 from veolab.errors import VeolabError
-from veolab.providers import ProviderConfig
-from veolab.providers.segmind import SegmindProvider
+from veolab.providers.segmind import SegmindConfig, SegmindProvider
 from veolab.request import VideoRequest
 
 KEY = "SG_5ec2e7ba5eba11fe"
@@ -25,8 +24,7 @@ FOX = VideoRequest(
 
 
 def attempt(srv, key=KEY, **settings):
-    cfg = ProviderConfig(
-        name="segmind",
+    cfg = SegmindConfig(
         base_url=srv.base_url,
         api_key=key,
         poll_interval=0.01,
@@ -99,7 +97,7 @@ def test_key_echoed_by_the_host_is_scrubbed():
         return httpx.Response(401, json={"error": f"key {request.headers['x-api-key']} is bad"})
 
     prov = SegmindProvider(
-        ProviderConfig(name="segmind", api_key=KEY, mode="sync"),
+        SegmindConfig(api_key=KEY, mode="sync"),
         transport=httpx.MockTransport(handler),
     )
     with pytest.raises(VeolabError) as info:

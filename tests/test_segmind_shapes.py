@@ -24,8 +24,7 @@ from veolab.errors import (
     RateLimitError,
     ServerError,
 )
-from veolab.providers import ProviderConfig
-from veolab.providers.segmind import SegmindProvider
+from veolab.providers.segmind import SegmindConfig, SegmindProvider
 from veolab.providers.segmind.http import error_text, retry_after
 from veolab.request import VideoRequest
 
@@ -63,8 +62,7 @@ class Host:
 
 
 def generate(host: Host, mode: str = "sync", request: VideoRequest = FOX, **settings):
-    cfg = ProviderConfig(
-        name="segmind",
+    cfg = SegmindConfig(
         api_key=KEY,
         mode=mode,
         poll_interval=0.01,

@@ -132,19 +132,22 @@ def test_defects_through_the_provider_options() -> None:
     [
         (
             {"defects": {"blak_seconds": 1}},
-            "sim provider options: defects.blak_seconds: unknown field",
+            "provider sim: defects.blak_seconds: unknown field",
         ),
         (
             {"defects": {"black_seconds": -1}},
-            "sim provider options: defects.black_seconds: "
-            "Input should be greater than or equal to 0",
+            "provider sim: defects.black_seconds: Input should be greater than or equal to 0",
         ),
         (
             {"latency": -1},
-            "sim provider options: latency: Input should be greater than or equal to 0",
+            "provider sim: latency: Input should be greater than or equal to 0",
         ),
-        ({"jitter": 2}, "sim provider options: jitter: Input should be less than or equal to 1"),
-        ({"lag": 1}, "sim provider options: lag: unknown field"),
+        ({"jitter": 2}, "provider sim: jitter: Input should be less than or equal to 1"),
+        (
+            {"lag": 1},
+            "provider sim: lag: unknown field (sim takes: model, base_url, connect_timeout, "
+            "read_timeout, job_timeout, max_in_flight, latency, jitter, defects)",
+        ),
     ],
 )
 def test_bad_options_fail_at_construction(options: dict[str, Any], message: str) -> None:

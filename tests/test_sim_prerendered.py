@@ -10,18 +10,16 @@ from click.testing import CliRunner
 
 from veolab.analysis.probe import probe_video
 from veolab.errors import OutputNotObtainedError
-from veolab.providers import ProviderConfig
-from veolab.providers.segmind import SegmindProvider
-from veolab.providers.sim.server import SimServerConfig
+from veolab.providers.segmind import SegmindConfig, SegmindProvider
 from veolab.request import VideoRequest
+from veolab.simserver import SimServerConfig
 
 KEY = "SG_0123456789abcdef"
 
 
 def generate_all(base_url: str, requests: list[VideoRequest], **settings) -> list:
     async def go():
-        cfg = ProviderConfig(
-            name="segmind",
+        cfg = SegmindConfig(
             base_url=base_url,
             api_key=KEY,
             poll_interval=0.01,

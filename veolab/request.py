@@ -238,15 +238,20 @@ def format_validation_error(exc: ValidationError) -> str:
     parts = []
     for err in exc.errors():
         loc = ".".join(str(p) for p in err.get("loc", ()) if p != "__root__")
-        msg = err.get("msg", "invalid")
-        msg = msg.removeprefix("Value error, ")
-        if err.get("type") == "literal_error":
-            got = err.get("input")
-            msg = f"{msg} (got {got!r})"
-        elif err.get("type") == "too_long":
-            ctx = err.get("ctx") or {}
-            msg = f"at most {ctx.get('max_length')} allowed (got {ctx.get('actual_length')})"
-        elif err.get("type") == "extra_forbidden":
-            msg = "unknown field"
+        msg = describe_error(err)
         parts.append(f"{loc}: {msg}" if loc else msg)
     return "; ".join(parts)
+
+
+def describe_error(err: Any) -> str:
+    """What one pydantic error says, in veolab's words (without the field's name)."""
+    msg = str(err.get("msg", "invalid")).removeprefix("Value error, ")
+    if err.get("type") == "literal_error":
+        got = err.get("input")
+        msg = f"{msg} (got {got!r})"
+    elif err.get("type") == "too_long":
+        ctx = err.get("ctx") or {}
+        msg = f"at most {ctx.get('max_length')} allowed (got {ctx.get('actual_length')})"
+    elif err.get("type") == "extra_forbidden":
+        msg = "unknown field"
+    return msg

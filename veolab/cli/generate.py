@@ -45,7 +45,9 @@ from veolab.cli.common import handle_errors
 @click.option("--no-veo-rules", is_flag=True, help="Skip Veo 3.1's combination rules.")
 @click.option("--provider", default="sim", show_default=True, help="sim (offline) or segmind.")
 @click.option(
-    "--model", type=click.Choice(["veo-3.1", "veo-3.1-fast"]), default="veo-3.1", show_default=True
+    "--model",
+    default=None,
+    help="One of the provider's models (sim, segmind: veo-3.1, the default, or veo-3.1-fast).",
 )
 @click.option(
     "-o",
@@ -82,7 +84,7 @@ from veolab.cli.common import handle_errors
 def generate(
     output: Path | None,
     provider: str,
-    model: str,
+    model: str | None,
     no_veo_rules: bool,
     mode: str,
     base_url: str | None,
@@ -96,22 +98,21 @@ def generate(
     Example (offline, no key needed):
       veolab generate -p "a red fox running through snow" --resolution 720p --duration 4 --seed 7
     """
-    from veolab.providers import ProviderConfig
     from veolab.runner.single import generate_one
 
     params["duration"] = int(str(params["duration"]))
     params["reference_images"] = list(params["reference_images"])  # type: ignore[call-overload]
-    # click.Choice has already limited model and mode to the allowed literals
-    config = ProviderConfig.model_validate(
-        {
-            "name": provider,
-            "model": model,
-            "mode": mode,
-            "base_url": base_url,
-            "api_key": api_key,
-            "inline_images": inline_images,
-        }
-    )
+    # the host's own flags go to its config only when given: a provider without them (sim)
+    # refuses them by name (ConfigError, exit 2)
+    ctx = click.get_current_context()
+    given = {"mode": mode, "inline_images": inline_images, "base_url": base_url}
+    config = {
+        k: v
+        for k, v in given.items()
+        if ctx.get_parameter_source(k) is not click.core.ParameterSource.DEFAULT
+    }
+    if api_key:
+        config["api_key"] = api_key
     outcome = asyncio.run(
         generate_one(
             params,

@@ -94,6 +94,12 @@ def _is_paid(name: str) -> bool:
     return bool(provider_class(name).paid)
 
 
+def _default_model(name: str) -> str:
+    from veolab.providers import provider_class
+
+    return provider_class(name).models[0]
+
+
 def _values(key: str, value: Any) -> list[Any]:
     """The sweep of one param or var: a list sweeps, except reference_images (a list of lists)."""
     if key == "reference_images":
@@ -184,7 +190,7 @@ def build_plan(
     paid; a grid of more than ``max_runs`` runs is refused before it is expanded."""
     check_size(exp, max_runs)
     provider = provider or exp.provider.name
-    model = model or exp.provider.model
+    model = model or exp.provider.model or _default_model(provider)
     paid = _is_paid(provider)
     templates = PromptTemplates(exp.prompts_root() if exp.template else None)
     where = str(exp.source_path or "the experiment file")
@@ -292,8 +298,9 @@ def build_plan(
             )
         seen[r.request_hash] = r.index
     if provider == "sim":
-        sim_latency = float(exp.provider.options.get("latency", 0.0) or 0.0)
-        seconds = sim_latency + 1.0
+        fields = exp.provider.fields() if exp.provider.name == "sim" else {}
+        latency = fields.get("latency", (fields.get("options") or {}).get("latency"))
+        seconds = float(latency or 0.0) + 1.0
     else:
         seconds = TYPICAL_SECONDS.get(model, 70.0)
     return Plan(exp, runs, provider, model, paid, seconds, sorted(tsha))

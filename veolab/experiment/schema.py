@@ -7,7 +7,7 @@
     variants: [{name: night, vars: {lighting: dark night}}]      # named overrides (optional)
     params: {resolution: 720p, duration: [4, 8]}                 # VideoRequest fields
     seeds: [1, 2, 3]                # or: repeats: 3, base_seed: 42
-    provider: {name: segmind, model: veo-3.1, mode: queue}
+    provider: {name: segmind, model: veo-3.1, mode: queue}    # and that provider's settings
     concurrency: 4
     rate_limit: 20                  # submits per minute
     budget: 10.0                    # USD
@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import hashlib
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import yaml
 from pydantic import (
@@ -45,22 +45,37 @@ _NAME_CHARS = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ012345678
 
 
 class ProviderSettings(BaseModel):
-    """Which provider to call and how. The API key never goes in an experiment file."""
+    """Which provider to call and how: ``name``, ``model``, and the provider's own fields
+    (segmind: ``mode``, ``inline_images``, ``poll_interval``...; sim: ``latency``, ``defects``;
+    either as keys here or under ``options:``). The provider's config class checks them when
+    the plan is built (``veolab.runner.resolve``): a field it does not take is an error there.
 
-    model_config = ConfigDict(extra="forbid")
+    The API key never goes in an experiment file; the jobs in flight and the submit rate are
+    the experiment's ``concurrency:`` and ``rate_limit:``.
+    """
 
-    name: str = "sim"
-    model: Literal["veo-3.1", "veo-3.1-fast"] = "veo-3.1"
-    mode: Literal["queue", "sync"] = "queue"
-    base_url: str | None = None
-    inline_images: bool = True
-    read_timeout: float | None = Field(default=None, gt=0)
-    job_timeout: float | None = Field(default=None, gt=0)
-    poll_interval: float | None = Field(default=None, gt=0)  # first status poll (s), then x1.5
-    poll_max_interval: float | None = Field(default=None, gt=0)
-    options: dict[str, Any] = Field(
-        default_factory=dict
-    )  # provider-specific (sim: latency, defects)
+    model_config = ConfigDict(extra="allow")
+
+    name: str = Field(default="sim", min_length=1)
+    model: str | None = None  # None: the provider's first model
+
+    @model_validator(mode="after")
+    def _not_here(self) -> ProviderSettings:
+        elsewhere = {
+            "api_key": "an API key never goes in an experiment file: set the provider's key "
+            "variable (SEGMIND_API_KEY) or pass --api-key",
+            "max_in_flight": "use `concurrency:` at the top level",
+            "submits_per_minute": "use `rate_limit:` at the top level",
+        }
+        for key, advice in elsewhere.items():
+            if key in (self.model_extra or {}):
+                raise ValueError(f"{key}: {advice}")
+        return self
+
+    def fields(self) -> dict[str, Any]:
+        """The settings as the provider's config class takes them (``name`` left out)."""
+        given = dict(self.model_extra or {})
+        return ({"model": self.model} if self.model else {}) | given
 
 
 class Price(BaseModel):
@@ -136,7 +151,7 @@ class Experiment(BaseModel):
     rate_limit: float | None = Field(default=None, gt=0)
     budget: float | None = Field(default=None, ge=0)
     confirm_above: float = Field(default=5.0, ge=0)
-    prices: dict[Literal["veo-3.1", "veo-3.1-fast"], Price] | None = None
+    prices: dict[str, Price] | None = None  # models checked against the provider's
     checks: dict[str, Any] = Field(default_factory=dict)
     veo_rules: bool = True
 

@@ -2,11 +2,14 @@
 ``veolab.providers`` entry-point group.
 
     >>> from veolab.providers import get_provider
-    >>> sim = get_provider("sim")
+    >>> sim = get_provider("sim", {"latency": 2.0})
+    >>> sim.config.model, sim.config.latency
+    ('veo-3.1', 2.0)
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from importlib.metadata import entry_points
 from typing import Any
 
@@ -47,9 +50,14 @@ def provider_class(name: str) -> type[Provider]:
     raise UnknownProviderError(f"unknown provider {name!r}: choose one of {names}")
 
 
-def get_provider(name: str, config: ProviderConfig | None = None, **settings: Any) -> Provider:
-    """Instantiate the provider registered as ``name``."""
+def get_provider(
+    name: str, config: ProviderConfig | Mapping[str, Any] | None = None, **settings: Any
+) -> Provider:
+    """Instantiate the provider registered as ``name``; ``config`` (a mapping or a config
+    model) and ``settings`` are validated by its ``config_class`` (one ConfigError naming the
+    provider and the field)."""
     cls = provider_class(name)
-    if config is None:
-        config = ProviderConfig(name=name, **settings)
-    return cls(config)
+    if settings:
+        base = config.dump() if isinstance(config, ProviderConfig) else dict(config or {})
+        config = base | settings
+    return cls(cls.configure(config))

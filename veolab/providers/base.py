@@ -1,67 +1,94 @@
 """The provider interface: turn a VideoRequest into an MP4.
 
-A provider is a subclass of :class:`Provider` with capability attributes and one async method,
-:meth:`Provider.generate`. Built-in providers register through the ``veolab.providers``
-entry-point group, the same one a third-party package would use::
+A provider is a subclass of :class:`Provider` with capability attributes (``needs_key``,
+``paid``, its ``models`` and ``prices``), a pydantic ``config_class`` for its settings and one
+async method, :meth:`Provider.generate`. Built-in providers register through the
+``veolab.providers`` entry-point group, the same one a third-party package would use::
 
     [project.entry-points."veolab.providers"]
     myhost = "mypkg.provider:MyHostProvider"
+
+Settings every host shares (model, key, base URL, timeouts, jobs in flight) are
+:class:`ProviderConfig`'s; a host with settings of its own subclasses it and names the subclass
+in ``config_class``. :meth:`Provider.configure` validates any mapping with that class, so an
+unknown or bad field is one ConfigError naming the provider and the field.
 """
 
 from __future__ import annotations
 
 import abc
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar, Literal
+from typing import Any, ClassVar
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from veolab.request import VideoRequest
+from veolab.errors import ConfigError
+from veolab.request import VideoRequest, describe_error
 
-MODELS = ("veo-3.1", "veo-3.1-fast")
-
-# USD per second of video, from ../shared/veo-api-notes.md (Segmind model pages, 2026).
-DEFAULT_PRICES: dict[str, dict[str, float]] = {
-    "veo-3.1": {"audio": 0.40, "no_audio": 0.20},
-    "veo-3.1-fast": {"audio": 0.15, "no_audio": 0.10},
-}
+#: USD per second of video, per model, with and without audio: {"veo-3.1": {"audio": 0.4, ...}}
+PriceTable = Mapping[str, Mapping[str, float]]
 
 
-def price_of(prices: dict[str, dict[str, float]], model: str, request: VideoRequest) -> float:
+def price_of(prices: PriceTable, model: str, request: VideoRequest) -> float:
     """USD for one generation from a per-second price table (with and without audio, per
-    model; an unknown model is priced as veo-3.1). The one place a price is computed."""
-    table = prices.get(model) or DEFAULT_PRICES["veo-3.1"]
+    model; a model the table lacks is priced as its first). The one place a price is computed:
+    providers call it through :meth:`Provider.price`."""
+    table = prices.get(model) or next(iter(prices.values()))
     per_second = table["audio"] if request.generate_audio else table["no_audio"]
     return round(per_second * request.duration, 4)
 
 
+def __getattr__(name: str) -> Any:
+    # the local Segmind (``veolab sim serve``) still imports Segmind's tables from here
+    if name in ("MODELS", "DEFAULT_PRICES"):
+        from veolab.providers.segmind import provider as segmind
+
+        return segmind.MODELS if name == "MODELS" else segmind.PRICES
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
 class ProviderConfig(BaseModel):
-    """How to reach a provider. Unknown fields are an error."""
+    """What every provider takes. Unknown fields are an error.
+
+    ``options`` carries a provider's own settings where the generic class is used
+    (``ProviderConfig(options={"latency": 2.0})`` for ``sim``); a provider's ``config_class``
+    takes them as its own fields.
+    """
 
     model_config = ConfigDict(extra="forbid")
 
-    name: str = "sim"
-    model: Literal["veo-3.1", "veo-3.1-fast"] = "veo-3.1"
-    base_url: str | None = None
-    mode: Literal["queue", "sync"] = "queue"
+    name: str = ""
+    model: str = ""  # empty: the provider's first model
     api_key: str | None = Field(default=None, repr=False, exclude=True)
+    base_url: str | None = None
     connect_timeout: float = Field(default=10.0, gt=0)
     read_timeout: float = Field(default=300.0, gt=0)
-    poll_interval: float = Field(default=2.0, gt=0)
-    poll_max_interval: float = Field(default=5.0, gt=0)
     job_timeout: float = Field(default=900.0, gt=0)
-    max_retries: int = Field(default=4, ge=0)
-    # seconds: first retry delay (doubling), and the longest wait a retry may take; a 429
-    # asking for longer than retry_max_wait fails at once with its retry_after
-    retry_backoff: float = Field(default=1.0, ge=0)
-    retry_max_wait: float = Field(default=60.0, ge=0)
     max_in_flight: int = Field(default=4, ge=1)
-    submits_per_minute: float | None = Field(default=None, gt=0)
-    inline_images: bool = True
-    max_download_bytes: int = Field(default=512 * 1024 * 1024, gt=0)
     options: dict[str, Any] = Field(default_factory=dict)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _own_fields_from_options(cls, data: Any) -> Any:
+        """In a provider's own config class, ``options`` are its fields: lift them."""
+        if cls is ProviderConfig or not isinstance(data, dict):
+            return data
+        options = data.get("options")
+        if not options or not isinstance(options, dict):
+            return data
+        both = sorted(set(options) & set(data))
+        if both:
+            raise ValueError(f"{', '.join(both)} given both in options and on its own: keep one")
+        return {k: v for k, v in data.items() if k != "options"} | options
+
+    def dump(self) -> dict[str, Any]:
+        """The fields that were set, the API key included (``model_dump`` leaves it out)."""
+        data = self.model_dump(exclude_unset=True)
+        if self.api_key is not None:
+            data["api_key"] = self.api_key
+        return data
 
 
 @dataclass
@@ -96,18 +123,58 @@ class ProviderResult:
 
 
 class Provider(abc.ABC):
-    """Base class of every provider."""
+    """Base class of every provider: capabilities, models, prices and a config class."""
 
     name: ClassVar[str] = ""
     needs_key: ClassVar[bool] = False
     key_env_var: ClassVar[str | None] = None
-    models: ClassVar[tuple[str, ...]] = MODELS
     paid: ClassVar[bool] = False
-    #: USD per second of video, per model, with and without audio
-    prices: ClassVar[dict[str, dict[str, float]]] = DEFAULT_PRICES
+    #: the settings this provider takes: ProviderConfig, or a subclass with its own fields
+    config_class: ClassVar[type[ProviderConfig]] = ProviderConfig
+    #: the model ids this provider serves; the first is the default
+    models: ClassVar[tuple[str, ...]] = ()
+    #: USD per second of video, per model, with and without audio (a paid provider's)
+    prices: ClassVar[PriceTable] = {}
+    #: typical seconds one generation takes, per model (for the plan's time estimate)
+    typical_seconds: ClassVar[Mapping[str, float]] = {}
 
-    def __init__(self, config: ProviderConfig | None = None) -> None:
-        self.config = config or ProviderConfig(name=self.name)
+    def __init__(self, config: ProviderConfig | Mapping[str, Any] | None = None) -> None:
+        self.config = self.configure(config)
+
+    # -- configuration ----------------------------------------------------------------------
+
+    @classmethod
+    def config_problems(
+        cls, data: ProviderConfig | Mapping[str, Any] | None
+    ) -> tuple[ProviderConfig | None, list[tuple[str, str]]]:
+        """``data`` validated by ``config_class`` (with the default model filled in), or None
+        and its problems as (field, message) pairs."""
+        if isinstance(data, ProviderConfig):
+            data = data.dump()
+        fields = dict(data or {})
+        fields.setdefault("name", cls.name)
+        try:
+            config = cls.config_class.model_validate(fields)
+        except ValidationError as exc:
+            return None, [_problem(cls, err) for err in exc.errors()]
+        if not config.model and cls.models:
+            config.model = cls.models[0]
+        elif cls.models and config.model not in cls.models:
+            wanted = f"Input should be {_choices(cls.models)} (got {config.model!r})"
+            return None, [("model", wanted)]
+        return config, []
+
+    @classmethod
+    def configure(cls, config: ProviderConfig | Mapping[str, Any] | None = None) -> ProviderConfig:
+        """``config`` (a mapping, a ProviderConfig or None) as this provider's config class;
+        any problem is one ConfigError naming the provider and the field."""
+        if isinstance(config, cls.config_class) and config.model in cls.models:
+            return config
+        checked, problems = cls.config_problems(config)
+        if checked is None:
+            details = "; ".join(f"{loc}: {msg}" if loc else msg for loc, msg in problems)
+            raise ConfigError(f"provider {cls.name}: {details}")
+        return checked
 
     @abc.abstractmethod
     async def generate(
@@ -141,7 +208,23 @@ class Provider(abc.ABC):
 
     def estimate_cost(self, request: VideoRequest, model: str | None = None) -> float:
         """Price-table estimate in USD for one generation."""
-        return price_of(self.prices, model or self.config.model, request)
+        return price_of(self.prices, model or self.config.model, request) if self.paid else 0.0
 
     async def aclose(self) -> None:
         """Release connections; the default has none."""
+
+
+def _choices(values: tuple[str, ...]) -> str:
+    """'a', 'b' or 'c': pydantic's wording for a choice."""
+    quoted = [repr(v) for v in values]
+    return quoted[0] if len(quoted) == 1 else f"{', '.join(quoted[:-1])} or {quoted[-1]}"
+
+
+def _problem(cls: type[Provider], err: Any) -> tuple[str, str]:
+    """One pydantic error of ``cls.config_class`` as (field, message)."""
+    loc = ".".join(str(p) for p in err.get("loc", ()))
+    if err.get("type") == "extra_forbidden" and len(err.get("loc", ())) == 1:
+        hidden = ("name", "api_key", "options")
+        takes = [f for f in cls.config_class.model_fields if f not in hidden]
+        return loc, f"unknown field ({cls.name} takes: {', '.join(takes)})"
+    return loc, describe_error(err)

@@ -13,16 +13,15 @@ the same request.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from pydantic import ValidationError
-
 from veolab._fs import atomic_write_bytes, check_writable, remove_empty_dirs
 from veolab.errors import ConfigError, MissingKeyError
-from veolab.providers import ProviderConfig, get_provider, provider_class
-from veolab.request import VideoRequest, format_validation_error
+from veolab.providers import ProviderConfig, provider_class
+from veolab.request import VideoRequest
 
 
 @dataclass
@@ -42,12 +41,15 @@ async def generate_one(
     params: dict[str, Any],
     *,
     provider: str = "sim",
-    model: str = "veo-3.1",
+    model: str | None = None,
     output: Path | str | None = None,
     veo_rules: bool = True,
-    config: ProviderConfig | None = None,
+    config: ProviderConfig | Mapping[str, Any] | None = None,
 ) -> GenerateOutcome:
     """Validate, generate, verify, decode, and write the MP4 atomically (no file on any error).
+
+    ``config`` (a mapping or a config model) is validated by the provider's config class;
+    ``model`` (default: the provider's first) overrides its model.
 
     Raises RequestError / ImageReferenceError / ConfigError (bad input, before any provider
     call), a ProviderError subclass (the provider failed; OutputNotObtainedError when it billed
@@ -58,25 +60,22 @@ async def generate_one(
     from veolab.runner.pipeline import Custody, CustodyOptions, Job, numbered_keys
 
     request = VideoRequest.build(**{**params, "veo_rules": veo_rules})
-    if config is None:
-        try:
-            config = ProviderConfig.model_validate({"name": provider, "model": model})
-        except ValidationError as exc:
-            raise ConfigError(format_validation_error(exc)) from exc
+    cls = provider_class(provider)
+    data = config.dump() if isinstance(config, ProviderConfig) else dict(config or {})
+    config = cls.configure(data | ({"model": model} if model else {}))
     created: list[Path] = []
     if output is not None:
         created = _check_output(Path(output))  # before the (maybe paid) generation
     try:
-        prov = get_provider(provider, config)
+        prov = cls(config)
         try:
             prov.check_ready()  # before any claim or payment is recorded
         except MissingKeyError as exc:
-            env = provider_class(provider).key_env_var
             raise MissingKeyError(
-                f"No {provider.capitalize()} API key: set {env} or pass --api-key"
+                f"No {provider.capitalize()} API key: set {cls.key_env_var} or pass --api-key"
             ) from exc
-        paid = bool(provider_class(provider).paid)
-        estimate = prov.estimate_cost(request, config.model) if paid else 0.0
+        paid = bool(cls.paid)
+        estimate = prov.estimate_cost(request, config.model)
         ledger = Ledger()
         try:
             prefix = f"generate/{provider}/{config.model}/{request.request_hash()}/"

@@ -33,6 +33,7 @@ from veolab.errors import (
 from veolab.experiment.plan import Plan, RunSpec
 from veolab.experiment.templates import INLINE
 from veolab.providers import Provider, ProviderConfig, get_provider
+from veolab.runner import resolve
 from veolab.runner.budget import Budget
 from veolab.runner.ledger import Ledger
 from veolab.runner.pipeline import (
@@ -118,47 +119,18 @@ def _git_commit(cwd: Path) -> str | None:
     return out.stdout.strip() if out.returncode == 0 else None
 
 
-def settings_config(
-    settings: Any,
-    name: str,
-    model: str,
-    *,
-    base_url: str | None = None,
-    api_key: str | None = None,
-    max_in_flight: int | None = None,
-    submits_per_minute: float | None = None,
-) -> ProviderConfig:
-    """The provider config of an experiment's ``provider:`` settings (None: the defaults), for
-    ``name``/``model``; the one place a sweep and a rerun build it, so they cannot drift."""
-    cfg: dict[str, Any] = {"name": name, "model": model, "api_key": api_key}
-    if settings is not None:
-        cfg |= {
-            "mode": settings.mode,
-            "base_url": settings.base_url,
-            "inline_images": settings.inline_images,
-            "options": dict(settings.options) if name == settings.name else {},
-        }
-        for field_name in ("read_timeout", "job_timeout", "poll_interval", "poll_max_interval"):
-            if getattr(settings, field_name):
-                cfg[field_name] = getattr(settings, field_name)
-    if base_url:
-        cfg["base_url"] = base_url
-    if max_in_flight:
-        cfg["max_in_flight"] = max_in_flight
-    if submits_per_minute:
-        cfg["submits_per_minute"] = submits_per_minute
-    return ProviderConfig(**cfg)
-
-
 def provider_config(plan: Plan, opts: RunOptions) -> ProviderConfig:
-    return settings_config(
-        plan.experiment.provider,
+    """The sweep's provider config: the experiment's ``provider:`` with the run's options."""
+    exp = plan.experiment
+    return resolve.provider_config(
+        exp.provider,
         plan.provider,
         plan.model,
         base_url=opts.base_url,
         api_key=opts.api_key,
-        max_in_flight=opts.concurrency or plan.experiment.concurrency,
-        submits_per_minute=plan.experiment.rate_limit,
+        max_in_flight=opts.concurrency or exp.concurrency,
+        submits_per_minute=exp.rate_limit,
+        where=str(exp.source_path or "the experiment file"),
     )
 
 

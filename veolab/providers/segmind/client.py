@@ -23,7 +23,7 @@ import httpx
 
 from veolab import __version__
 from veolab.errors import InvalidOutputError, OutcomeUnknownError
-from veolab.providers.base import ProviderConfig
+from veolab.providers.segmind.config import SegmindConfig
 from veolab.providers.segmind.http import (
     PARTS,
     error_for,
@@ -76,7 +76,7 @@ class SegmindHTTP:
 
     def __init__(
         self,
-        config: ProviderConfig,
+        config: SegmindConfig,
         api_key: str,
         key_origins: list[str],
         *,

@@ -1,8 +1,8 @@
 """The ``segmind`` provider: Veo 3.1 on Segmind's serverless API, over httpx.
 
     >>> import asyncio
-    >>> from veolab.providers import ProviderConfig, get_provider
-    >>> prov = get_provider("segmind", ProviderConfig(name="segmind", model="veo-3.1"))
+    >>> from veolab.providers import get_provider
+    >>> prov = get_provider("segmind", {"model": "veo-3.1-fast", "mode": "sync"})
     >>> result = asyncio.run(prov.generate(VideoRequest(prompt="calm sea", resolution="720p",
     ...     duration=4)))  # doctest: +SKIP
 
@@ -17,7 +17,7 @@ import asyncio
 import hashlib
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any, ClassVar
 
 import httpx
@@ -38,6 +38,7 @@ from veolab.providers.base import Provider, ProviderConfig, ProviderResult, Timi
 from veolab.providers.mp4 import verify_mp4
 from veolab.providers.segmind.body import file_urls, request_body
 from veolab.providers.segmind.client import Reply, SegmindHTTP
+from veolab.providers.segmind.config import SegmindConfig
 from veolab.providers.segmind.http import (
     describe_answer,
     not_obtained,
@@ -59,7 +60,14 @@ DEFAULT_STORAGE_URL = "https://workflows-api.segmind.com"
 KEY_ENV = "SEGMIND_API_KEY"
 BASE_URL_ENV = "SEGMIND_BASE_URL"
 STORAGE_URL_ENV = "SEGMIND_STORAGE_URL"
-OPTIONS = ("storage_url",)
+MODELS = ("veo-3.1", "veo-3.1-fast")
+# USD per second of video, from ../shared/veo-api-notes.md (Segmind model pages, 2026)
+PRICES: dict[str, dict[str, float]] = {
+    "veo-3.1": {"audio": 0.40, "no_audio": 0.20},
+    "veo-3.1-fast": {"audio": 0.15, "no_audio": 0.10},
+}
+# typical seconds per generation, from ../shared/veo-api-notes.md
+TYPICAL_SECONDS = {"veo-3.1": 70.0, "veo-3.1-fast": 99.0}
 DONE = ("COMPLETED", "SUCCEEDED", "SUCCESS")
 FAILED = ("FAILED", "ERROR", "CANCELED", "CANCELLED")
 STARTED = ("PROCESSING", "IN_PROGRESS", "RUNNING", "STARTED")
@@ -95,22 +103,22 @@ class SegmindProvider(Provider):
     needs_key: ClassVar[bool] = True
     key_env_var: ClassVar[str | None] = KEY_ENV
     paid: ClassVar[bool] = True
+    config_class: ClassVar[type[ProviderConfig]] = SegmindConfig
+    models: ClassVar[tuple[str, ...]] = MODELS
+    prices: ClassVar[Mapping[str, Mapping[str, float]]] = PRICES
+    typical_seconds: ClassVar[Mapping[str, float]] = TYPICAL_SECONDS
+    config: SegmindConfig
 
     def __init__(
         self,
-        config: ProviderConfig | None = None,
+        config: ProviderConfig | Mapping[str, Any] | None = None,
         *,
         transport: httpx.AsyncBaseTransport | None = None,
         limiter: Limiter | None = None,
     ) -> None:
-        super().__init__(config or ProviderConfig(name="segmind"))
-        unknown = sorted(set(self.config.options) - set(OPTIONS))
-        if unknown:
-            raise ConfigError(
-                f"unknown segmind option(s) {', '.join(unknown)}: allowed: {', '.join(OPTIONS)}"
-            )
+        super().__init__(config)
         self.base_url = resolve_base_url(self.config.base_url)
-        storage = self.config.options.get("storage_url") or os.environ.get(STORAGE_URL_ENV)
+        storage = self.config.storage_url or os.environ.get(STORAGE_URL_ENV)
         default_host = self.base_url == DEFAULT_BASE_URL
         self.storage_url = storage or (DEFAULT_STORAGE_URL if default_host else self.base_url)
         self.storage_url = self.storage_url.rstrip("/")

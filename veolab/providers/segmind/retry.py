@@ -28,7 +28,7 @@ from veolab.errors import (
     RateLimitError,
     ServerError,
 )
-from veolab.providers.base import ProviderConfig
+from veolab.providers.segmind.config import SegmindConfig
 
 log = logging.getLogger("veolab.segmind")
 T = TypeVar("T")
@@ -72,7 +72,7 @@ def transport_error(
     )
 
 
-def _should_retry(config: ProviderConfig) -> Callable[[BaseException], bool]:
+def _should_retry(config: SegmindConfig) -> Callable[[BaseException], bool]:
     def check(exc: BaseException) -> bool:
         if isinstance(exc, RateLimitError):
             return exc.retry_after is None or exc.retry_after <= config.retry_max_wait
@@ -83,7 +83,7 @@ def _should_retry(config: ProviderConfig) -> Callable[[BaseException], bool]:
     return check
 
 
-def _wait(config: ProviderConfig) -> Callable[[RetryCallState], float]:
+def _wait(config: SegmindConfig) -> Callable[[RetryCallState], float]:
     def wait(state: RetryCallState) -> float:
         exc = state.outcome.exception() if state.outcome else None
         hinted = getattr(exc, "retry_after", None)
@@ -98,7 +98,7 @@ def _wait(config: ProviderConfig) -> Callable[[RetryCallState], float]:
 async def with_retries(
     call: Callable[[], Awaitable[T]],
     *,
-    config: ProviderConfig,
+    config: SegmindConfig,
     what: str,
     attempts: list[int] | None = None,
 ) -> T:

@@ -9,18 +9,18 @@ import time
 from collections.abc import Callable
 from typing import Any, ClassVar
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import Field, field_validator
 
-from veolab.errors import ConfigError
 from veolab.providers.base import Provider, ProviderConfig, ProviderResult, Timings
 from veolab.request import VideoRequest
 
+MODELS = ("veo-3.1", "veo-3.1-fast")
 
-class SimConfig(BaseModel):
-    """Simulator settings (``ProviderConfig.options`` for ``sim``)."""
 
-    model_config = ConfigDict(extra="forbid")
+class SimConfig(ProviderConfig):
+    """The simulator's settings: the common ones, a simulated latency and seeded defects."""
 
+    name: str = "sim"
     latency: float = Field(default=0.0, ge=0)  # seconds of simulated generation time
     jitter: float = Field(default=0.0, ge=0, le=1)  # +/- fraction of latency, seeded per request
     defects: dict[str, Any] = Field(default_factory=dict)  # SimDefects fields
@@ -60,25 +60,19 @@ class SimProvider(Provider):
     name: ClassVar[str] = "sim"
     needs_key: ClassVar[bool] = False
     paid: ClassVar[bool] = False
-
-    def __init__(self, config: ProviderConfig | None = None) -> None:
-        super().__init__(config or ProviderConfig(name="sim"))
-        try:
-            self.sim = SimConfig(**self.config.options)
-        except ValidationError as exc:
-            from veolab.request import format_validation_error
-
-            raise ConfigError(f"sim provider options: {format_validation_error(exc)}") from exc
+    config_class: ClassVar[type[ProviderConfig]] = SimConfig
+    models: ClassVar[tuple[str, ...]] = MODELS
+    config: SimConfig
 
     async def generate(
         self, request: VideoRequest, *, on_submitted: Callable[[str], None] | None = None
     ) -> ProviderResult:
         t0 = time.perf_counter()
-        delay = self.sim.delay_for(request.request_hash())
+        delay = self.config.delay_for(request.request_hash())
         if delay:
             await asyncio.sleep(delay)
         t1 = time.perf_counter()
-        video, seed = await asyncio.to_thread(simulate, request, self.sim)
+        video, seed = await asyncio.to_thread(simulate, request, self.config)
         t2 = time.perf_counter()
         rid = "sim-" + hashlib.sha256(f"{request.request_hash()}:{seed}:{t0}".encode()).hexdigest()
         rid = rid[:20]
@@ -95,6 +89,3 @@ class SimProvider(Provider):
                 "bytes": len(video),
             },
         )
-
-    def estimate_cost(self, request: VideoRequest, model: str | None = None) -> float:
-        return 0.0
