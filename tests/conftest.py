@@ -97,3 +97,13 @@ def sim_server():
             return stack.enter_context(serve_in_thread(SimServerConfig(**settings)))
 
         yield start
+
+
+@pytest.fixture
+def browser():
+    """A headless Chromium (Debian's, driven by Playwright; see tests/browser.py), closed when
+    the test ends; skips when there is no chromium binary."""
+    from browser import launch_chromium
+
+    with launch_chromium() as launched:
+        yield launched

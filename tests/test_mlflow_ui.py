@@ -10,17 +10,21 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
 
 import httpx
 import pytest
+from browser import needs_chromium, open_page, wait_media
 from test_compare import BRIGHT, DARK, NAME, shared_sweep
 
-from veolab.report.browser import find_chromium, free_port
 
-CHROMIUM = find_chromium()
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
 
 
 @pytest.fixture(scope="module")
@@ -30,7 +34,7 @@ def sweep(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def mlflow_server(sweep):
-    port = free_port()
+    port = _free_port()
     env = {**os.environ, "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false", "NO_PROXY": "127.0.0.1"}
     proc = subprocess.Popen(
         [
@@ -68,12 +72,14 @@ def mlflow_server(sweep):
             time.sleep(0.3)
         yield url
     finally:
-        os.killpg(proc.pid, signal.SIGTERM)  # the server and its workers: our own session
+        # the server and its workers, all in the session it leads: SIGTERM, then SIGKILL if a
+        # loaded machine keeps them past 20 s (a test always stops what it started)
+        os.killpg(proc.pid, signal.SIGTERM)
         try:
             proc.wait(timeout=20)
         except subprocess.TimeoutExpired:
             os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait(timeout=10)
+            proc.wait()
 
 
 _ARTIFACT_MEDIA = (
@@ -82,40 +88,35 @@ _ARTIFACT_MEDIA = (
 )
 
 
-@pytest.mark.skipif(
-    CHROMIUM is None,
-    reason="headless Chromium not installed (apt-get install "
-    "chromium; .ci/run installs it when run as root)",
-)
+@needs_chromium
 @pytest.mark.browser
-def test_child_run_artifacts_render_and_the_video_plays(sweep, mlflow_server, tmp_path):
-    from veolab.report.browser import Chromium
-
+def test_child_run_artifacts_render_and_the_video_plays(sweep, mlflow_server, browser, tmp_path):
     rid = sweep.runs[(BRIGHT, 2)]
     base = f"{mlflow_server}/#/experiments/{sweep.experiment_id}/runs/{rid}/artifacts"
-    with Chromium() as browser:
-        page = browser.open(f"{base}/video.mp4")
-        state = page.wait_media(min_videos=1, timeout=40, until=_ARTIFACT_MEDIA)
-        page.screenshot(tmp_path / "mlflow-video.png", height=900)
-        [video] = [v for v in state.videos if v["src"].startswith("blob:")]
-        assert video["error"] is None, video
-        assert video["readyState"] >= 2 and video["currentTime"] > 0
-        assert (video["w"], video["h"], video["duration"]) == (1280, 720, 4)
+    page = open_page(browser, f"{base}/video.mp4")
+    state = wait_media(page, min_videos=1, until=_ARTIFACT_MEDIA)
+    page.screenshot(path=tmp_path / "mlflow-video.png")
+    page.close()
+    [video] = [v for v in state.videos if v["src"].startswith("blob:")]
+    assert video["error"] is None, video
+    assert video["readyState"] >= 2 and video["currentTime"] > 0 and video["presented"]
+    assert (video["w"], video["h"], video["duration"]) == (1280, 720, 4)
 
-        for name, size in (
-            ("contact_sheet.jpg", None),
-            ("thumbnails/first.jpg", (320, 180)),
-            ("thumbnails/middle.jpg", (320, 180)),
-        ):
-            page = browser.open(f"{base}/{name}")
-            state = page.wait_media(min_images=1, timeout=40, until=_ARTIFACT_MEDIA)
-            shown = [i for i in state.images if i["src"].startswith("blob:")]
-            assert shown, f"{name}: no artifact image on the page"
-            assert state.broken_images == []
-            assert all(i["w"] > 0 for i in shown)
-            if size:
-                assert {(i["w"], i["h"]) for i in shown} == {size}
-        page.screenshot(tmp_path / "mlflow-still.png", height=900)
+    for name, size in (
+        ("contact_sheet.jpg", None),
+        ("thumbnails/first.jpg", (320, 180)),
+        ("thumbnails/middle.jpg", (320, 180)),
+    ):
+        page = open_page(browser, f"{base}/{name}")
+        state = wait_media(page, min_images=1, until=_ARTIFACT_MEDIA)
+        shown = [i for i in state.images if i["src"].startswith("blob:")]
+        assert shown, f"{name}: no artifact image on the page"
+        assert state.broken_images == []
+        assert all(i["w"] > 0 for i in shown)
+        if size:
+            assert {(i["w"], i["h"]) for i in shown} == {size}
+        page.screenshot(path=tmp_path / f"mlflow-{name.replace('/', '-')}.png")
+        page.close()
 
 
 def test_documented_search_filters(sweep, tmp_path):

@@ -6,17 +6,10 @@ import re
 import shutil
 
 import pytest
+from browser import needs_chromium, open_page, screenshot_page, wait_media
 from test_compare import BRIGHT, DARK, NAME, invoke, shared_sweep
 
-from veolab.report.browser import find_chromium
 from veolab.tracking.store import Tracker
-
-CHROMIUM = find_chromium()
-needs_chromium = pytest.mark.skipif(
-    CHROMIUM is None,
-    reason="headless Chromium not installed (apt-get install chromium; .ci/run "
-    "installs it when run as root)",
-)
 
 
 @pytest.fixture(scope="module")
@@ -120,32 +113,30 @@ def test_report_refuses_to_replace_a_foreign_folder(sweep, tmp_path):
 
 @needs_chromium
 @pytest.mark.browser
-def test_report_in_a_real_browser(sweep, report, tmp_path):
-    from veolab.report.browser import Chromium
-
+def test_report_in_a_real_browser(sweep, report, browser, tmp_path):
     path, _, _ = report
     site = tmp_path / "zipped"
     shutil.copytree(path.parent, site)  # moved elsewhere, as a zipped folder would be
     page_url = (site / "report.html").as_uri()
-    with Chromium() as browser:
-        page = browser.open(page_url)
-        state = page.wait_media(min_images=24, min_videos=6, timeout=40)
-        shot = page.screenshot(tmp_path / "report.png")
-        assert state.title == f"{NAME}: 2 variants compared"
-        assert len(state.images) == 24 and state.broken_images == [] and state.pending_images == []
-        assert all(i["w"] > 0 and i["h"] > 0 for i in state.images)
-        assert len(state.videos) == 6 and state.broken_videos == []
-        assert len(state.playing_videos) == 6
-        assert all(v["w"] == 1280 and v["h"] == 720 and v["duration"] == 4 for v in state.videos)
-        assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and shot.stat().st_size > 50_000
+    page = open_page(browser, page_url)
+    state = wait_media(page, min_images=24, min_videos=6)
+    shot = screenshot_page(page, tmp_path / "report.png")
+    page.close()
+    assert state.title == f"{NAME}: 2 variants compared"
+    assert len(state.images) == 24 and state.broken_images == [] and state.pending_images == []
+    assert all(i["w"] > 0 and i["h"] > 0 for i in state.images)
+    assert len(state.videos) == 6 and state.broken_videos == []
+    assert len(state.playing_videos) == 6
+    assert all(v["w"] == 1280 and v["h"] == 720 and v["duration"] == 4 for v in state.videos)
+    assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and shot.stat().st_size > 50_000
 
-        # the check does catch broken media: remove one video and one still
-        rid = sweep.runs[(DARK, 1)]
-        (site / "report_files" / rid / "video.mp4").unlink()
-        (site / "report_files" / rid / "thumbnails" / "last.jpg").unlink()
-        page = browser.open(page_url)
-        state = page.wait_media(min_images=24, min_videos=6, timeout=40)
-        assert state.broken_videos == [(site / "report_files" / rid / "video.mp4").as_uri()]
-        assert state.broken_images == [
-            (site / "report_files" / rid / "thumbnails" / "last.jpg").as_uri()
-        ]
+    # the check does catch broken media: remove one video and one still
+    rid = sweep.runs[(DARK, 1)]
+    (site / "report_files" / rid / "video.mp4").unlink()
+    (site / "report_files" / rid / "thumbnails" / "last.jpg").unlink()
+    page = open_page(browser, page_url)
+    state = wait_media(page, min_images=24, min_videos=6)
+    assert state.broken_videos == [(site / "report_files" / rid / "video.mp4").as_uri()]
+    assert state.broken_images == [
+        (site / "report_files" / rid / "thumbnails" / "last.jpg").as_uri()
+    ]
