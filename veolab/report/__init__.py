@@ -4,7 +4,7 @@
     from veolab.report import write_report
     info = write_report(load_runs("quickstart"), "report.html")
 
-``veolab.report.browser`` opens a page in headless Chromium and reports broken media.
+``info`` names the page and its media folder (``path``, ``files_dir``) and counts what they hold.
 """
 
 from veolab.report.build import ReportInfo, write_report
