@@ -12,6 +12,7 @@ from typing import Any
 
 import cv2
 import numpy as np
+from av.video.reformatter import VideoReformatter
 
 from veolab.analysis.result import Thumbnail
 
@@ -49,11 +50,14 @@ class ThumbnailCollector:
         self._taken: list[tuple[str, float, np.ndarray]] = []
         self._last: Any = None
         self._last_t = 0.0
+        # one scaler for every still: ``frame.reformat`` would set up a new one for each, with
+        # its own pool of slice threads (same pixels either way; threads only split the rows)
+        self._scaler = VideoReformatter()
 
     def _render(self, frame: Any) -> np.ndarray:
         height = _even(self.width * frame.height / max(1, frame.width))
-        return frame.reformat(
-            width=self.width, height=height, format="rgb24", interpolation="AREA"
+        return self._scaler.reformat(
+            frame, width=self.width, height=height, format="rgb24", interpolation="AREA", threads=1
         ).to_ndarray()
 
     def feed(self, frame: Any, t: float) -> None:
