@@ -14,6 +14,7 @@
 from __future__ import annotations
 
 import math
+from functools import lru_cache
 from typing import Any
 
 import numpy as np
@@ -29,31 +30,45 @@ BLOCK_S = 0.4
 STEP_S = 0.1
 BATCH_SAMPLES = 16384  # about a third of a second at 48 kHz
 
+_FLOAT_FORMATS = frozenset({"flt", "fltp", "dbl", "dblp"})  # full scale is already 1.0
 _SCALE = {"u8": 128.0, "s16": 32768.0, "s32": 2147483648.0, "s64": 9223372036854775808.0}
 
 
 def audio_samples(frame: Any) -> np.ndarray:
     """The frame's samples as float64 of shape (channels, n), full scale = 1.0."""
-    fmt = frame.format
-    channels = frame.layout.nb_channels
+    return _to_float64(_native_samples(frame), frame.format.name)
+
+
+def _native_samples(frame: Any) -> np.ndarray:
+    """The frame's samples, shape (channels, n), in the decoder's own type (no conversion)."""
     arr = frame.to_ndarray()
-    if not fmt.is_planar:
-        arr = arr.reshape(-1, channels).T
-    base = fmt.name.rstrip("p")
+    if not frame.format.is_planar:
+        arr = arr.reshape(-1, frame.layout.nb_channels).T
+    return arr[:, : frame.samples]
+
+
+def _to_float64(arr: np.ndarray, fmt: str) -> np.ndarray:
+    base = fmt.rstrip("p")
     out = arr.astype(np.float64)
     if base == "u8":
         out = (out - 128.0) / 128.0
     elif base in _SCALE:
         out /= _SCALE[base]
-    return out[:, : frame.samples]
+    return out
 
 
 def k_weighting_sos(rate: int) -> np.ndarray:
     """The BS.1770 pre-filter (high shelf then high pass) as second-order sections."""
+    return np.array(_k_weighting_sos(rate), dtype=np.float64)
+
+
+@lru_cache(maxsize=8)
+def _k_weighting_sos(rate: int) -> tuple[tuple[float, ...], ...]:
+    # designed once per sample rate (pyloudnorm's filter design is most of a clip's set-up)
     shelf = IIRfilter(4.0, 1 / np.sqrt(2), 1500.0, rate, "high_shelf")
     hp = IIRfilter(0.0, 0.5, 38.0, rate, "high_pass")
-    return np.array(
-        [np.concatenate([f.b / f.a[0], f.a / f.a[0]]) for f in (shelf, hp)], dtype=np.float64
+    return tuple(
+        tuple(float(v) for v in np.concatenate([f.b / f.a[0], f.a / f.a[0]])) for f in (shelf, hp)
     )
 
 
@@ -83,7 +98,10 @@ class AudioAnalyzer:
         self._pending_n = 0
 
     def feed(self, frame: Any) -> None:
-        x = audio_samples(frame)
+        fmt = frame.format.name
+        x = _native_samples(frame)
+        if fmt not in _FLOAT_FORMATS:  # integer samples: scaled now, as they come
+            x = _to_float64(x, fmt)
         if x.shape[0] != self.channels:  # a layout change mid-stream: keep the first channels
             x = (
                 x[: self.channels]
@@ -94,7 +112,8 @@ class AudioAnalyzer:
             return
         if self.start_t is None:
             self.start_t = float(frame.time) if frame.time is not None else 0.0
-        # work on batches of a few codec frames: per-call overheads dominate 1024-sample frames
+        # work on batches of a few codec frames: per-call overheads dominate 1024-sample frames;
+        # float samples (AAC, Opus) are widened to float64 once a batch, in the concatenation
         self._pending.append(x)
         self._pending_n += x.shape[1]
         if self._pending_n >= BATCH_SAMPLES:
@@ -103,7 +122,7 @@ class AudioAnalyzer:
     def _flush(self) -> None:
         if not self._pending:
             return
-        x = self._pending[0] if len(self._pending) == 1 else np.concatenate(self._pending, axis=1)
+        x = np.concatenate(self._pending, axis=1, dtype=np.float64)
         self._pending, self._pending_n = [], 0
         amp = np.abs(x).max(axis=0)
         self.peak = max(self.peak, float(amp.max()))
