@@ -23,7 +23,6 @@ within the decode budget.
 from __future__ import annotations
 
 import math
-from functools import lru_cache
 from typing import Any
 
 import cv2
@@ -78,7 +77,10 @@ def colorfulness(planes: list[np.ndarray], full_range: bool) -> float:
     y = planes[0]
     w = min(COLOUR_WIDTH, y.shape[1])
     h = max(1, round(w * y.shape[0] / y.shape[1]))
-    yl, cb, cr = (_nearest(p, w, h).astype(np.float32) for p in planes[:3])
+    yl, cb, cr = (
+        cv2.resize(p, (w, h), interpolation=cv2.INTER_NEAREST).astype(np.float32)
+        for p in planes[:3]
+    )
     # float32 throughout, the same operations in the same order as the textbook form
     # r = clip(yl + 1.5748 cr), g = clip(yl - 0.1873 cb - 0.4681 cr), b = clip(yl + 1.8556 cb),
     # done in place: the temporaries were most of the cost at this size
@@ -105,41 +107,6 @@ def colorfulness(planes: list[np.ndarray], full_range: bool) -> float:
     rg = r
     rg -= g
     return float(math.sqrt(rg.var() + yb.var()) + 0.3 * math.sqrt(rg.mean() ** 2 + yb.mean() ** 2))
-
-
-def _nearest(plane: np.ndarray, w: int, h: int) -> np.ndarray:
-    """``cv2.resize(plane, (w, h), interpolation=INTER_NEAREST)`` as a gather of the same pixels."""
-    picks = _nearest_picks(plane.shape[0], plane.shape[1], h, w)
-    if picks is None:
-        return cv2.resize(plane, (w, h), interpolation=cv2.INTER_NEAREST)
-    rows, cols = picks
-    return plane[rows][:, cols]
-
-
-@lru_cache(maxsize=32)
-def _nearest_picks(
-    src_h: int, src_w: int, h: int, w: int
-) -> tuple[slice | np.ndarray, slice | np.ndarray] | None:
-    """The source rows and columns OpenCV's nearest-neighbour resize picks, asked of OpenCV
-    itself (an image of its own coordinates); None if they are not one set of rows x columns.
-
-    A slice when they are evenly spaced (a view, no gather): for 1280 -> 160, every 8th.
-    """
-    coords = np.empty((src_h, src_w, 2), dtype=np.int32)
-    coords[..., 0] = np.arange(src_h, dtype=np.int32)[:, None]
-    coords[..., 1] = np.arange(src_w, dtype=np.int32)[None, :]
-    picked = cv2.resize(coords, (w, h), interpolation=cv2.INTER_NEAREST)
-    rows, cols = picked[:, 0, 0], picked[0, :, 1]
-    if not (picked[..., 0] == rows[:, None]).all() or not (picked[..., 1] == cols).all():
-        return None
-    return _as_slice(rows), _as_slice(cols)
-
-
-def _as_slice(idx: np.ndarray) -> slice | np.ndarray:
-    step = int(idx[1] - idx[0]) if idx.size > 1 else 1
-    if step > 0 and (np.diff(idx) == step).all():
-        return slice(int(idx[0]), int(idx[-1]) + 1, step)
-    return idx.astype(np.intp)
 
 
 def sharpness(y: np.ndarray) -> float:
