@@ -103,9 +103,9 @@ def bench_repro() -> list[tuple[str, float, float, float]]:
 
 def bench_report(root: Path) -> dict:
     from veolab.compare import load_runs
-    from veolab.experiment import build_plan, load_experiment
+    from veolab.experiment import load_experiment
     from veolab.report import write_report
-    from veolab.runner import RunOptions, run_plan
+    from veolab.runner import RunOptions, plan_experiment, run_plan
     from veolab.tracking.store import Tracker
 
     (root / "prompts").mkdir(parents=True)
@@ -116,7 +116,7 @@ def bench_report(root: Path) -> dict:
     )
     uri = f"sqlite:///{root / 'mlruns' / 'mlflow.db'}"
     os.environ["VEOLAB_HOME"] = str(root / "home")
-    run_plan(build_plan(load_experiment(root / "e.yaml")), RunOptions(tracking_uri=uri))
+    run_plan(plan_experiment(load_experiment(root / "e.yaml")), RunOptions(tracking_uri=uri))
     tracker = Tracker(uri)
     t = time.perf_counter()
     info = write_report(

@@ -85,8 +85,8 @@ def bench_sweep(
     poll: tuple[float, float] = POLL,
     profile: str | None = None,
 ) -> dict:
-    from veolab.experiment import build_plan, load_experiment
-    from veolab.runner import RunOptions, run_plan
+    from veolab.experiment import load_experiment
+    from veolab.runner import RunOptions, plan_experiment, run_plan
 
     load_before = [round(x, 2) for x in os.getloadavg()]
     children0 = resource.getrusage(resource.RUSAGE_CHILDREN)
@@ -98,7 +98,7 @@ def bench_sweep(
             SEGMIND_API_KEY=KEY,
             MLFLOW_TRACKING_URI=f"sqlite:///{d / 'mlruns' / 'mlflow.db'}",
         )
-        plan = build_plan(load_experiment(write_experiment(d, url, runs, concurrency, poll)))
+        plan = plan_experiment(load_experiment(write_experiment(d, url, runs, concurrency, poll)))
         assert len(plan.runs) == runs
         # warm MLflow's database (schema migration happens once per store, not per sweep)
         from veolab.tracking.store import Tracker
@@ -220,7 +220,8 @@ def bench_tracking(n: int = 20) -> dict:
 
 
 def bench_plan() -> dict:
-    from veolab.experiment import build_plan, load_experiment
+    from veolab.experiment import load_experiment
+    from veolab.runner import plan_experiment
 
     with tempfile.TemporaryDirectory() as tmp:
         d = Path(tmp)
@@ -238,7 +239,7 @@ def bench_plan() -> dict:
             )
         )
         t0 = time.perf_counter()
-        plan = build_plan(load_experiment(d / "e.yaml"))
+        plan = plan_experiment(load_experiment(d / "e.yaml"))
         t_plan = time.perf_counter() - t0
         t0 = time.perf_counter()
         out = subprocess.run(

@@ -63,8 +63,8 @@ def shared_sweep(tmp_path_factory: pytest.TempPathFactory) -> SharedSweep:
     """Run the experiment once per session and remember its run ids."""
     if "sweep" in _CACHE:
         return _CACHE["sweep"]
-    from veolab.experiment import build_plan, load_experiment
-    from veolab.runner import RunOptions, run_plan
+    from veolab.experiment import load_experiment
+    from veolab.runner import RunOptions, plan_experiment, run_plan
     from veolab.tracking.store import Tracker
 
     root = tmp_path_factory.mktemp("cmp-sweep")
@@ -75,7 +75,7 @@ def shared_sweep(tmp_path_factory: pytest.TempPathFactory) -> SharedSweep:
     env = {"VEOLAB_HOME": str(root / "home"), "MLFLOW_TRACKING_URI": uri}
     with mock.patch.dict(os.environ, env):
         result = run_plan(
-            build_plan(load_experiment(root / "exp.yaml")), RunOptions(tracking_uri=uri)
+            plan_experiment(load_experiment(root / "exp.yaml")), RunOptions(tracking_uri=uri)
         )
     assert result.counts["failed"] == 0, result.outcomes
     tracker = Tracker(uri)

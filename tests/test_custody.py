@@ -16,7 +16,8 @@ import pytest
 from click.testing import CliRunner
 
 from veolab.cli import cli
-from veolab.experiment import build_plan, load_experiment
+from veolab.experiment import load_experiment
+from veolab.runner import plan_experiment
 from veolab.runner.ledger import Ledger
 from veolab.runner.status import run_key
 from veolab.tracking import schema as S
@@ -99,7 +100,7 @@ def test_two_runs_at_once_bill_each_request_once(tmp_path: Path, sim_server, sto
     for r in results:
         assert r.returncode == 0, r.stderr
         assert "Traceback" not in r.stderr
-    hashes = {r.request_hash for r in build_plan(load_experiment(path)).runs}
+    hashes = {r.request_hash for r in plan_experiment(load_experiment(path)).runs}
     billed = Counter(j["request_hash"] for j in srv.ledger()["jobs"])
     assert billed == Counter({h: 1 for h in hashes}), "a request was billed twice"
     logged = Counter(x.data.tags[S.REQUEST_HASH] for x in generations("twice"))
@@ -204,7 +205,7 @@ def test_a_corrupt_body_never_reaches_the_store(tmp_path: Path, sim_server) -> N
     assert len(kept) == 2 and all(p.suffix == ".bad" for p in kept)
     p = plan_json(path)
     assert [x["status"] for x in p["runs"]] == ["lost", "lost"]  # not "cached"
-    plan = build_plan(load_experiment(path))
+    plan = plan_experiment(load_experiment(path))
     ledger = Ledger()
     try:
         entries = ledger.entries([run_key("segmind", "veo-3.1", x.request_hash) for x in plan.runs])
@@ -238,7 +239,7 @@ def test_experiment_budget_holds_across_invocations(tmp_path: Path, sim_server) 
 def test_no_wait_skips_a_run_another_process_holds(tmp_path: Path, sim_server) -> None:
     srv = sim_server(api_key=KEY)
     path = project(tmp_path, srv.base_url, "busy")
-    plan = build_plan(load_experiment(path))
+    plan = plan_experiment(load_experiment(path))
     key = run_key("segmind", "veo-3.1", plan.runs[0].request_hash)
     holder = subprocess.Popen(
         [

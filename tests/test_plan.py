@@ -1,14 +1,17 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
 
 from veolab.cli import cli
-from veolab.experiment import build_plan, load_experiment
+from veolab.experiment import load_experiment
 from veolab.experiment.schema import derive_seed
+from veolab.runner import plan_experiment
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -37,7 +40,7 @@ seeds: [5, 6]
     (tmp_path / "prompts" / "t.j2").write_text(
         "{{ subject }} under {{ light }} light, {{ camera }} {{ lens }}"
     )
-    plan = build_plan(load_experiment(p))
+    plan = plan_experiment(load_experiment(p))
     assert len(plan.runs) == 2 * 3 * 2 * 2 * 2  # subject x light x zip rows x duration x seeds
     assert len({r.variant_id for r in plan.runs}) == 2 * 3 * 2 * 2
     first = plan.runs[0]
@@ -67,7 +70,7 @@ seeds: [1]
 """,
     )
     with pytest.raises(Exception, match=r"runs 0 and 1 are the same request \(unused=2, seed 1\)"):
-        build_plan(load_experiment(p))
+        plan_experiment(load_experiment(p))
 
 
 def test_variants_override_and_ids_exclude_seed(tmp_path: Path) -> None:
@@ -85,7 +88,7 @@ repeats: 3
 base_seed: 42
 """,
     )
-    plan = build_plan(load_experiment(p))
+    plan = plan_experiment(load_experiment(p))
     assert [r.variant_name for r in plan.runs] == ["warm"] * 3 + ["cool"] * 3
     assert plan.runs[0].prompt == "a fox under golden light"
     assert plan.runs[3].request.generate_audio is False
@@ -94,7 +97,7 @@ base_seed: 42
     assert plan.runs[0].variant_id != plan.runs[3].variant_id
     assert [r.seed for r in plan.runs[:3]] == [derive_seed(42, i) for i in range(3)]
     # stable: the same file gives the same plan every time
-    again = build_plan(load_experiment(p))
+    again = plan_experiment(load_experiment(p))
     assert [(r.variant_id, r.seed, r.request_hash) for r in again.runs] == [
         (r.variant_id, r.seed, r.request_hash) for r in plan.runs
     ]
@@ -120,7 +123,7 @@ seeds: [1]
     )
     make_png("a.png", (255, 0, 0))
     make_png("b.png", (0, 0, 255))
-    plan = build_plan(load_experiment(p))
+    plan = plan_experiment(load_experiment(p))
     assert [r.request.image.value for r in plan.runs] == [
         str(tmp_path / "experiments/../a.png"),
         str(tmp_path / "experiments/../b.png"),
@@ -141,7 +144,7 @@ params: {reference_images: [../a.png, ../b.png]}
 seeds: [1]
 """,
     )
-    assert len(build_plan(load_experiment(one)).runs) == 1
+    assert len(plan_experiment(load_experiment(one)).runs) == 1
     sweep = write(
         tmp_path,
         """
@@ -152,7 +155,7 @@ params: {reference_images: [[../a.png], [../a.png, ../b.png]]}
 seeds: [1]
 """,
     )
-    runs = build_plan(load_experiment(sweep)).runs
+    runs = plan_experiment(load_experiment(sweep)).runs
     assert [len(r.request.reference_images) for r in runs] == [1, 2]
 
 
@@ -169,12 +172,69 @@ provider: {name: segmind, model: veo-3.1}
 prices: {veo-3.1: {audio: 0.5, no_audio: 0.25}}
 """,
     )
-    plan = build_plan(load_experiment(p))
+    plan = plan_experiment(load_experiment(p))
     assert [r.estimated_cost for r in plan.runs] == [2.0, 1.0, 4.0, 2.0]
     assert plan.paid is True
     assert plan.estimated_spend() == 9.0
-    sim = build_plan(load_experiment(p), provider="sim")
+    sim = plan_experiment(load_experiment(p), provider="sim")
     assert sim.estimated_spend() == 0.0 and sim.paid is False
+
+
+def test_the_plan_prices_with_the_providers_own_table(tmp_path: Path, monkeypatch) -> None:
+    from veolab.providers.segmind import SegmindProvider
+
+    p = write(
+        tmp_path,
+        """
+name: own-prices
+template: t.j2
+vars: {subject: a fox, light: red}
+params: {resolution: 720p, duration: 4, generate_audio: [true, false]}
+seeds: [1]
+provider: {name: segmind, model: veo-3.1-fast}
+""",
+    )
+    assert [r.estimated_cost for r in plan_experiment(load_experiment(p)).runs] == [0.6, 0.4]
+    # one price path: the table the provider declares is the one the plan uses
+    table = {
+        "veo-3.1": {"audio": 1.0, "no_audio": 1.0},
+        "veo-3.1-fast": {"audio": 3, "no_audio": 2},
+    }
+    monkeypatch.setattr(SegmindProvider, "prices", table)
+    plan = plan_experiment(load_experiment(p))
+    assert [r.estimated_cost for r in plan.runs] == [12.0, 8.0]
+    assert plan.seconds_per_run == 99.0  # segmind's typical time for veo-3.1-fast
+    req = plan.runs[0].request
+    assert SegmindProvider.price(req, "veo-3.1-fast") == 12.0
+    assert SegmindProvider.price(req, "veo-3.1", {"veo-3.1": {"audio": 0.5, "no_audio": 0}}) == 2.0
+
+
+def test_the_sim_plans_its_latency_and_is_free(tmp_path: Path) -> None:
+    p = write(
+        tmp_path,
+        """
+name: slow-sim
+template: t.j2
+vars: {subject: a fox, light: red}
+params: {resolution: 720p, duration: 4}
+seeds: [1, 2]
+provider: {name: sim, latency: 2.5}
+prices: {veo-3.1: {audio: 9, no_audio: 9}}
+""",
+    )
+    plan = plan_experiment(load_experiment(p))
+    assert (plan.paid, plan.estimated_spend(), plan.seconds_per_run) == (False, 0.0, 3.5)
+    assert plan.model == "veo-3.1"  # the provider's first model when the file names none
+
+
+def test_the_experiment_stage_imports_no_provider_and_no_analysis() -> None:
+    code = (
+        "import sys, veolab.experiment; "
+        "print(sorted(m for m in sys.modules if m.startswith(('veolab.providers', "
+        "'veolab.analysis', 'veolab.runner'))))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
 
 
 def test_plan_cli_json_and_table() -> None:
@@ -212,6 +272,6 @@ params: {resolution: 720p, duration: 4}
 repeats: 100
 """,
     )
-    plan = build_plan(load_experiment(p))
+    plan = plan_experiment(load_experiment(p))
     assert len(plan.runs) == 10_000
     assert len({r.request_hash for r in plan.runs}) == 10_000

@@ -13,8 +13,9 @@ from click.testing import CliRunner
 
 from veolab.cli import cli
 from veolab.errors import ExperimentError
-from veolab.experiment import build_plan, load_experiment
+from veolab.experiment import load_experiment
 from veolab.experiment.plan import grid_size
+from veolab.runner import plan_experiment
 
 
 def write(tmp: Path, text: str) -> Path:
@@ -49,7 +50,7 @@ def test_grid_size_is_the_expanded_plan_size(tmp_path: Path) -> None:
     # one: a 3 * zip 2 * negative_prompt 2; two: also b 2 and duration 2; three: c is overridden,
     # the zip keeps d's 2 rows; every run twice (seeds)
     assert n == (12 + 48 + 12) * 2
-    assert n == len(build_plan(exp).runs)
+    assert n == len(plan_experiment(exp).runs)
     assert axes == [  # largest first; equal lengths in the file's order, variants and seeds last
         ("var.a", 3),
         ("variants", 3),
@@ -70,7 +71,7 @@ def test_a_billion_run_grid_is_refused_before_anything_is_expanded(tmp_path: Pat
         f"seeds: {values(1000)}\n",
     )
     with pytest.raises(ExperimentError) as exc:
-        build_plan(load_experiment(path))
+        plan_experiment(load_experiment(path))
     assert str(exc.value) == (
         f"{path}: the grid makes 1,000,000,000 runs, more than max_runs 10,000: largest axes "
         "var.a 1,000, var.b 1,000, seeds 1,000; raise max_runs or --max-runs, or shrink the grid"
@@ -187,5 +188,5 @@ def test_empty_axes_are_refused_by_name(tmp_path: Path, field: str, expected: st
 def test_no_reference_images_is_one_value_not_an_empty_axis(tmp_path: Path) -> None:
     path = tmp_path / "e.yaml"
     path.write_text("name: a\nprompt: fox\nparams: {reference_images: []}\n")
-    plan = build_plan(load_experiment(path))
+    plan = plan_experiment(load_experiment(path))
     assert [r.request.reference_images for r in plan.runs] == [[]]

@@ -14,8 +14,9 @@ import pytest
 from click.testing import CliRunner
 
 from veolab.cli import cli
-from veolab.experiment import build_plan, load_experiment
+from veolab.experiment import load_experiment
 from veolab.providers import ProviderConfig, get_provider
+from veolab.runner import plan_experiment
 from veolab.runner.ledger import Ledger
 from veolab.runner.status import run_key
 from veolab.tracking import schema as S
@@ -49,7 +50,7 @@ def _env(monkeypatch) -> None:
 def test_queued_job_with_an_id_is_polled_not_paid_again(tmp_path: Path, sim_server) -> None:
     srv = sim_server(api_key=KEY, latency=0.3)
     path = project(tmp_path, srv.base_url)
-    plan = build_plan(load_experiment(path))
+    plan = plan_experiment(load_experiment(path))
     first = plan.runs[0]
 
     # a previous `veolab run` claimed the first run, recorded its job id, then died
@@ -87,7 +88,7 @@ def test_queued_job_with_an_id_is_polled_not_paid_again(tmp_path: Path, sim_serv
 def test_unknown_outcome_is_reported_and_paid_only_on_request(tmp_path: Path, sim_server) -> None:
     srv = sim_server(api_key=KEY)
     path = project(tmp_path, srv.base_url)
-    plan = build_plan(load_experiment(path))
+    plan = plan_experiment(load_experiment(path))
     ledger = Ledger()
     key = run_key("segmind", "veo-3.1", plan.runs[1].request_hash)
     ledger.claim(key, "resume")

@@ -13,9 +13,9 @@ from click.testing import CliRunner
 from mlflow.tracking import MlflowClient
 
 from veolab.cli import cli
-from veolab.experiment import build_plan, load_experiment
+from veolab.experiment import load_experiment
 from veolab.providers.sim import SimProvider
-from veolab.runner import RunOptions, run_plan
+from veolab.runner import RunOptions, plan_experiment, run_plan
 from veolab.tracking import schema as S
 
 QUICK = """\
@@ -218,7 +218,7 @@ def test_missing_template_variable_exits_2_and_logs_nothing(tmp_path: Path) -> N
 
 def test_interrupt_leaves_nothing_running_and_stale_runs_are_closed(tmp_path: Path) -> None:
     path = project(tmp_path, "interrupt")
-    plan = build_plan(load_experiment(path))
+    plan = plan_experiment(load_experiment(path))
 
     def stop(kind, spec, outcome):
         if kind == "end":  # Ctrl-C, delivered as the real signal to this process
@@ -241,7 +241,7 @@ def test_interrupt_leaves_nothing_running_and_stale_runs_are_closed(tmp_path: Pa
     ghost = client.create_run(
         exp.experiment_id, tags={S.PID: "999999999", S.HOST: os.uname().nodename}
     )
-    result = run_plan(build_plan(load_experiment(path)), RunOptions())
+    result = run_plan(plan_experiment(load_experiment(path)), RunOptions())
     assert client.get_run(ghost.info.run_id).info.status == "KILLED"
     assert result.exit_code == 0
 

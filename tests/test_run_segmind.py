@@ -14,12 +14,12 @@ from pathlib import Path
 import mlflow
 import pytest
 from click.testing import CliRunner
-
-from veolab.cli import cli
-from veolab.experiment import build_plan, load_experiment
 from veolab.providers.sim.server import serve_in_subprocess
 from veolab.providers.sim.server_admin import fetch_ledger
-from veolab.runner import RunOptions, run_plan
+
+from veolab.cli import cli
+from veolab.experiment import load_experiment
+from veolab.runner import RunOptions, plan_experiment, run_plan
 from veolab.tracking import schema as S
 
 KEY = "test-key-123456"
@@ -174,7 +174,7 @@ def test_sigkill_then_resume_pays_nothing_twice(tmp_path: Path) -> None:
         assert 3 <= done_before < 8, "the kill must land part-way through the sweep"
         billed_before = len(fetch_ledger(url)["jobs"])
 
-        plan = build_plan(load_experiment(path))
+        plan = plan_experiment(load_experiment(path))
         result = run_plan(plan, RunOptions())
         ledger = fetch_ledger(url)
         per_hash = Counter(j["request_hash"] for j in ledger["jobs"])

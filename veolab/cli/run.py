@@ -15,16 +15,10 @@ from veolab.errors import AbortedError
 
 
 def _load(file: Path, provider: str | None, max_runs: int | None = None):
-    from veolab.experiment import build_plan, load_experiment
-    from veolab.runner.resolve import check_settings, price_overrides, provider_config
+    from veolab.experiment import load_experiment
+    from veolab.runner.resolve import plan_experiment
 
-    exp = load_experiment(file)
-    where = str(exp.source_path or file)
-    check_settings(exp.provider, where)
-    name = provider or exp.provider.name
-    config = provider_config(exp.provider, name, where=where)
-    price_overrides(exp, name, where)
-    return build_plan(exp, provider=name, model=config.model, max_runs=max_runs)
+    return plan_experiment(load_experiment(file), provider=provider, max_runs=max_runs)
 
 
 def _existing_tracker(tracking_uri: str | None):

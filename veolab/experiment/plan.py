@@ -1,8 +1,12 @@
 """Expand an experiment into run specs: one per variant and seed.
 
-    >>> exp = load_experiment("experiments/quickstart.yaml")   # doctest: +SKIP
-    >>> plan = build_plan(exp)                                  # doctest: +SKIP
-    >>> [(r.variant_label, r.seed) for r in plan.runs][:2]      # doctest: +SKIP
+    >>> exp = load_experiment("experiments/quickstart.yaml")               # doctest: +SKIP
+    >>> plan = build_plan(exp, provider="sim", model="veo-3.1", pricing=FREE)  # doctest: +SKIP
+    >>> [(r.variant_label, r.seed) for r in plan.runs][:2]                  # doctest: +SKIP
+
+The plan knows no provider registry and no price table: the caller passes the provider's name,
+its model and a :class:`Pricing` (``veolab.runner.plan_experiment`` resolves all three from the
+provider and the experiment's ``prices:``).
 
 Expansion: list-valued ``vars`` and ``params`` form a cartesian product; ``zip`` lists advance
 together; each named variant applies its overrides and expands the same way. Every seed is its
@@ -21,6 +25,7 @@ import hashlib
 import itertools
 import json
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -28,12 +33,23 @@ from veolab.errors import ConfigError, ExperimentError, RequestError
 from veolab.experiment.schema import Experiment, Variant
 from veolab.experiment.templates import PromptTemplates
 from veolab.images import ImageRef
-from veolab.providers.base import DEFAULT_PRICES, price_of
 from veolab.request import VideoRequest
 
-# typical seconds per generation, from ../shared/veo-api-notes.md
-TYPICAL_SECONDS = {"veo-3.1": 70.0, "veo-3.1-fast": 99.0}
 IMAGE_PARAMS = ("image", "last_frame", "reference_images")
+
+
+@dataclass(frozen=True)
+class Pricing:
+    """What a plan needs to know of its provider: whether it is paid, the USD of one request
+    (on the plan's model, the experiment's ``prices:`` applied) and the seconds of one run."""
+
+    paid: bool
+    price: Callable[[VideoRequest], float]
+    seconds_per_run: float
+
+
+#: a free provider that answers in about a second
+FREE = Pricing(paid=False, price=lambda request: 0.0, seconds_per_run=1.0)
 
 
 @dataclass
@@ -78,26 +94,6 @@ class Plan:
         n = len(self.runs) if n_runs is None else n_runs
         c = concurrency or self.experiment.concurrency
         return -(-n // c) * self.seconds_per_run if n else 0.0
-
-
-def price_table(exp: Experiment) -> dict[str, dict[str, float]]:
-    """The default per-second prices with the experiment's `prices:` on top."""
-    table = dict(DEFAULT_PRICES)
-    for model, price in (exp.prices or {}).items():
-        table[model] = {"audio": price.audio, "no_audio": price.no_audio}
-    return table
-
-
-def _is_paid(name: str) -> bool:
-    from veolab.providers import provider_class
-
-    return bool(provider_class(name).paid)
-
-
-def _default_model(name: str) -> str:
-    from veolab.providers import provider_class
-
-    return provider_class(name).models[0]
 
 
 def _values(key: str, value: Any) -> list[Any]:
@@ -182,16 +178,16 @@ def _short(v: Any, n: int = 32) -> str:
 
 def build_plan(
     exp: Experiment,
-    provider: str | None = None,
-    model: str | None = None,
+    *,
+    provider: str,
+    model: str,
+    pricing: Pricing,
     max_runs: int | None = None,
 ) -> Plan:
-    """Every run of ``exp`` (provider/model/max_runs overridable), validated before anything is
-    paid; a grid of more than ``max_runs`` runs is refused before it is expanded."""
+    """Every run of ``exp`` on ``provider``'s ``model``, priced by ``pricing`` and validated
+    before anything is paid; a grid of more than ``max_runs`` runs (default: the experiment's)
+    is refused before it is expanded."""
     check_size(exp, max_runs)
-    provider = provider or exp.provider.name
-    model = model or exp.provider.model or _default_model(provider)
-    paid = _is_paid(provider)
     templates = PromptTemplates(exp.prompts_root() if exp.template else None)
     where = str(exp.source_path or "the experiment file")
     seeds = exp.seed_list()
@@ -240,7 +236,6 @@ def build_plan(
     ]
 
     runs: list[RunSpec] = []
-    prices = price_table(exp)
     tsha: set[str] = set()
     for variant_name, vars_, params in groups:
         rendered = templates.render(exp.template, vars_, inline=exp.prompt, where=where)
@@ -269,7 +264,7 @@ def build_plan(
             f"{k}={_short(v)}" for k, v in swept.items()
         ]
         label = ", ".join(parts) or "default"
-        cost = price_of(prices, model, base_req) if paid else 0.0
+        cost = pricing.price(base_req)
         for seed in seeds:
             runs.append(
                 RunSpec(
@@ -297,10 +292,4 @@ def build_plan(
                 f"({r.variant_label}, seed {r.seed}): remove the duplicate variant"
             )
         seen[r.request_hash] = r.index
-    if provider == "sim":
-        fields = exp.provider.fields() if exp.provider.name == "sim" else {}
-        latency = fields.get("latency", (fields.get("options") or {}).get("latency"))
-        seconds = float(latency or 0.0) + 1.0
-    else:
-        seconds = TYPICAL_SECONDS.get(model, 70.0)
-    return Plan(exp, runs, provider, model, paid, seconds, sorted(tsha))
+    return Plan(exp, runs, provider, model, pricing.paid, pricing.seconds_per_run, sorted(tsha))

@@ -152,6 +152,8 @@ class Experiment(BaseModel):
     budget: float | None = Field(default=None, ge=0)
     confirm_above: float = Field(default=5.0, ge=0)
     prices: dict[str, Price] | None = None  # models checked against the provider's
+    # CheckThresholds fields, checked by the runner when the plan is built (the experiment
+    # stage does not import analysis)
     checks: dict[str, Any] = Field(default_factory=dict)
     veo_rules: bool = True
 
@@ -199,21 +201,6 @@ class Experiment(BaseModel):
                 raise ValueError(f"zip lists must have the same length (got {lengths})")
             if 0 in lengths.values():
                 raise ValueError("zip lists must not be empty")
-        return v
-
-    @field_validator("checks")
-    @classmethod
-    def _checks_known(cls, v: dict[str, Any]) -> dict[str, Any]:
-        try:
-            from veolab.analysis import CheckThresholds
-        except ImportError:  # pragma: no cover - analysis is part of the package
-            return v
-        try:
-            CheckThresholds(**v)
-        except ValidationError as exc:
-            from veolab.request import format_validation_error
-
-            raise ValueError(format_validation_error(exc)) from None
         return v
 
     @model_validator(mode="after")

@@ -141,6 +141,28 @@ class Provider(abc.ABC):
     def __init__(self, config: ProviderConfig | Mapping[str, Any] | None = None) -> None:
         self.config = self.configure(config)
 
+    # -- what a plan needs to know ----------------------------------------------------------
+
+    @classmethod
+    def price(cls, request: VideoRequest, model: str, overrides: PriceTable | None = None) -> float:
+        """USD for one generation of ``request`` on ``model``: this provider's ``prices`` with
+        ``overrides`` (an experiment's ``prices:``) on top; 0 when the provider is not paid.
+        The one price path of the plan, the budget, the run, the rerun and ``generate``."""
+        if not cls.paid:
+            return 0.0
+        table = {**cls.prices, **(overrides or {})}
+        if model not in table:
+            raise ConfigError(
+                f"provider {cls.name} has no price for model {model!r}: add it under prices: "
+                "in the experiment file"
+            )
+        return price_of(table, model, request)
+
+    @classmethod
+    def seconds_per_run(cls, config: ProviderConfig) -> float:
+        """Typical seconds one generation takes with ``config`` (the plan's time estimate)."""
+        return cls.typical_seconds.get(config.model, 60.0)
+
     # -- configuration ----------------------------------------------------------------------
 
     @classmethod
@@ -207,8 +229,8 @@ class Provider(abc.ABC):
             )
 
     def estimate_cost(self, request: VideoRequest, model: str | None = None) -> float:
-        """Price-table estimate in USD for one generation."""
-        return price_of(self.prices, model or self.config.model, request) if self.paid else 0.0
+        """Price-table estimate in USD for one generation (see :meth:`price`)."""
+        return self.price(request, model or self.config.model)
 
     async def aclose(self) -> None:
         """Release connections; the default has none."""

@@ -175,15 +175,15 @@ def rebuild_request(tracker: Tracker, run_id: str, workdir: Path) -> VideoReques
 
 
 def _sweep_settings(tracker: Tracker, parent_id: str | None, provider: str, workdir: Path):
-    """Provider settings, check thresholds and rate settings (concurrency, submits per minute)
-    from the sweep's experiment.yaml, if any."""
+    """Provider settings, check thresholds, rate settings (concurrency, submits per minute)
+    and price overrides (``prices:``) from the sweep's experiment.yaml, if any."""
     import yaml
 
     from veolab.analysis import CheckThresholds
-    from veolab.experiment.schema import ProviderSettings
+    from veolab.experiment.schema import Price, ProviderSettings
 
     if not parent_id or S.ART_EXPERIMENT not in _artifact_names(tracker, parent_id):
-        return None, CheckThresholds(), {}
+        return None, CheckThresholds(), {}, {}
     try:
         path = tracker.download(parent_id, S.ART_EXPERIMENT, workdir / "sweep")
         data = yaml.safe_load(path.read_text()) or {}
@@ -193,10 +193,16 @@ def _sweep_settings(tracker: Tracker, parent_id: str | None, provider: str, work
             "max_in_flight": int(data.get("concurrency") or 0) or None,
             "submits_per_minute": float(data.get("rate_limit") or 0) or None,
         }
+        prices = {
+            str(m): Price.model_validate(p).model_dump()
+            for m, p in (data.get("prices") or {}).items()
+        }
     except (ValueError, TypeError, AttributeError, OSError, yaml.YAMLError):
         # an unreadable file: the defaults, as `veolab generate`
-        return None, CheckThresholds(), {}
-    return (settings if settings.name == provider else None), thresholds, rates
+        return None, CheckThresholds(), {}, {}
+    if settings.name != provider:
+        return None, thresholds, rates, {}
+    return settings, thresholds, rates, prices
 
 
 def plan_rerun(
@@ -224,7 +230,7 @@ def plan_rerun(
         raise ConfigError(f"run {run_id} has no {S.PROVIDER}/{S.MODEL} tags: not a veolab run")
     with tempfile.TemporaryDirectory(prefix="veolab-rerun-") as tmp:
         req = rebuild_request(tracker, run_id, Path(tmp))
-        settings, thresholds, rates = _sweep_settings(
+        settings, thresholds, rates, prices = _sweep_settings(
             tracker, tags.get(S.PARENT_RUN_ID), provider, Path(tmp)
         )
         has_video = S.ART_VIDEO in _artifact_names(tracker, run_id)
@@ -247,8 +253,7 @@ def plan_rerun(
         where=f"the experiment.yaml of run {run_id}'s sweep",
         **rates,
     )
-    instance = cls(config)
-    cost = float(instance.estimate_cost(req, model)) if cls.paid else 0.0
+    cost = cls.price(req, config.model, prices)  # the sweep's prices: on top, as in its plan
     params = run.data.params
     record = GenerationRecord(
         request=req,

@@ -1,21 +1,82 @@
-"""What a plan, a sweep and a rerun need from their provider, resolved in one place.
+"""What a plan, a sweep and a rerun need from their provider and the analysis, resolved once.
 
-    >>> exp = load_experiment("experiments/quickstart.yaml")       # doctest: +SKIP
-    >>> provider_config(exp.provider, "sim").latency               # doctest: +SKIP
-    0.0
+    >>> plan = plan_experiment(load_experiment("experiments/quickstart.yaml"))  # doctest: +SKIP
+    >>> plan.provider, plan.model, plan.paid, plan.estimated_spend()            # doctest: +SKIP
+    ('sim', 'veo-3.1', False, 0.0)
 
-The experiment's ``provider:`` block is validated by the provider's own config class; the
-experiment stage only checks its shape. Every problem is an ExperimentError naming the file
-and the field (exit 2), raised before anything is paid or logged.
+The experiment stage checks the shape of a file; what only the provider or the analysis can
+judge is checked here: the ``provider:`` block by the provider's own config class, the models
+of ``prices:`` by the provider's ``models``, ``checks:`` by ``CheckThresholds``. Every problem
+is an ExperimentError naming the file and the field (exit 2), raised before anything is paid
+or logged. Prices come from one path, :meth:`Provider.price`, with ``prices:`` on top.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+from pydantic import ValidationError
 
 from veolab.errors import ExperimentError
+from veolab.experiment.plan import Plan, Pricing, build_plan
 from veolab.experiment.schema import Experiment, ProviderSettings
 from veolab.providers import ProviderConfig, provider_class
+from veolab.request import format_validation_error
+
+if TYPE_CHECKING:
+    from veolab.analysis import CheckThresholds
+
+
+def plan_experiment(
+    exp: Experiment,
+    provider: str | None = None,
+    model: str | None = None,
+    max_runs: int | None = None,
+) -> Plan:
+    """Every run of ``exp`` on its provider (or ``provider``, ``model``), priced by the
+    provider with the experiment's ``prices:`` on top; the provider settings, the prices and
+    the checks are validated first. What ``veolab plan`` and ``veolab run`` show and run."""
+    where = _where(exp)
+    name = provider or exp.provider.name
+    if name != exp.provider.name:
+        check_settings(exp.provider, where)  # the file's own block, even when overridden
+    config = provider_config(exp.provider, name, model, where=where)
+    check_thresholds(exp)
+    return build_plan(
+        exp,
+        provider=name,
+        model=config.model,
+        pricing=pricing(name, config, price_overrides(exp, name, where)),
+        max_runs=max_runs,
+    )
+
+
+def pricing(
+    name: str, config: ProviderConfig, overrides: dict[str, dict[str, float]] | None = None
+) -> Pricing:
+    """What the plan needs of provider ``name`` with ``config``: paid, the price of a request
+    on ``config.model`` (``overrides`` on top of its prices), the seconds of one run."""
+    cls = provider_class(name)
+    model = config.model
+    return Pricing(
+        paid=bool(cls.paid),
+        price=lambda request: cls.price(request, model, overrides),
+        seconds_per_run=cls.seconds_per_run(config),
+    )
+
+
+def check_thresholds(exp: Experiment) -> CheckThresholds:
+    """The experiment's ``checks:`` as CheckThresholds (an unknown or bad field: exit 2)."""
+    from veolab.analysis import CheckThresholds
+
+    try:
+        return CheckThresholds.model_validate(exp.checks)
+    except ValidationError as exc:
+        raise ExperimentError(f"{_where(exp)}: checks: {format_validation_error(exc)}") from exc
+
+
+def _where(exp: Experiment) -> str:
+    return str(exp.source_path or "the experiment file")
 
 
 def provider_config(

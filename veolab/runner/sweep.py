@@ -258,11 +258,9 @@ class Sweep:
     # -- the sweep --------------------------------------------------------------------------
 
     async def run(self, status: PlanStatus) -> SweepResult:
-        from veolab.analysis import CheckThresholds
-
         self.status = status
         t0 = time.perf_counter()
-        self.thresholds = CheckThresholds(**self.plan.experiment.checks)
+        self.thresholds = resolve.check_thresholds(self.plan.experiment)
         exp = self.plan.experiment
         # a provider that cannot work fails here: before any MLflow run exists
         self.provider = get_provider(self.plan.provider, provider_config(self.plan, self.opts))

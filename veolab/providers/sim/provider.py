@@ -64,6 +64,11 @@ class SimProvider(Provider):
     models: ClassVar[tuple[str, ...]] = MODELS
     config: SimConfig
 
+    @classmethod
+    def seconds_per_run(cls, config: ProviderConfig) -> float:
+        latency = config.latency if isinstance(config, SimConfig) else 0.0
+        return latency + 1.0  # the simulated latency, and about a second to render
+
     async def generate(
         self, request: VideoRequest, *, on_submitted: Callable[[str], None] | None = None
     ) -> ProviderResult:
