@@ -35,7 +35,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from veolab.providers.sim.server import serve_in_subprocess
+from veolab.simserver import serve_in_subprocess
 
 ROOT = Path(__file__).resolve().parents[1]
 KEY = "bench-key-not-secret"

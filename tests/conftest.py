@@ -89,7 +89,7 @@ def sim_server():
     Every server started here is stopped when the test ends."""
     import contextlib
 
-    from veolab.providers.sim.server import SimServerConfig, serve_in_thread
+    from veolab.simserver import SimServerConfig, serve_in_thread
 
     with contextlib.ExitStack() as stack:
 

@@ -14,12 +14,11 @@ from pathlib import Path
 import mlflow
 import pytest
 from click.testing import CliRunner
-from veolab.providers.sim.server import serve_in_subprocess
-from veolab.providers.sim.server_admin import fetch_ledger
 
 from veolab.cli import cli
 from veolab.experiment import load_experiment
 from veolab.runner import RunOptions, plan_experiment, run_plan
+from veolab.simserver import fetch_ledger, serve_in_subprocess
 from veolab.tracking import schema as S
 
 KEY = "test-key-123456"

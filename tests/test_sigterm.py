@@ -19,8 +19,7 @@ import pytest
 from click.testing import CliRunner
 
 from veolab.cli.common import Terminated, handle_errors
-from veolab.providers.sim.server import serve_in_subprocess
-from veolab.providers.sim.server_admin import fetch_ledger
+from veolab.simserver import fetch_ledger, serve_in_subprocess
 from veolab.tracking import schema as S
 
 KEY = "sigterm-key-0000"

@@ -14,8 +14,8 @@ import httpx
 import pytest
 
 from veolab.providers.mp4 import verify_mp4
-from veolab.providers.sim.server import SimServerConfig, parse_rate, serve_in_thread
 from veolab.request import VideoRequest
+from veolab.simserver import SimServerConfig, parse_rate, serve_in_thread
 
 KEY = "SG_0123456789abcdef"
 FOX = {

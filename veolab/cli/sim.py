@@ -138,7 +138,7 @@ def serve(rate_limit: str | None, insufficient_status: str, **options: object) -
       SEGMIND_BASE_URL=http://127.0.0.1:8765 SEGMIND_API_KEY=test \\
         veolab generate --provider segmind -p "a red fox" --resolution 720p --duration 4
     """
-    from veolab.providers.sim.server import SimServerConfig, parse_rate, serve_forever
+    from veolab.simserver import SimServerConfig, parse_rate, serve_forever
 
     if options.get("render_workers") is None:
         options["render_workers"] = os.cpu_count() or 1

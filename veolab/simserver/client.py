@@ -1,6 +1,6 @@
 """Talking to a running ``veolab sim serve`` from Python: its ledger, its faults, a reset.
 
-    >>> from veolab.providers.sim.server import fetch_ledger, inject_faults
+    >>> from veolab.simserver import fetch_ledger, inject_faults
     >>> inject_faults("http://127.0.0.1:8765", {"route": "submit", "status": 502, "count": 2})
     ... # doctest: +SKIP
     >>> fetch_ledger("http://127.0.0.1:8765")["total_cost"]  # doctest: +SKIP
@@ -15,7 +15,7 @@ from typing import Any
 
 import httpx
 
-from veolab.providers.sim.server_config import Fault
+from veolab.simserver.config import Fault
 
 
 def _url(base_url: str, path: str) -> str:

@@ -1,18 +1,16 @@
-"""``veolab sim serve``: a local HTTP server that speaks Segmind's protocol, faults included.
+"""Running ``veolab sim serve``: in a thread, in a subprocess or in the foreground.
 
 In a test or a benchmark, start it in a thread on a free port::
 
-    >>> from veolab.providers.sim.server import SimServerConfig, serve_in_thread
+    >>> from veolab.simserver import SimServerConfig, serve_in_thread
     >>> with serve_in_thread(SimServerConfig(api_key="k", latency=0.5)) as srv:  # doctest: +SKIP
     ...     srv.base_url              # http://127.0.0.1:<port>
     ...     srv.inject_faults({"route": "submit", "status": 502})
     ...     srv.ledger()["jobs"]
 
-From a shell (or as a subprocess)::
+From a shell (or as a subprocess, :func:`serve_in_subprocess`)::
 
     python -m veolab sim serve --host 127.0.0.1 --port 8765 --api-key k --latency 5
-
-Routes and JSON shapes: :mod:`.server_app`; billing, ledger and faults: :mod:`.server_state`.
 """
 
 from __future__ import annotations
@@ -26,30 +24,10 @@ import threading
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from veolab.providers.sim.server_admin import (
-    clear_faults,
-    fetch_ledger,
-    inject_faults,
-    reset_server,
-)
-from veolab.providers.sim.server_app import create_app
-from veolab.providers.sim.server_config import Fault, SimServerConfig, parse_rate
-from veolab.providers.sim.server_render import shutdown_render_pool
-from veolab.providers.sim.server_state import SimState
-
-__all__ = [
-    "Fault",
-    "SimServer",
-    "SimServerConfig",
-    "clear_faults",
-    "create_app",
-    "fetch_ledger",
-    "inject_faults",
-    "parse_rate",
-    "reset_server",
-    "serve_forever",
-    "serve_in_thread",
-]
+from veolab.simserver.app import create_app
+from veolab.simserver.client import clear_faults, fetch_ledger, inject_faults, reset_server
+from veolab.simserver.config import Fault, SimServerConfig
+from veolab.simserver.state import SimState
 
 
 def _bind(host: str, port: int) -> socket.socket:
@@ -174,8 +152,7 @@ def serve_forever(config: SimServerConfig, *, announce: Callable[[str], None] | 
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
-        srv.sock.close()
-        shutdown_render_pool()
+        srv.sock.close()  # the app's shutdown closed its render pool
         sys.stdout.flush()
     return 0
 

@@ -1,16 +1,20 @@
-"""What the local Segmind remembers: jobs, credits, the ledger, the rate window, the faults.
+"""What a simulated host remembers: jobs, credits, the ledger, the rate window, the faults.
 
-All of it lives on the server's event loop; renders run in worker threads. Billing follows
-Segmind: a job is priced per second (audio or not, per model) when it is accepted, the price
-is held against the balance, and it is charged, and written to the ledger, only when the job
-succeeds. A failed job costs nothing.
+Nothing here knows a host's protocol: the protocol modules (:mod:`.segmind`) turn requests into
+:class:`~veolab.request.VideoRequest` s and jobs into answers, and render :class:`Rejected` as
+their host's errors.
+
+All of it lives on the server's event loop; renders run in worker threads or processes (the
+state's :class:`~.render.Renderer`, started and closed with the app). Billing follows Segmind:
+a job is priced per second (audio or not, per model) when it is accepted, the price is held
+against the balance, and it is charged, and written to the ledger, only when the job succeeds.
+A failed job costs nothing.
 """
 
 from __future__ import annotations
 
 import asyncio
 import random
-import re
 import time
 import uuid
 from collections import deque
@@ -18,33 +22,17 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal
 
-from pydantic import ValidationError
-
-from veolab.errors import ImageReferenceError
-from veolab.images import ImageRef
 from veolab.providers.base import price_of
 from veolab.providers.sim.provider import pick_seed
-from veolab.providers.sim.server_config import Fault, SimServerConfig
-from veolab.providers.sim.server_render import prerendered_request, render
-from veolab.request import API_FIELDS, VideoRequest, format_validation_error
+from veolab.request import VideoRequest
+from veolab.simserver.config import Fault, SimServerConfig
+from veolab.simserver.render import Renderer
 
-_ASSET = re.compile(r"/_sim/assets/([0-9a-f]{64})(\.\w+)?$")
-_BAD_REQUEST_TYPES = {
-    "missing",
-    "string_type",
-    "int_type",
-    "int_parsing",
-    "bool_type",
-    "bool_parsing",
-    "list_type",
-    "extra_forbidden",
-    "model_type",
-}
 _RANDOM_FAULTS = (500, 502, 504, "drop")
 
 
 class Rejected(Exception):
-    """A request the server answers with an error status and ``{"error": message}``."""
+    """A request the server answers with an error status and ``message``, in its host's shape."""
 
     def __init__(self, status: int, message: str, headers: dict[str, str] | None = None):
         super().__init__(message)
@@ -77,25 +65,41 @@ class Job:
     fail: bool = False
     remaining_after: float | None = None
 
-    def metrics(self) -> dict[str, Any]:
-        end = self.finished or time.time()
-        begin = self.started or end
-        out: dict[str, Any] = {
-            "queue_time": round(begin - self.created, 3),
-            "inference_time": round(end - begin, 3),
-            "total_time": round(end - self.created, 3),
+    def ledger_entry(self) -> dict[str, Any]:
+        assert self.finished is not None
+        return {
+            "request_id": self.id,
+            "request_hash": self.request_hash,
+            "seed": self.seed,
+            "cost": self.cost,
+            "model": self.model,
+            "mode": self.mode,
+            "time": self.finished,
+            "time_utc": utc_iso(self.finished),
+            "duration": self.request.duration,
+            "resolution": self.request.resolution,
+            "aspect_ratio": self.request.aspect_ratio,
+            "generate_audio": self.request.generate_audio,
+            "prompt": self.request.prompt[:200],
         }
-        if self.status == "COMPLETED":
-            out |= {"cost": self.cost, "remaining_credits": self.remaining_after, "seed": self.seed}
-        return out
+
+
+@dataclass(frozen=True)
+class RateWindow:
+    """The submit window after a submit: admitted (``reset_at`` None) or refused."""
+
+    limit: int
+    remaining: int
+    reset_at: float | None = None  # refused: when the oldest submit leaves the window
+    wait: float = 0.0  # refused: seconds until then
 
 
 class SimState:
+    """One server's memory. :meth:`open` and :meth:`close` are the app's startup and shutdown."""
+
     def __init__(self, config: SimServerConfig) -> None:
         self.config = config
-        # pre-rendered clips by (resolution, aspect ratio, duration, audio, slot); a reset
-        # keeps them: they are the server's, not the client's
-        self.clips: dict[tuple[str, str, int, bool, int], asyncio.Future[bytes]] = {}
+        self.renderer = Renderer.from_config(config)
         self._clear()
 
     def _clear(self) -> None:
@@ -108,10 +112,19 @@ class SimState:
         self.reserved = 0.0
         self._rng = random.Random(config.fault_seed)
         self._submits: deque[float] = deque()
-        self.assets: dict[str, tuple[str, bytes]] = {}
+        self.assets: dict[str, tuple[str, bytes]] = {}  # uploads by sha256: (mime, bytes)
         self.tasks: set[asyncio.Task[None]] = set()
 
+    def open(self) -> None:
+        self.renderer.start()
+
+    def close(self) -> None:
+        for task in list(self.tasks):
+            task.cancel()
+        self.renderer.close()
+
     def reset(self) -> None:
+        """Forget jobs, ledger, faults, uploads and the rate window (pre-rendered clips stay)."""
         for task in self.tasks:
             task.cancel()
         self._clear()
@@ -157,81 +170,21 @@ class SimState:
             return Fault(route=route, kind="status", status=int(pick))  # type: ignore[arg-type]
         return None
 
-    def check_rate(self) -> dict[str, str]:
-        """Count one submit against the window, or raise a 429 with the reset time."""
+    def take_submit(self) -> RateWindow | None:
+        """Count one submit against the rate window (None: no limit). A refused submit is not
+        counted."""
         limit = self.config.rate_limit
         if not limit:
-            return {}
+            return None
         now = time.time()
         window = self.config.rate_window
         while self._submits and now - self._submits[0] >= window:
             self._submits.popleft()
         if len(self._submits) >= limit:
             reset = self._submits[0] + window
-            headers = {
-                "x-rate-limit-reset-at-utc": utc_iso(reset),
-                "x-rate-limit-limit": str(limit),
-                "x-rate-limit-remaining": "0",
-            }
-            if self.config.retry_after_header:
-                headers["retry-after"] = str(max(1, int(-(-(reset - now) // 1))))
-            raise Rejected(
-                429,
-                f"Rate limit exceeded: {limit} submits per "
-                f"{window:g} s; retry after {utc_iso(reset)}",
-                headers,
-            )
+            return RateWindow(limit, 0, reset_at=reset, wait=reset - now)
         self._submits.append(now)
-        return {
-            "x-rate-limit-limit": str(limit),
-            "x-rate-limit-remaining": str(limit - len(self._submits)),
-        }
-
-    # -- requests ---------------------------------------------------------------------------
-
-    def parse_request(self, data: Any) -> VideoRequest:
-        """The parameters as received, as a VideoRequest (400 malformed, 422 not allowed)."""
-        if not isinstance(data, dict):
-            raise Rejected(400, "Request body must be a JSON object of parameters")
-        prompt = data.get("prompt")
-        if not isinstance(prompt, str) or not prompt.strip():
-            raise Rejected(400, "Prompt is Mandatory and must be string")
-        unknown = sorted(set(data) - set(API_FIELDS))
-        if unknown:
-            raise Rejected(400, f"Unknown parameter(s): {', '.join(unknown)}")
-        fields = {k: v for k, v in data.items() if v is not None}
-        if fields.get("seed") == -1:  # Segmind's "pick one for me"
-            del fields["seed"]
-        for name in ("image", "last_frame"):
-            if name in fields:
-                fields[name] = self._image(fields[name], name)
-        if "reference_images" in fields:
-            refs = fields["reference_images"]
-            if not isinstance(refs, list):
-                raise Rejected(400, "reference_images must be a list of image URIs")
-            fields["reference_images"] = [self._image(r, "reference_images") for r in refs]
-        try:
-            return VideoRequest.model_validate(fields | {"veo_rules": self.config.veo_rules})
-        except ImageReferenceError as exc:
-            raise Rejected(422, str(exc)) from exc
-        except ValidationError as exc:
-            kinds = {e.get("type") for e in exc.errors()}
-            status = 400 if kinds & _BAD_REQUEST_TYPES else 422
-            raise Rejected(status, format_validation_error(exc)) from exc
-
-    def _image(self, value: Any, name: str) -> ImageRef:
-        if not isinstance(value, str) or not value.lower().startswith(
-            ("http://", "https://", "data:")
-        ):
-            raise Rejected(422, f"{name} must be an http(s) URL or a data: URI")
-        asset = _ASSET.search(value.split("?")[0])
-        if asset and asset.group(1) in self.assets:  # our own upload: same identity as the bytes
-            mime, data = self.assets[asset.group(1)]
-            return ImageRef(kind="data", value=value, sha256=asset.group(1), mime=mime, _data=data)
-        try:
-            return ImageRef.parse(value)
-        except ImageReferenceError as exc:
-            raise Rejected(422, f"{name}: {exc}") from exc
+        return RateWindow(limit, limit - len(self._submits))
 
     def price(self, model: str, request: VideoRequest) -> float:
         return price_of(self.config.prices, model, request)
@@ -272,14 +225,16 @@ class SimState:
 
     async def run_job(self, job: Job) -> None:
         """QUEUED for queue_time, PROCESSING for max(latency, render), then billed (or FAILED)."""
-        rendering: asyncio.Future | None = None
+        rendering: asyncio.Future[bytes] | None = None
         try:
             if self.config.queue_time:
                 await asyncio.sleep(self.config.queue_time)
             job.status, job.started = "PROCESSING", time.time()
             # the latency is the whole generation time: render during it, not after it
             if not job.fail:
-                rendering = asyncio.ensure_future(self.clip_for(job))
+                rendering = asyncio.ensure_future(
+                    self.renderer.video_for(job.request, job.request_hash)
+                )
             await asyncio.sleep(self.delay_for(job))
             if job.fail:
                 raise RuntimeError("the model could not generate this video (simulated failure)")
@@ -294,47 +249,15 @@ class SimState:
             self._release(job)
             job.status, job.error, job.finished = "FAILED", str(exc)[:300], time.time()
             return
-        if not self._release(job):
-            return  # the server was reset meanwhile: this job belongs to no ledger
+        if self._release(job):  # else the server was reset meanwhile: no ledger holds this job
+            self._bill(job)
+
+    def _bill(self, job: Job) -> None:
         if self.credits is not None:
             self.credits = round(self.credits - job.cost, 6)
         job.remaining_after = self.credits
         job.status, job.finished = "COMPLETED", time.time()
-        self.ledger.append(
-            {
-                "request_id": job.id,
-                "request_hash": job.request_hash,
-                "seed": job.seed,
-                "cost": job.cost,
-                "model": job.model,
-                "mode": job.mode,
-                "time": job.finished,
-                "time_utc": utc_iso(job.finished),
-                "duration": job.request.duration,
-                "resolution": job.request.resolution,
-                "aspect_ratio": job.request.aspect_ratio,
-                "generate_audio": job.request.generate_audio,
-                "prompt": job.request.prompt[:200],
-            }
-        )
-
-    async def clip_for(self, job: Job) -> bytes:
-        """The video of ``job``: its own render, or with ``prerendered`` a shared clip of its
-        format chosen by its request hash (the same request always gets the same clip)."""
-        n = self.config.prerendered
-        if not n:
-            return await render(job.request, self.config.render_cache, self.config.render_workers)
-        r = job.request
-        slot = int(job.request_hash[:15], 16) % n
-        key = (r.resolution, r.aspect_ratio, r.duration, r.generate_audio, slot)
-        clip = self.clips.get(key)
-        if clip is None or (clip.done() and (clip.cancelled() or clip.exception() is not None)):
-            clip = asyncio.ensure_future(
-                render(prerendered_request(*key), 0, self.config.render_workers)
-            )
-            self.clips[key] = clip
-        # shielded: a job cancelled meanwhile must not cancel the render others wait for
-        return await asyncio.shield(clip)
+        self.ledger.append(job.ledger_entry())
 
     def _release(self, job: Job) -> bool:
         """Stop holding ``job``'s price; False if the job is no longer this state's."""

@@ -1,4 +1,4 @@
-"""The offline Veo simulator: in process (provider ``sim``) and over HTTP (``veolab sim serve``).
+"""The offline Veo simulator, in process (provider ``sim``); over HTTP: :mod:`veolab.simserver`.
 
 >>> import asyncio
 >>> from veolab.providers.sim import SimProvider
