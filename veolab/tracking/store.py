@@ -316,7 +316,9 @@ class Tracker:
             tags[S.PARENT_RUN_ID] = parent_id
 
         def create() -> str:
-            return self.client.create_run(experiment_id, tags=tags, run_name=name).info.run_id
+            run = self.client.create_run(experiment_id, tags=tags, run_name=name)
+            _remember_artifact_uri(run.info.run_id, run.info.artifact_uri)
+            return run.info.run_id
 
         return self._call("create run", create)
 
@@ -346,14 +348,35 @@ class Tracker:
         self._call("log", batch)
 
     def log_artifacts(self, run_id: str, local_dir: Path, artifact_path: str | None = None) -> None:
-        self._call(
-            "artifact upload", self.client.log_artifacts, run_id, str(local_dir), artifact_path
-        )
+        def upload() -> None:
+            repo = self._artifact_repo(run_id)
+            if repo is None:
+                self.client.log_artifacts(run_id, str(local_dir), artifact_path)
+            else:
+                repo.log_artifacts(str(local_dir), artifact_path)
+
+        self._call("artifact upload", upload)
 
     def log_artifact(self, run_id: str, local_path: Path, artifact_path: str | None = None) -> None:
         self._call(
             "artifact upload", self.client.log_artifact, run_id, str(local_path), artifact_path
         )
+
+    def _artifact_repo(self, run_id: str) -> Any:
+        """The artifact store of a run this process created, without asking MLflow for the run.
+
+        MlflowClient.log_artifacts reads the whole run back (params, metrics, tags) just to learn
+        its artifact URI, which create_run already returned: a tenth of a generation's logging.
+        """
+        uri = _artifact_uris.get(run_id)
+        if uri is None:
+            return None
+        from mlflow.store.artifact.artifact_repository_registry import get_artifact_repository
+        from mlflow.utils.uri import add_databricks_profile_info_to_artifact_uri
+
+        # what MlflowClient does with the URI it looked up
+        uri = add_databricks_profile_info_to_artifact_uri(uri, self.uri)
+        return get_artifact_repository(uri, tracking_uri=self.uri)
 
     def terminate(self, run_id: str, status: str) -> None:
         self._call("end run", self.client.set_terminated, run_id, status)
@@ -416,6 +439,20 @@ class Tracker:
             )
 
         return self._call("artifact download", dl)
+
+
+# run id -> artifact URI of the runs this process created (the newest ones; MLflow keeps a
+# cache like it, of artifact repositories, for the runs it had to look up)
+_artifact_uris: dict[str, str] = {}
+_artifact_uris_lock = threading.Lock()  # Trackers of other stores hold other locks
+_ARTIFACT_URIS_KEPT = 1024
+
+
+def _remember_artifact_uri(run_id: str, uri: str) -> None:
+    with _artifact_uris_lock:
+        _artifact_uris[run_id] = uri
+        while len(_artifact_uris) > _ARTIFACT_URIS_KEPT:
+            del _artifact_uris[next(iter(_artifact_uris))]
 
 
 def _first_line(exc: BaseException) -> str:
