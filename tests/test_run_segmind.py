@@ -247,4 +247,8 @@ def test_remote_mlflow_server(tmp_path: Path) -> None:
         assert list((tmp_path / "server-artifacts").rglob(S.ART_VIDEO))
     finally:
         server.terminate()
-        server.wait(20)
+        try:
+            server.wait(20)
+        except subprocess.TimeoutExpired:  # a loaded machine: never leave the server behind
+            server.kill()
+            server.wait()
