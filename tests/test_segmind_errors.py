@@ -25,7 +25,7 @@ from veolab.errors import (
     ServerError,
     ValidationRejectedError,
 )
-from veolab.providers.mp4 import verify_mp4
+from veolab.providers import verify_mp4
 from veolab.providers.segmind import SegmindConfig, SegmindProvider
 from veolab.request import VideoRequest
 

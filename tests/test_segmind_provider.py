@@ -11,8 +11,7 @@ from click.testing import CliRunner
 
 from veolab.cli import cli
 from veolab.errors import MissingKeyError, OutcomeUnknownError
-from veolab.providers import get_provider
-from veolab.providers.mp4 import verify_mp4
+from veolab.providers import get_provider, verify_mp4
 from veolab.providers.segmind import SegmindConfig, SegmindProvider
 from veolab.request import VideoRequest
 

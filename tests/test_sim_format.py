@@ -17,8 +17,7 @@ import av
 import numpy as np
 import pytest
 
-from veolab.providers import get_provider
-from veolab.providers.mp4 import verify_mp4
+from veolab.providers import get_provider, verify_mp4
 from veolab.providers.sim import SimProvider
 from veolab.providers.sim.engine import SimDefects, render_mp4
 from veolab.providers.sim.provider import simulate

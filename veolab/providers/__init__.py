@@ -14,6 +14,7 @@ from importlib.metadata import entry_points
 from typing import Any
 
 from veolab.errors import UnknownProviderError
+from veolab.providers._http.verify import verify_mp4
 from veolab.providers.base import Provider, ProviderConfig, ProviderResult, Timings
 
 __all__ = [
@@ -24,6 +25,7 @@ __all__ = [
     "available_providers",
     "get_provider",
     "provider_class",
+    "verify_mp4",
 ]
 
 GROUP = "veolab.providers"

@@ -300,7 +300,7 @@ class Custody:
     # -- verify, decode, keep ---------------------------------------------------------------
 
     async def _keep(self, job: Job, result: ProviderResult, cost: float, source: str) -> Obtained:
-        from veolab.providers.mp4 import verify_mp4
+        from veolab.providers import verify_mp4
 
         try:
             video = result.video_bytes()

@@ -1,21 +1,24 @@
-"""Which failures are retried, and how long to wait (tenacity).
+"""Which failures are retried, and how long to wait (tenacity), for any HTTP host.
 
-Retried: 429 (after ``Retry-After`` or ``x-rate-limit-reset-at-utc`` when given), 500, 502,
+Retried: 429 (after the wait the host asks for, :func:`wait_hint`, when given), 500, 502,
 503, 504, and connection failures that happened *before* the request was sent (refused,
 DNS, connect timeout, no free connection). For GETs (polls, results, downloads) any transport
 failure is retried too, since reading twice costs nothing.
 
 Never retried: 400, 401, 402, 403, 404, 406, 422, and a submit whose request went out but
-whose answer was lost (read timeout, reset, truncated response): Segmind has no idempotency
-key, so a second POST could start a second billed job. That case raises
+whose answer was lost (read timeout, reset, truncated response): without an idempotency key
+a second POST could start a second billed job. That case raises
 :class:`~veolab.errors.OutcomeUnknownError` for the caller to journal and resume.
 """
 
 from __future__ import annotations
 
+import email.utils
 import logging
 import random
-from collections.abc import Awaitable, Callable
+import time
+from collections.abc import Awaitable, Callable, Iterable
+from datetime import datetime
 from typing import TypeVar
 
 import httpx
@@ -28,9 +31,9 @@ from veolab.errors import (
     RateLimitError,
     ServerError,
 )
-from veolab.providers.segmind.config import SegmindConfig
+from veolab.providers._http.config import HTTPConfig
 
-log = logging.getLogger("veolab.segmind")
+log = logging.getLogger("veolab.http")
 T = TypeVar("T")
 
 #: transport failures where the request certainly did not reach the host
@@ -41,38 +44,78 @@ RETRIED_STATUSES = (500, 502, 503, 504)
 def transport_error(
     exc: httpx.TransportError,
     *,
+    host: str,
     what: str,
     sent_matters: bool,
+    check: str = "the base URL",
     request_id: str | None = None,
     details: dict | None = None,
 ) -> ProviderError:
-    """The veolab error for an httpx transport failure of ``what``.
+    """The veolab error for an httpx transport failure of ``what`` on ``host`` ("Segmind").
 
     ``sent_matters`` marks a submit: once its request may have reached the host, a lost answer
-    means the job may exist and be billed.
+    means the job may exist and be billed. ``check`` names the setting to check when nothing
+    connects (``SEGMIND_BASE_URL``).
     """
     kind = type(exc).__name__
     if isinstance(exc, NOT_SENT):
         return ProviderConnectionError(
-            f"Segmind {what} failed: could not connect ({kind}); check the network and "
-            "SEGMIND_BASE_URL",
+            f"{host} {what} failed: could not connect ({kind}); check the network and {check}",
             request_id=request_id,
         )
     if sent_matters:
         return OutcomeUnknownError(
-            f"Segmind {what}: the request was sent but its answer was lost ({kind}); the job "
+            f"{host} {what}: the request was sent but its answer was lost ({kind}); the job "
             "may exist and may be billed; do not resubmit blindly"
             + (f"; resume job {request_id}" if request_id else ""),
             request_id=request_id,
             details={"error": kind, **(details or {})},
         )
     return ProviderConnectionError(
-        f"Segmind {what} failed: the connection broke ({kind}); try again",
+        f"{host} {what} failed: the connection broke ({kind}); try again",
         request_id=request_id,
     )
 
 
-def _should_retry(config: SegmindConfig) -> Callable[[BaseException], bool]:
+def _parse_when(value: str, now: float) -> float | None:
+    """Seconds from ``now`` until ``value``: seconds, epoch seconds, ISO 8601 or HTTP date."""
+    value = value.strip()
+    if not value:
+        return None
+    try:
+        number = float(value)
+    except ValueError:
+        number = None
+    if number is not None:
+        return number - now if number > 1e9 else number  # epoch seconds, or a delay
+    try:
+        when = datetime.fromisoformat(value.replace("Z", "+00:00"))
+        if when.tzinfo is None:
+            return None
+        return when.timestamp() - now
+    except ValueError:
+        pass
+    try:
+        parsed = email.utils.parsedate_to_datetime(value)
+        return parsed.timestamp() - now
+    except (TypeError, ValueError):
+        return None
+
+
+def wait_hint(
+    headers: httpx.Headers, names: Iterable[str] = ("retry-after",), now: float | None = None
+) -> float | None:
+    """How long the host asks us to wait: the first of the headers ``names`` that parses."""
+    now = time.time() if now is None else now
+    for name in names:
+        if name in headers:
+            delay = _parse_when(headers[name], now)
+            if delay is not None:
+                return max(0.0, delay)
+    return None
+
+
+def _should_retry(config: HTTPConfig) -> Callable[[BaseException], bool]:
     def check(exc: BaseException) -> bool:
         if isinstance(exc, RateLimitError):
             return exc.retry_after is None or exc.retry_after <= config.retry_max_wait
@@ -83,7 +126,7 @@ def _should_retry(config: SegmindConfig) -> Callable[[BaseException], bool]:
     return check
 
 
-def _wait(config: SegmindConfig) -> Callable[[RetryCallState], float]:
+def _wait(config: HTTPConfig) -> Callable[[RetryCallState], float]:
     def wait(state: RetryCallState) -> float:
         exc = state.outcome.exception() if state.outcome else None
         hinted = getattr(exc, "retry_after", None)
@@ -98,7 +141,7 @@ def _wait(config: SegmindConfig) -> Callable[[RetryCallState], float]:
 async def with_retries(
     call: Callable[[], Awaitable[T]],
     *,
-    config: SegmindConfig,
+    config: HTTPConfig,
     what: str,
     attempts: list[int] | None = None,
 ) -> T:

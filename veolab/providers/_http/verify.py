@@ -1,4 +1,5 @@
-"""Cheap structural checks that bytes are an MP4 before anyone treats them as a video."""
+"""Cheap structural checks that bytes are an MP4 before anyone treats them as a video: what any
+host sent back, and what the video store holds."""
 
 from __future__ import annotations
 

@@ -5,13 +5,14 @@
     'SEGMIND_API_KEY'
 
 Modules: :mod:`.provider` (the flow: submit, poll, download), :mod:`.config` (its settings),
-:mod:`.client` (httpx, key scoping, redirects), :mod:`.http` (statuses to typed errors, headers,
-redaction), :mod:`.retry` (tenacity policy), :mod:`.output` (success shapes), :mod:`.limiter`
-(the shared budget).
+:mod:`.client` (its requests: submits, reads, uploads), :mod:`.http` (its statuses and bodies to
+typed errors), :mod:`.body` (the request body), :mod:`.output` (success shapes), :mod:`.result`
+(seed, cost and credits). The client, retries, limiter, capped reads, redaction and the MP4
+check are shared with every HTTP host: :mod:`veolab.providers._http`.
 """
 
+from veolab.providers._http.limiter import Limiter, shared_limiter
 from veolab.providers.segmind.config import SegmindConfig
-from veolab.providers.segmind.limiter import Limiter, shared_limiter
 from veolab.providers.segmind.provider import (
     DEFAULT_BASE_URL,
     DEFAULT_STORAGE_URL,

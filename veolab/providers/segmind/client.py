@@ -1,10 +1,11 @@
-"""The HTTP layer of the Segmind provider: one injected httpx client, safe redirects, retries.
+"""Segmind's requests over the shared HTTP client: submits, reads, uploads.
 
-- The API key travels only to Segmind's own origins (the API base URL and the storage URL),
-  never to a download host and never across a redirect to another origin (httpx would keep a
-  custom ``x-api-key`` header on a cross-origin redirect, so redirects are followed here).
+The client, key scoping, retries and capped reads are the shared ones
+(:mod:`veolab.providers._http`); what is Segmind's is here:
+
 - Submits go through the shared limiter and are never retried once they may have been sent;
-  GETs are retried on every transient failure (see :mod:`.retry`).
+  GETs are retried on every transient failure (see :mod:`veolab.providers._http.retry`).
+- Error statuses become typed errors from Segmind's own bodies (:mod:`.http`).
 - Once the host has accepted a job, a GET of its status, result or file that the host refuses
   (4xx), that is over the size cap or that redirects in circles raises
   :class:`~veolab.errors.OutputNotObtainedError` with the job id (``accepted=``), not an error
@@ -13,16 +14,21 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urljoin, urlsplit
 
 import httpx
 
-from veolab import __version__
-from veolab.errors import InvalidOutputError, OutcomeUnknownError
+from veolab.errors import InvalidOutputError, OutcomeUnknownError, ProviderError
+from veolab.providers._http.client import MAX_HOPS, REDIRECTS, HTTPClient, Reply
+from veolab.providers._http.download import (
+    ERROR_BODY_CAP,
+    detached,
+    over_cap,
+    parse_json,
+    read_capped,
+)
+from veolab.providers._http.retry import transport_error, with_retries
 from veolab.providers.segmind.config import SegmindConfig
 from veolab.providers.segmind.http import (
     PARTS,
@@ -31,91 +37,18 @@ from veolab.providers.segmind.http import (
     not_obtained,
     refusal,
 )
-from veolab.providers.segmind.output import ERROR_BODY_CAP, detached, parse_json, read_capped
-from veolab.providers.segmind.retry import transport_error, with_retries
 
-REDIRECTS = (301, 302, 303, 307, 308)
-MAX_HOPS = 5
+__all__ = ["Reply", "SegmindHTTP"]
 
 
-@dataclass
-class Reply:
-    """A fully read response: status, headers, body bytes, and the URL that answered."""
-
-    response: httpx.Response
-    body: bytes
-    url: str
-
-    @property
-    def headers(self) -> httpx.Headers:
-        return self.response.headers
-
-    @property
-    def location(self) -> str | None:
-        if self.response.status_code in REDIRECTS and "location" in self.response.headers:
-            return urljoin(self.url, self.response.headers["location"])
-        return None
-
-    def json(self) -> Any:
-        return parse_json(self.body)
+def _lost(exc: httpx.TransportError, **kw: Any) -> ProviderError:
+    return transport_error(exc, host="Segmind", check="SEGMIND_BASE_URL", **kw)
 
 
-def over_cap(noun: str, exc: InvalidOutputError) -> str:
-    """The cause for a body refused by veolab's size cap (``max_download_bytes``)."""
-    return f"{noun} is over veolab's size cap ({exc}); raise max_download_bytes to take it"
-
-
-def _origin(url: str) -> tuple[str, str, int | None]:
-    parts = urlsplit(url)
-    port = parts.port or {"http": 80, "https": 443}.get(parts.scheme)
-    return parts.scheme, (parts.hostname or "").lower(), port
-
-
-class SegmindHTTP:
+class SegmindHTTP(HTTPClient):
     """Requests to Segmind with the key, the limits and the retry policy applied."""
 
-    def __init__(
-        self,
-        config: SegmindConfig,
-        api_key: str,
-        key_origins: list[str],
-        *,
-        transport: httpx.AsyncBaseTransport | None = None,
-    ) -> None:
-        self.config = config
-        self._key = api_key
-        self._key_origins = {_origin(u) for u in key_origins}
-        self._transport = transport
-        self._client: httpx.AsyncClient | None = None
-        self._loop: asyncio.AbstractEventLoop | None = None
-
-    def client(self) -> httpx.AsyncClient:
-        """The httpx client of the running event loop (a new loop gets a new pool)."""
-        loop = asyncio.get_running_loop()
-        if self._client is None or self._loop is not loop:
-            self._client = httpx.AsyncClient(
-                transport=self._transport,
-                timeout=httpx.Timeout(
-                    self.config.read_timeout,
-                    connect=self.config.connect_timeout,
-                    pool=self.config.read_timeout,
-                ),
-                follow_redirects=False,
-                headers={"user-agent": f"veolab/{__version__}"},
-            )
-            self._loop = loop
-        return self._client
-
-    async def aclose(self) -> None:
-        client, self._client = self._client, None
-        if client is not None and self._loop is asyncio.get_running_loop():
-            await client.aclose()
-
-    def headers_for(self, url: str) -> dict[str, str]:
-        headers = {"accept": "application/json, video/mp4;q=0.9, */*;q=0.5"}
-        if _origin(url) in self._key_origins:
-            headers["x-api-key"] = self._key
-        return headers
+    config: SegmindConfig
 
     # -- submits: never retried once they may have reached the host -------------------------
 
@@ -172,7 +105,7 @@ class SegmindHTTP:
                         raise
                     return Reply(resp, raw, url)
             except httpx.TransportError as exc:
-                raise transport_error(exc, what=what, sent_matters=True) from exc
+                raise _lost(exc, what=what, sent_matters=True) from exc
 
         return await with_retries(once, config=self.config, what=what, attempts=attempts)
 
@@ -207,9 +140,7 @@ class SegmindHTTP:
                         current, what, max_body, tolerate_failed, request_id, accepted
                     )
                 except httpx.TransportError as exc:
-                    raise transport_error(
-                        exc, what=what, sent_matters=False, request_id=request_id
-                    ) from exc
+                    raise _lost(exc, what=what, sent_matters=False, request_id=request_id) from exc
                 if reply.location is None:
                     return reply
                 current = reply.location
@@ -276,7 +207,7 @@ class SegmindHTTP:
             try:
                 resp = await self.client().post(url, json=body, headers=headers)
             except httpx.TransportError as exc:
-                raise transport_error(exc, what=what, sent_matters=False) from exc
+                raise _lost(exc, what=what, sent_matters=False) from exc
             if resp.status_code >= 300:
                 raise error_for(resp, what=what, secret=self._key)
             return Reply(resp, resp.content, url)

@@ -1,4 +1,4 @@
-"""What a Segmind HTTP response means: typed errors, kept headers, retry delays, redaction.
+"""What a Segmind HTTP response means: typed errors, kept headers, retry delays.
 
 Every error status becomes one :mod:`veolab.errors` class with a one-line message that quotes
 Segmind's own ``{"error": ...}`` text (or the gist of an HTML / plain-text body) and says what
@@ -12,14 +12,10 @@ to get its output is no longer about the request or the key: :func:`not_obtained
 
 from __future__ import annotations
 
-import email.utils
 import html
 import json
 import re
-import time
-from datetime import datetime
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 import httpx
 
@@ -35,7 +31,23 @@ from veolab.errors import (
     ServerError,
     ValidationRejectedError,
 )
-from veolab.providers.segmind.output import describe_json, detached, parse_json
+from veolab.providers._http.download import detached, parse_json
+from veolab.providers._http.redact import redact_json, redact_url, scrub
+from veolab.providers._http.retry import wait_hint
+from veolab.providers.segmind.output import describe_json
+
+__all__ = [  # redact_json, redact_url and scrub: shared, from veolab.providers._http.redact
+    "describe_answer",
+    "error_for",
+    "error_text",
+    "kept_headers",
+    "not_obtained",
+    "redact_json",
+    "redact_url",
+    "refusal",
+    "retry_after",
+    "scrub",
+]
 
 #: response headers kept in a result's metadata (lower case)
 KEPT_HEADERS = (
@@ -54,26 +66,6 @@ KEPT_HEADERS = (
 _MAX_TEXT = 200
 
 
-def scrub(text: str, secret: str | None) -> str:
-    """``text`` with ``secret`` (the API key) replaced by ``***``."""
-    if secret and len(secret) >= 4:
-        text = text.replace(secret, "***")
-    return text
-
-
-def redact_url(url: str) -> str:
-    """A URL without its query string and credentials (signed download links hold tokens)."""
-    try:
-        parts = urlsplit(url)
-    except ValueError:
-        return "<unparseable url>"
-    host = parts.hostname or ""
-    if parts.port:
-        host = f"{host}:{parts.port}"
-    query = "…" if parts.query else ""
-    return urlunsplit((parts.scheme, host, parts.path, query, ""))
-
-
 def kept_headers(headers: httpx.Headers, secret: str | None = None) -> dict[str, str]:
     return {k: scrub(headers[k], secret) for k in KEPT_HEADERS if k in headers}
 
@@ -90,40 +82,9 @@ def header_int(headers: httpx.Headers, name: str) -> int | None:
     return int(value) if value is not None and value == int(value) else None
 
 
-def _parse_when(value: str, now: float) -> float | None:
-    """Seconds from ``now`` until ``value``: seconds, epoch seconds, ISO 8601 or HTTP date."""
-    value = value.strip()
-    if not value:
-        return None
-    try:
-        number = float(value)
-    except ValueError:
-        number = None
-    if number is not None:
-        return number - now if number > 1e9 else number  # epoch seconds, or a delay
-    try:
-        when = datetime.fromisoformat(value.replace("Z", "+00:00"))
-        if when.tzinfo is None:
-            return None
-        return when.timestamp() - now
-    except ValueError:
-        pass
-    try:
-        parsed = email.utils.parsedate_to_datetime(value)
-        return parsed.timestamp() - now
-    except (TypeError, ValueError):
-        return None
-
-
 def retry_after(headers: httpx.Headers, now: float | None = None) -> float | None:
-    """How long the host asks us to wait: ``Retry-After``, else ``x-rate-limit-reset-at-utc``."""
-    now = time.time() if now is None else now
-    for name in ("retry-after", "x-rate-limit-reset-at-utc"):
-        if name in headers:
-            delay = _parse_when(headers[name], now)
-            if delay is not None:
-                return max(0.0, delay)
-    return None
+    """How long Segmind asks us to wait: ``Retry-After``, else ``x-rate-limit-reset-at-utc``."""
+    return wait_hint(headers, ("retry-after", "x-rate-limit-reset-at-utc"), now)
 
 
 def error_text(response: httpx.Response, secret: str | None = None) -> str:
@@ -303,24 +264,3 @@ def json_body(response: httpx.Response) -> Any:
         return response.json()
     except ValueError:
         return None
-
-
-def redact_json(data: Any, secret: str | None, depth: int = 0) -> Any:
-    """A copy of a JSON value fit for metadata: URLs without queries, long blobs summarised."""
-    if depth > 6:
-        return "…"
-    if isinstance(data, dict):
-        return {
-            str(k): redact_json(v, secret, depth + 1)
-            for k, v in data.items()
-            if str(k).lower() not in ("api_key", "x-api-key", "authorization", "token")
-        }
-    if isinstance(data, list):
-        return [redact_json(v, secret, depth + 1) for v in data[:20]]
-    if isinstance(data, str):
-        if data.startswith(("http://", "https://")):
-            return redact_url(data)
-        if len(data) > 256:
-            return f"<{len(data)} characters>"
-        return scrub(data, secret)
-    return data

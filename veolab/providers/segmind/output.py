@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import json
 import re
 from typing import Any, Literal
 
@@ -35,7 +34,6 @@ OUTPUT_KEYS = (
     "data",
 )
 _B64 = re.compile(r"^[A-Za-z0-9+/=_-]+$")
-ERROR_BODY_CAP = 1 << 20
 
 
 def is_video_response(response: httpx.Response, head: bytes = b"") -> bool:
@@ -93,48 +91,3 @@ def describe_json(data: Any) -> str:
     if isinstance(data, dict):
         return "JSON with keys " + ", ".join(sorted(map(str, data))[:12])
     return f"JSON {type(data).__name__}"
-
-
-def parse_json(raw: bytes) -> Any:
-    try:
-        return json.loads(raw.decode("utf-8"))
-    except (UnicodeDecodeError, ValueError):
-        return None
-
-
-async def read_capped(response: httpx.Response, max_bytes: int, what: str) -> bytes:
-    """The body of a streamed response, refusing more than ``max_bytes``.
-
-    A body shorter than its ``Content-Length`` raises ``httpx.RemoteProtocolError``.
-    """
-    declared = response.headers.get("content-length")
-    expected = int(declared) if declared and declared.isdigit() else None
-    encoded = response.headers.get("content-encoding", "identity").lower() not in ("", "identity")
-    if expected is not None and not encoded and expected > max_bytes:
-        raise InvalidOutputError(f"{what} is {expected} bytes: over the {max_bytes} byte cap")
-    buf = bytearray()
-    async for chunk in response.aiter_bytes():
-        buf += chunk
-        if len(buf) > max_bytes:
-            raise InvalidOutputError(f"{what} is larger than the {max_bytes} byte cap: stopped")
-    if expected is not None and not encoded and len(buf) < expected:
-        # the same failure a real socket reports, so it is handled the same way: a GET is
-        # retried, a submit's answer is lost
-        raise httpx.RemoteProtocolError(
-            f"{what} is truncated: {len(buf)} of {expected} bytes arrived", request=response.request
-        )
-    return bytes(buf)
-
-
-def detached(response: httpx.Response, body: bytes) -> httpx.Response:
-    """A plain, fully read copy of a streamed response (for error messages).
-
-    ``body`` is already decoded, so the copy drops ``Content-Encoding`` (a gzipped error body
-    would otherwise be decoded twice and raise httpx.DecodingError) and ``Content-Length``.
-    """
-    headers = httpx.Headers(response.headers)
-    for name in ("content-encoding", "content-length"):
-        headers.pop(name, None)
-    return httpx.Response(
-        response.status_code, headers=headers, content=body, request=response.request
-    )

@@ -34,18 +34,15 @@ from veolab.errors import (
     RateLimitError,
     ServerError,
 )
+from veolab.providers._http.client import Reply
+from veolab.providers._http.limiter import Limiter, shared_limiter
+from veolab.providers._http.redact import redact_json, redact_url
+from veolab.providers._http.verify import verify_mp4
 from veolab.providers.base import Provider, ProviderConfig, ProviderResult, Timings
-from veolab.providers.mp4 import verify_mp4
 from veolab.providers.segmind.body import file_urls, request_body
-from veolab.providers.segmind.client import Reply, SegmindHTTP
+from veolab.providers.segmind.client import SegmindHTTP
 from veolab.providers.segmind.config import SegmindConfig
-from veolab.providers.segmind.http import (
-    describe_answer,
-    not_obtained,
-    redact_json,
-    redact_url,
-)
-from veolab.providers.segmind.limiter import Limiter, shared_limiter
+from veolab.providers.segmind.http import describe_answer, not_obtained
 from veolab.providers.segmind.output import (
     decode_base64_video,
     describe_json,

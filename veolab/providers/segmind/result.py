@@ -11,8 +11,9 @@ from typing import Any
 
 import httpx
 
+from veolab.providers._http.redact import redact_json
 from veolab.providers.base import ProviderResult, Timings
-from veolab.providers.segmind.http import header_float, header_int, kept_headers, redact_json
+from veolab.providers.segmind.http import header_float, header_int, kept_headers
 from veolab.request import VideoRequest
 
 
