@@ -11,7 +11,15 @@ import pydantic
 import pytest
 
 from veolab.errors import ImageReferenceError, RequestError
-from veolab.request import API_FIELDS, SEED_MAX, Geometry, VideoRequest, expected_geometry
+from veolab.request import (
+    API_FIELDS,
+    IMAGE_FIELDS,
+    LIST_FIELDS,
+    SEED_MAX,
+    Geometry,
+    VideoRequest,
+    expected_geometry,
+)
 
 RULES = " (Veo 3.1 rules; --no-veo-rules turns them off)"
 URL = "https://example.com/first.png"
@@ -43,6 +51,49 @@ def test_defaults_are_the_apis() -> None:
 def test_the_ten_api_fields() -> None:
     assert set(API_FIELDS) == set(build().identity())
     assert len(API_FIELDS) == 10
+
+
+def test_the_field_lists_derive_from_the_model() -> None:
+    assert API_FIELDS == tuple(f for f in VideoRequest.model_fields if f != "veo_rules")
+    assert IMAGE_FIELDS == ("image", "last_frame", "reference_images")
+    assert LIST_FIELDS == ("reference_images",)
+
+
+def test_every_api_field_reaches_the_body_the_params_and_the_record() -> None:
+    import asyncio
+
+    from veolab.providers.segmind.body import request_body
+    from veolab.tracking.generation import GenerationRecord
+
+    full = build(negative_prompt="blur", seed=5, image=URL, last_frame=URL2)
+    refs = build(reference_images=[REF, URL], seed=1)
+
+    async def upload(urls: list[str]) -> list[str]:
+        raise AssertionError("URLs are sent as they are")
+
+    for req in (full, refs):
+        body = asyncio.run(request_body(req, inline_images=True, upload=upload))
+        given = {k for k, v in req.api_values().items() if v not in (None, [])}
+        assert set(body) == given
+        params = GenerationRecord(
+            request=req,
+            provider="sim",
+            model="veo-3.1",
+            variant_id="v",
+            variant_label="",
+            variant_name=None,
+            vars={},
+            template="t.j2",
+            template_sha256="0",
+        ).params()
+        assert set(API_FIELDS) <= set(params)
+        assert set(req.to_record()["image_sources"]) == set(IMAGE_FIELDS)
+    assert body["reference_images"] == [REF, URL]
+    assert [(f, n) for f, n, _ in refs.images()] == [
+        ("reference_images", "reference_0"),
+        ("reference_images", "reference_1"),
+    ]
+    assert [n for _, n, _ in full.images()] == ["image", "last_frame"]
 
 
 @pytest.mark.parametrize(

@@ -9,14 +9,20 @@
 ``canonical_json()`` has sorted keys, no secrets, and images by content hash; ``request_hash()``
 is its sha256: equal requests give equal hashes, any change to a parameter or an image byte
 changes it. It is the key later stages use to never pay twice.
+
+The model's fields are the one list of Veo's parameters: :data:`API_FIELDS` (and
+:data:`IMAGE_FIELDS`, :data:`LIST_FIELDS`) derive from it, and so do the plan's sweepable
+params, the hashed identity, a host's request body, the MLflow params and a rerun's rebuild
+(:meth:`VideoRequest.api_values`). A new parameter is one field here.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any, Literal, NamedTuple
+from typing import Any, Literal, NamedTuple, get_args
 
 from pydantic import (
     BaseModel,
@@ -34,18 +40,6 @@ from veolab.images import ImageRef
 
 SEED_MAX = 4_294_967_295
 FPS = 24
-API_FIELDS = (
-    "prompt",
-    "negative_prompt",
-    "aspect_ratio",
-    "duration",
-    "resolution",
-    "generate_audio",
-    "seed",
-    "image",
-    "last_frame",
-    "reference_images",
-)
 
 _SIZES = {
     ("720p", "16:9"): (1280, 720),
@@ -192,20 +186,33 @@ class VideoRequest(BaseModel):
 
     # -- identity -----------------------------------------------------------------------
 
+    def api_values(self, image: Callable[[ImageRef], Any] = lambda ref: ref) -> dict[str, Any]:
+        """Every API field by name, in :data:`API_FIELDS` order; each image through ``image``
+        (a list of images stays a list, a missing image stays None)."""
+        out: dict[str, Any] = {}
+        for name in API_FIELDS:
+            value = getattr(self, name)
+            if name in IMAGE_FIELDS:
+                if isinstance(value, list):
+                    value = [image(ref) for ref in value]
+                elif value is not None:
+                    value = image(value)
+            out[name] = value
+        return out
+
+    def images(self) -> Iterator[tuple[str, str, ImageRef]]:
+        """(field, name, image) for every image given: the name is the field, or for a list
+        ``reference_<i>`` (the stem of the ``inputs/`` artifact of a logged run)."""
+        for name in IMAGE_FIELDS:
+            value = getattr(self, name)
+            if isinstance(value, list):
+                yield from ((name, image_name(name, i), ref) for i, ref in enumerate(value))
+            elif value is not None:
+                yield name, image_name(name), value
+
     def identity(self) -> dict[str, Any]:
         """The request as plain data: images by content hash, no secrets, no local paths."""
-        return {
-            "prompt": self.prompt,
-            "negative_prompt": self.negative_prompt,
-            "aspect_ratio": self.aspect_ratio,
-            "duration": self.duration,
-            "resolution": self.resolution,
-            "generate_audio": self.generate_audio,
-            "seed": self.seed,
-            "image": self.image.identity() if self.image else None,
-            "last_frame": self.last_frame.identity() if self.last_frame else None,
-            "reference_images": [r.identity() for r in self.reference_images],
-        }
+        return self.api_values(lambda ref: ref.identity())
 
     def canonical_json(self) -> str:
         """Sorted keys, compact separators, UTF-8 text: the hashed form of the request."""
@@ -220,17 +227,38 @@ class VideoRequest(BaseModel):
     def to_record(self) -> dict[str, Any]:
         """What `request.json` holds: the identity plus readable image sources (no secrets)."""
         rec = self.identity()
-        rec["image_sources"] = {
-            "image": self.image.describe() if self.image else None,
-            "last_frame": self.last_frame.describe() if self.last_frame else None,
-            "reference_images": [r.describe() for r in self.reference_images],
-        }
+        described = self.api_values(lambda ref: ref.describe())
+        rec["image_sources"] = {name: described[name] for name in IMAGE_FIELDS}
         rec["veo_rules"] = self.veo_rules
         rec["request_hash"] = self.request_hash()
         return rec
 
     def geometry(self) -> Geometry:
         return expected_geometry(self.resolution, self.aspect_ratio, self.duration)
+
+
+def _holds_images(annotation: Any) -> bool:
+    return annotation is ImageRef or any(_holds_images(a) for a in get_args(annotation))
+
+
+#: the parameters sent to a host, in order (``veo_rules`` is veolab's, not the API's)
+API_FIELDS: tuple[str, ...] = tuple(
+    name for name, f in VideoRequest.model_fields.items() if not f.exclude
+)
+#: the parameters that hold images (ImageRef), and those that hold a list of values
+IMAGE_FIELDS: tuple[str, ...] = tuple(
+    name for name in API_FIELDS if _holds_images(VideoRequest.model_fields[name].annotation)
+)
+LIST_FIELDS: tuple[str, ...] = tuple(
+    name
+    for name in API_FIELDS
+    if getattr(VideoRequest.model_fields[name].annotation, "__origin__", None) is list
+)
+
+
+def image_name(field: str, index: int | None = None) -> str:
+    """The name of an image of ``field``: the field, or ``reference_<index>`` in a list."""
+    return field if index is None else f"{field.removesuffix('_images')}_{index}"
 
 
 def format_validation_error(exc: ValidationError) -> str:

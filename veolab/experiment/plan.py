@@ -33,9 +33,7 @@ from veolab.errors import ConfigError, ExperimentError, RequestError
 from veolab.experiment.schema import Experiment, Variant
 from veolab.experiment.templates import PromptTemplates
 from veolab.images import ImageRef
-from veolab.request import VideoRequest
-
-IMAGE_PARAMS = ("image", "last_frame", "reference_images")
+from veolab.request import IMAGE_FIELDS, LIST_FIELDS, VideoRequest
 
 
 @dataclass(frozen=True)
@@ -97,8 +95,9 @@ class Plan:
 
 
 def _values(key: str, value: Any) -> list[Any]:
-    """The sweep of one param or var: a list sweeps, except reference_images (a list of lists)."""
-    if key == "reference_images":
+    """The sweep of one param or var: a list sweeps, except a list field (reference_images),
+    which sweeps a list of lists."""
+    if key in LIST_FIELDS:
         if isinstance(value, list) and value and all(isinstance(v, list) for v in value):
             return value
         return [value]
@@ -195,7 +194,7 @@ def build_plan(
 
     def images(params: dict[str, Any]) -> dict[str, Any]:
         out = dict(params)
-        for key in IMAGE_PARAMS:
+        for key in IMAGE_FIELDS:
             val = out.get(key)
             if val is None:
                 continue

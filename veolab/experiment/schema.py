@@ -37,7 +37,7 @@ from pydantic import (
 )
 
 from veolab.errors import ExperimentError
-from veolab.request import API_FIELDS, SEED_MAX
+from veolab.request import API_FIELDS, LIST_FIELDS, SEED_MAX
 
 SWEEPABLE = tuple(f for f in API_FIELDS if f not in ("prompt", "seed"))
 MAX_RUNS = 10_000  # default cap on the plan's size (experiment `max_runs:`, CLI --max-runs)
@@ -109,7 +109,7 @@ def _check_axes(values: dict[str, Any], section: str) -> dict[str, Any]:
     """An empty list would sweep over nothing and make no runs: refuse it by name."""
     for key, value in values.items():
         # reference_images: [] is one value (no references), not an empty sweep
-        if isinstance(value, list) and not value and key != "reference_images":
+        if isinstance(value, list) and not value and key not in LIST_FIELDS:
             raise ValueError(
                 f"{key} is an empty list, which makes no runs: give at least one value or remove "
                 f"{section}.{key}"

@@ -42,7 +42,14 @@ from veolab.errors import (
     VeolabError,
 )
 from veolab.images import ImageRef
-from veolab.request import SEED_MAX, VideoRequest
+from veolab.request import (
+    API_FIELDS,
+    IMAGE_FIELDS,
+    LIST_FIELDS,
+    SEED_MAX,
+    VideoRequest,
+    image_name,
+)
 from veolab.runner.ledger import Ledger
 from veolab.tracking import schema as S
 from veolab.tracking.generation import (
@@ -145,23 +152,15 @@ def rebuild_request(tracker: Tracker, run_id: str, workdir: Path) -> VideoReques
             )
         return ref
 
-    fields: dict[str, Any] = {
-        k: rec.get(k)
-        for k in (
-            "prompt",
-            "negative_prompt",
-            "aspect_ratio",
-            "duration",
-            "resolution",
-            "generate_audio",
-            "seed",
-        )
-    }
-    fields["image"] = image("image", rec.get("image"))
-    fields["last_frame"] = image("last_frame", rec.get("last_frame"))
-    fields["reference_images"] = [
-        image(f"reference_{i}", r) for i, r in enumerate(rec.get("reference_images") or [])
-    ]
+    fields: dict[str, Any] = {}
+    for name in API_FIELDS:  # as logged: scalars as they are, images by hash or URL
+        logged = rec.get(name)
+        if name not in IMAGE_FIELDS:
+            fields[name] = logged
+        elif name in LIST_FIELDS:
+            fields[name] = [image(image_name(name, i), r) for i, r in enumerate(logged or [])]
+        else:
+            fields[name] = image(name, logged)
     fields = {k: v for k, v in fields.items() if v is not None}
     req = VideoRequest.build(veo_rules=rec.get("veo_rules", True), **fields)
     want = rec.get("request_hash")

@@ -57,18 +57,10 @@ class GenerationRecord:
 
     def params(self) -> dict[str, Any]:
         r = self.request
-        p: dict[str, Any] = {
-            "prompt": r.prompt,
+        # every API field of the request under its own name, images by description
+        p: dict[str, Any] = r.api_values(lambda ref: ref.describe())
+        p |= {
             S.PARAM_PROMPT_TRUNCATED: len(r.prompt) > S.PARAM_MAX,
-            "negative_prompt": r.negative_prompt,
-            "aspect_ratio": r.aspect_ratio,
-            "duration": r.duration,
-            "resolution": r.resolution,
-            "generate_audio": r.generate_audio,
-            "seed": r.seed,
-            "image": r.image.describe() if r.image else None,
-            "last_frame": r.last_frame.describe() if r.last_frame else None,
-            "reference_images": [x.describe() for x in r.reference_images],
             S.PARAM_PROVIDER: self.provider,
             S.PARAM_MODEL: self.model,
             S.PARAM_TEMPLATE: self.template,

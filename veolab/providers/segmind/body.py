@@ -13,7 +13,7 @@ from typing import Any
 
 from veolab.errors import InvalidOutputError
 from veolab.images import ImageRef
-from veolab.request import VideoRequest
+from veolab.request import IMAGE_FIELDS, VideoRequest
 
 Uploader = Callable[[list[str]], Awaitable[list[str]]]
 
@@ -21,38 +21,36 @@ Uploader = Callable[[list[str]], Awaitable[list[str]]]
 async def request_body(
     request: VideoRequest, *, inline_images: bool, upload: Uploader
 ) -> dict[str, Any]:
-    """``request`` as Segmind's parameters; ``upload(data_urls) -> file_urls`` when not inline."""
+    """``request`` as Segmind's parameters; ``upload(data_urls) -> file_urls`` when not inline.
+
+    Every API field of the request is sent under its own name (Segmind's names are
+    VideoRequest's), except an unset one (no negative prompt, no seed: the host picks).
+    """
+    values = request.api_values()
     body: dict[str, Any] = {
-        "prompt": request.prompt,
-        "aspect_ratio": request.aspect_ratio,
-        "duration": request.duration,
-        "resolution": request.resolution,
-        "generate_audio": request.generate_audio,
+        name: value
+        for name, value in values.items()
+        if name not in IMAGE_FIELDS and value is not None
     }
-    if request.negative_prompt:
-        body["negative_prompt"] = request.negative_prompt
-    if request.seed is not None:
-        body["seed"] = request.seed
-    refs: list[tuple[str, ImageRef]] = []
-    if request.image:
-        refs.append(("image", request.image))
-    if request.last_frame:
-        refs.append(("last_frame", request.last_frame))
-    refs += [("reference_images", r) for r in request.reference_images]
-    local = [r for _, r in refs if r.kind != "url"]
+    refs = [ref for _, _, ref in request.images()]
+    local = [r for r in refs if r.kind != "url"]
     uploaded: dict[str | None, str] = {}
     if local and not inline_images:
         urls = await upload([r.as_data_uri() for r in local])
         uploaded = dict(zip([r.sha256 for r in local], urls, strict=True))
-    for field, ref in refs:
+
+    def sent(ref: ImageRef) -> str:
         if ref.kind == "url":
-            value = ref.value
-        else:
-            value = uploaded.get(ref.sha256) or ref.as_data_uri()
-        if field == "reference_images":
-            body.setdefault(field, []).append(value)
-        else:
-            body[field] = value
+            return ref.value
+        return uploaded.get(ref.sha256) or ref.as_data_uri()
+
+    for name in IMAGE_FIELDS:
+        value = values[name]
+        if isinstance(value, list):
+            if value:
+                body[name] = [sent(ref) for ref in value]
+        elif value is not None:
+            body[name] = sent(value)
     return body
 
 
