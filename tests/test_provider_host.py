@@ -155,3 +155,21 @@ def test_wait_hints() -> None:
     assert wait_hint(headers) == 7.0
     assert wait_hint(headers, ("x-reset",), now=1_000_000_000) == 100.0
     assert wait_hint(httpx.Headers({"retry-after": "soon"})) is None
+
+
+def test_options_carry_a_hosts_own_fields_and_the_key_stays_out_of_dumps() -> None:
+    from veolab.providers.segmind import SegmindConfig
+
+    generic = ProviderConfig(api_key="SG_secret1", options={"mode": "sync", "max_retries": 0})
+    prov = get_provider("segmind", generic)
+    assert isinstance(prov.config, SegmindConfig)
+    assert (prov.config.mode, prov.config.max_retries, prov.config.api_key) == (
+        "sync",
+        0,
+        "SG_secret1",
+    )
+    assert "SG_secret1" not in repr(prov.config)
+    assert "api_key" not in prov.config.model_dump()
+    with pytest.raises(ConfigError) as info:
+        get_provider("sim", {"latency": 1, "options": {"latency": 2}})
+    assert str(info.value) == "provider sim: latency given both in options and on its own: keep one"
