@@ -25,7 +25,7 @@ vars: {{subject: a red fox}}
 params: {{resolution: 720p, duration: 4}}
 seeds: [1]
 provider: {{name: segmind, mode: {mode}, base_url: "{url}", poll_interval: 0.05,
-           poll_max_interval: 0.1, read_timeout: 2}}
+           poll_max_interval: 0.1, read_timeout: 60}}
 """
 
 HTML = "<!doctype html><html><body>502 Bad Gateway</body></html>"

@@ -247,13 +247,14 @@ def test_connection_refused_is_retried_then_a_connection_error(sim_server):
 
 @pytest.mark.parametrize("retry_after_header", [False, True])
 def test_429_waits_for_the_reset_then_succeeds(sim_server, retry_after_header):
-    srv = sim_server(rate_limit=1, rate_window=0.6, retry_after_header=retry_after_header)
+    # a window long enough that a loaded machine still lands the second submit inside it
+    srv = sim_server(rate_limit=1, rate_window=4, retry_after_header=retry_after_header)
     first = httpx.post(
         srv.base_url + "/v2/veo-3.1", json={"prompt": "x", "duration": 4, "resolution": "720p"}
     )
     assert first.status_code == 200  # the window's one submit is taken
     t0 = time.perf_counter()
-    result = run(provider(srv.base_url, retry_max_wait=5))
+    result = run(provider(srv.base_url, retry_max_wait=10))
     assert time.perf_counter() - t0 >= 0.3  # it waited for the window instead of hammering
     assert submits(srv) == [200, 429, 200]
     assert result.metadata["submit_attempts"] == 2
