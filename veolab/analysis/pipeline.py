@@ -168,19 +168,30 @@ def _running(threaded: bool) -> Iterator[int]:
     """Count this analysis's threads; yield the video decoder's thread count (0: FFmpeg's choice).
 
     FFmpeg's frame threads only pay off on idle cores: when other analyses already keep every
-    core busy, they add start-up and hand-over work (about 15 % more CPU for a 720p clip) and no
+    core busy, or the machine is loaded anyway (a sweep's own HTTP and MLflow work, other
+    programs), they add start-up and hand-over work (about 15 % more CPU for a 720p clip) and no
     speed, so the decoder gets one thread. The decoded pictures are the same either way.
     """
     global _busy
     mine = 2 if threaded else 1  # the decode thread and this one
+    cores = _cores or 1
     with _busy_lock:
         _busy += mine
-        crowded = _busy > (_cores or 1)
+        crowded = _busy > cores
     try:
+        crowded = crowded or _load() >= cores
         yield 1 if crowded else 0
     finally:
         with _busy_lock:
             _busy -= mine
+
+
+def _load() -> float:
+    """The 1-minute load average (runnable threads of every process); 0 where there is none."""
+    try:
+        return os.getloadavg()[0]
+    except (AttributeError, OSError):  # Windows
+        return 0.0
 
 
 def _frame_time(frame: Any, index: int, interval: float | None) -> float:
