@@ -107,3 +107,12 @@ def browser():
 
     with launch_chromium() as launched:
         yield launched
+
+
+@pytest.fixture(scope="session")
+def sweep(tmp_path_factory: pytest.TempPathFactory):
+    """The simulator sweep compare, report, rerun, rate and the MLflow UI tests read
+    (tests/helpers.py: ``shared_sweep``), made once per session."""
+    from helpers import shared_sweep
+
+    return shared_sweep(tmp_path_factory)

@@ -1,8 +1,8 @@
 """How alike are two clips of the same request? Reproducibility metrics for ``veolab rerun``.
 
-    >>> m = reproducibility(original_mp4, rerun_mp4)     # doctest: +SKIP
-    >>> m.repro_score, m.identical_frames                # doctest: +SKIP
-    (1.0, 1.0)
+    m = reproducibility(original_mp4, rerun_mp4)
+    m.repro_score, m.identical_frames
+    # -> (1.0, 1.0)
 
 Measured on decoded frames (never on file bytes: two encodes of the same pictures differ):
 

@@ -1,7 +1,7 @@
 """Picture metrics from decoded frames, one frame at a time, in constant memory.
 
 The detectors follow FFmpeg's own filters, on the full-resolution planes, so that their results
-can be checked against them (tests/test_analysis_oracle.py):
+can be checked against them (tests/analysis/test_analysis_oracle.py):
 
 - black frames as ``blackdetect``: a pixel is black when its luma is at most
   ``16 + pix_th * 219`` (limited range; ``pix_th * 255`` for full range) and a frame is black when

@@ -1,7 +1,7 @@
 """Load an experiment's generation runs from MLflow into one table (a pandas DataFrame).
 
-    >>> runs = load_runs("quickstart")                  # doctest: +SKIP
-    >>> runs.frame[["label", "seed", "metrics.motion"]] # doctest: +SKIP
+    runs = load_runs("quickstart")
+    runs.frame[["label", "seed", "metrics.motion"]]
 
 ``target`` is an experiment name (every sweep of it) or a sweep's parent run id (that sweep's
 children only). By default each request counts once: its latest FINISHED run, else its latest

@@ -1,8 +1,8 @@
 """Group runs, summarise metrics and compare each group with a baseline.
 
-    >>> result = compare_runs(load_runs("quickstart"))        # doctest: +SKIP
-    >>> result.to_dict()["ab"][0]["verdict"]                    # doctest: +SKIP
-    'too few runs'
+    result = compare_runs(load_runs("quickstart"))
+    result.to_dict()["ab"][0]["verdict"]
+    # -> 'too few runs'
 
 Groups are the variants (``by="variant"``) or the values of any swept key: a template variable
 (``var.lighting``), a request param (``resolution``), or any column of the run table

@@ -1,8 +1,8 @@
 """Expand an experiment into run specs: one per variant and seed.
 
-    >>> exp = load_experiment("experiments/quickstart.yaml")               # doctest: +SKIP
-    >>> plan = build_plan(exp, provider="sim", model="veo-3.1", pricing=FREE)  # doctest: +SKIP
-    >>> [(r.variant_label, r.seed) for r in plan.runs][:2]                  # doctest: +SKIP
+    exp = load_experiment("experiments/quickstart.yaml")
+    plan = build_plan(exp, provider="sim", model="veo-3.1", pricing=FREE)
+    [(r.variant_label, r.seed) for r in plan.runs][:2]
 
 The plan knows no provider registry and no price table: the caller passes the provider's name,
 its model and a :class:`Pricing` (``veolab.runner.plan_experiment`` resolves all three from the

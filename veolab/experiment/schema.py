@@ -253,7 +253,7 @@ def _format_error(path: Path, exc: ValidationError) -> str:
         msg = str(err.get("msg", "invalid")).removeprefix("Value error, ")
         kind = err.get("type")
         if kind == "extra_forbidden":
-            msg = "unknown field (check the spelling; see the README's experiment schema)"
+            msg = "unknown field (check the spelling; see docs/experiments.md)"
         elif kind == "literal_error":
             msg = f"{msg} (got {err.get('input')!r})"
         elif kind == "missing":

@@ -1,7 +1,7 @@
 """Prompt templates: Jinja with StrictUndefined, rooted at ``prompts/``.
 
-    >>> t = PromptTemplates(Path("prompts"))                      # doctest: +SKIP
-    >>> t.render("quickstart.j2", {"subject": "a fox"}).text      # doctest: +SKIP
+    t = PromptTemplates(Path("prompts"))
+    t.render("quickstart.j2", {"subject": "a fox"}).text
 
 A missing variable is a TemplateError that names the variable and the template. Whitespace is
 collapsed so the rendered prompt is clean. A template's sha256 covers its own source and every

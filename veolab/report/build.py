@@ -1,8 +1,8 @@
 """``veolab report``: one self-contained HTML page per comparison, media beside it.
 
-    >>> info = write_report(load_runs("quickstart"), Path("report.html"))   # doctest: +SKIP
-    >>> info.files_dir                                                       # doctest: +SKIP
-    PosixPath('report_files')
+    info = write_report(load_runs("quickstart"), Path("report.html"))
+    info.files_dir
+    # -> PosixPath('report_files')
 
 The page (``templates/report.html.j2``, inline CSS, no scripts, no network) has one column per
 group: its prompt with the differences from the baseline highlighted, metric and check badges,

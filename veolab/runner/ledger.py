@@ -3,10 +3,10 @@
 One SQL database (SQLite at ``$VEOLAB_HOME/ledger.db`` by default, any SQLAlchemy URL through
 ``VEOLAB_LEDGER_URI``) through SQLAlchemy Core, so the same statements serve PostgreSQL later.
 
-    >>> ledger = Ledger()                                   # doctest: +SKIP
-    >>> got = ledger.claim("segmind/veo-3.1/3f2a...", "market-ab")
-    >>> got.state if isinstance(got, Claim) else got.owner  # doctest: +SKIP
-    'new'
+    ledger = Ledger()
+    got = ledger.claim("segmind/veo-3.1/3f2a...", "market-ab")
+    got.state if isinstance(got, Claim) else got.owner
+    # -> 'new'
 
 Two tables:
 

@@ -1,11 +1,11 @@
 """Reissue exactly the request a run logged, and measure how reproducible its clip is.
 
-    >>> plan = plan_rerun("3f2a...", times=2)        # doctest: +SKIP
-    >>> plan.total_cost                              # doctest: +SKIP
-    0.0
-    >>> result = execute_rerun(plan)                 # doctest: +SKIP
-    >>> [r.repro.repro_score for r in result.reruns] # doctest: +SKIP
-    [1.0, 1.0]
+    plan = plan_rerun("3f2a...", times=2)
+    plan.total_cost
+    # -> 0.0
+    result = execute_rerun(plan)
+    [r.repro.repro_score for r in result.reruns]
+    # -> [1.0, 1.0]
 
 The request is rebuilt from the run's ``request.json`` and its ``inputs/`` images, and must hash
 to the logged ``request_hash`` (otherwise nothing is sent). The provider and model are the run's

@@ -1,8 +1,8 @@
 """What a plan, a sweep and a rerun need from their provider and the analysis, resolved once.
 
-    >>> plan = plan_experiment(load_experiment("experiments/quickstart.yaml"))  # doctest: +SKIP
-    >>> plan.provider, plan.model, plan.paid, plan.estimated_spend()            # doctest: +SKIP
-    ('sim', 'veo-3.1', False, 0.0)
+    plan = plan_experiment(load_experiment("experiments/quickstart.yaml"))
+    plan.provider, plan.model, plan.paid, plan.estimated_spend()
+    # -> ('sim', 'veo-3.1', False, 0.0)
 
 The experiment stage checks the shape of a file; what only the provider or the analysis can
 judge is checked here: the ``provider:`` block by the provider's own config class, the models

@@ -1,8 +1,8 @@
 """One generation, end to end, without tracking: what ``veolab generate`` does.
 
->>> import asyncio
->>> out = asyncio.run(generate_one({"prompt": "calm sea", "resolution": "720p",
-...     "duration": 4, "seed": 1}, output="sea.mp4"))  # doctest: +SKIP
+import asyncio
+out = asyncio.run(generate_one({"prompt": "calm sea", "resolution": "720p",
+    "duration": 4, "seed": 1}, output="sea.mp4"))
 
 It goes through the one pipeline (``veolab.runner.pipeline``): a ledger claim before paying, the
 job id recorded, the video verified and fully decoded and kept under

@@ -1,7 +1,7 @@
 """Run a plan: pay for what is new, never twice, and log everything to MLflow.
 
-    >>> result = run_plan(plan)            # doctest: +SKIP
-    >>> result.exit_code, result.counts    # doctest: +SKIP
+    result = run_plan(plan)
+    result.exit_code, result.counts
 
 Generation runs under a concurrency limit; analysis and logging run in worker threads after a
 generation's slot is released, so they overlap the waiting for the next videos instead of

@@ -3,10 +3,10 @@
 It speaks Segmind's protocol today, so the real ``segmind`` provider runs against it offline:
 billing, rate limits, lost answers and a ledger that proves what was paid.
 
-    >>> from veolab.simserver import SimServerConfig, serve_in_thread
-    >>> with serve_in_thread(SimServerConfig(api_key="k", credits=5)) as srv:  # doctest: +SKIP
-    ...     srv.inject_faults({"route": "submit", "status": 502})
-    ...     srv.ledger()["total_cost"]
+    from veolab.simserver import SimServerConfig, serve_in_thread
+    with serve_in_thread(SimServerConfig(api_key="k", credits=5)) as srv:
+        srv.inject_faults({"route": "submit", "status": 502})
+        srv.ledger()["total_cost"]
 
 The package, one job a module:
 

@@ -1,10 +1,9 @@
 """Talking to a running ``veolab sim serve`` from Python: its ledger, its faults, a reset.
 
-    >>> from veolab.simserver import fetch_ledger, inject_faults
-    >>> inject_faults("http://127.0.0.1:8765", {"route": "submit", "status": 502, "count": 2})
-    ... # doctest: +SKIP
-    >>> fetch_ledger("http://127.0.0.1:8765")["total_cost"]  # doctest: +SKIP
-    0.8
+    from veolab.simserver import fetch_ledger, inject_faults
+    inject_faults("http://127.0.0.1:8765", {"route": "submit", "status": 502, "count": 2})
+    fetch_ledger("http://127.0.0.1:8765")["total_cost"]
+    # -> 0.8
 
 These talk only to the simulator's ``/_sim/*`` routes, which need no key.
 """

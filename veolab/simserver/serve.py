@@ -2,11 +2,11 @@
 
 In a test or a benchmark, start it in a thread on a free port::
 
-    >>> from veolab.simserver import SimServerConfig, serve_in_thread
-    >>> with serve_in_thread(SimServerConfig(api_key="k", latency=0.5)) as srv:  # doctest: +SKIP
-    ...     srv.base_url              # http://127.0.0.1:<port>
-    ...     srv.inject_faults({"route": "submit", "status": 502})
-    ...     srv.ledger()["jobs"]
+    from veolab.simserver import SimServerConfig, serve_in_thread
+    with serve_in_thread(SimServerConfig(api_key="k", latency=0.5)) as srv:
+        srv.base_url              # http://127.0.0.1:<port>
+        srv.inject_faults({"route": "submit", "status": 502})
+        srv.ledger()["jobs"]
 
 From a shell (or as a subprocess, :func:`serve_in_subprocess`)::
 

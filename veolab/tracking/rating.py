@@ -1,7 +1,7 @@
 """Human ratings: a score from 1 to 5 and an optional note, kept on the run in MLflow.
 
-    >>> rate("3f2a...", 4, note="best fox so far")     # doctest: +SKIP
-    Rating(run_id='3f2a...', score=4.0, note='best fox so far', ratings=1)
+    rate("3f2a...", 4, note="best fox so far")
+    # -> Rating(run_id='3f2a...', score=4.0, note='best fox so far', ratings=1)
 
 The score is the metric ``human_score`` (rating again logs a new step; MLflow shows the latest,
 and ``compare`` and ``report`` use the latest); the note is the tag ``veolab.rating_note``

@@ -1,10 +1,10 @@
 """The ``segmind`` provider: Veo 3.1 on Segmind's serverless API, over httpx.
 
-    >>> import asyncio
-    >>> from veolab.providers import get_provider
-    >>> prov = get_provider("segmind", {"model": "veo-3.1-fast", "mode": "sync"})
-    >>> result = asyncio.run(prov.generate(VideoRequest(prompt="calm sea", resolution="720p",
-    ...     duration=4)))  # doctest: +SKIP
+    import asyncio
+    from veolab.providers import get_provider
+    prov = get_provider("segmind", {"model": "veo-3.1-fast", "mode": "sync"})
+    result = asyncio.run(prov.generate(VideoRequest(prompt="calm sea", resolution="720p",
+        duration=4)))
 
 Two modes: ``queue`` (default) submits ``POST /v2/{model}``, polls ``status_url`` with backoff
 until COMPLETED or FAILED, then reads ``response_url`` and downloads its ``output``; ``sync``

@@ -247,7 +247,7 @@ def test_interrupt_leaves_nothing_running_and_stale_runs_are_closed(tmp_path: Pa
 
 
 def test_quickstart_file_runs(tmp_path: Path) -> None:
-    repo = Path(__file__).resolve().parents[1]
+    repo = Path(__file__).resolve().parents[2]
     shutil.copytree(repo / "prompts", tmp_path / "prompts")
     (tmp_path / "experiments").mkdir()
     shutil.copy(repo / "experiments" / "quickstart.yaml", tmp_path / "experiments")

@@ -7,14 +7,9 @@ import os
 from pathlib import Path
 
 import pytest
-from test_compare import BRIGHT, DARK, NAME, _StubAnalysis, invoke, shared_sweep
+from helpers import BRIGHT, DARK, NAME, StubAnalysis, invoke
 
 from veolab.tracking.store import Tracker
-
-
-@pytest.fixture(scope="module")
-def sweep(tmp_path_factory):
-    return shared_sweep(tmp_path_factory)
 
 
 @pytest.fixture
@@ -162,7 +157,7 @@ def test_rebuild_with_image_inputs_and_refuse_a_changed_request(sweep, tmp_path,
         last_frame=str(make_png("last.png", (30, 30, 200))),
     )
     rid = log_generation(
-        tracker, exp_id, None, _record(tracker, exp_id, req), b"video", _StubAnalysis({}), None
+        tracker, exp_id, None, _record(tracker, exp_id, req), b"video", StubAnalysis({}), None
     )
     plan = plan_rerun(rid, tracker=tracker)
     assert plan.request.request_hash() == req.request_hash()
@@ -192,7 +187,7 @@ def test_rebuild_with_image_inputs_and_refuse_a_changed_request(sweep, tmp_path,
         None,
         _record(tracker, exp_id, VideoRequest(prompt="x", seed=1)),
         b"video",
-        _StubAnalysis({}),
+        StubAnalysis({}),
         None,
     )
     rec = json.loads((tracker.download(rid2, "request.json", tmp_path / "dl")).read_text())
@@ -257,7 +252,7 @@ def test_paid_rerun_over_http_against_the_local_segmind(sweep, tmp_path, sim_ser
     video = tracker.download(src.info.run_id, "video.mp4", tmp_path / "src").read_bytes()
     exp_id = tracker.experiment_id("rerun-segmind")
     record = GenerationRecord(req, "segmind", "veo-3.1", variant_id="b", variant_label="bright")
-    rid = log_generation(tracker, exp_id, None, record, video, _StubAnalysis({}), None)
+    rid = log_generation(tracker, exp_id, None, record, video, StubAnalysis({}), None)
 
     monkeypatch.setenv("SEGMIND_API_KEY", key)
     r = invoke("rerun", rid, "--yes", "--base-url", srv.base_url, "--json", "--tracking-uri", uri)

@@ -7,7 +7,7 @@ import pytest
 from veolab.errors import TemplateError
 from veolab.experiment.templates import INLINE, PromptTemplates, clean_prompt
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture

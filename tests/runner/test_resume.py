@@ -12,6 +12,7 @@ from pathlib import Path
 import mlflow
 import pytest
 from click.testing import CliRunner
+from helpers import use_segmind_key
 
 from veolab.cli import cli
 from veolab.experiment import load_experiment
@@ -43,8 +44,7 @@ def project(tmp: Path, url: str) -> Path:
 
 @pytest.fixture(autouse=True)
 def _env(monkeypatch) -> None:
-    monkeypatch.setenv("SEGMIND_API_KEY", KEY)
-    mlflow.set_tracking_uri(os.environ["MLFLOW_TRACKING_URI"])
+    use_segmind_key(monkeypatch, KEY)
 
 
 def test_queued_job_with_an_id_is_polled_not_paid_again(tmp_path: Path, sim_server) -> None:

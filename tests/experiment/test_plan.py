@@ -13,7 +13,7 @@ from veolab.experiment import load_experiment
 from veolab.experiment.schema import derive_seed
 from veolab.runner import plan_experiment
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 
 
 def write(tmp: Path, text: str) -> Path:

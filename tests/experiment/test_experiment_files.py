@@ -23,7 +23,7 @@ BAD = [
     ("template: t.j2\n", "name: required field is missing"),
     (
         GOOD + "seedz: [1]\n",
-        "seedz: unknown field (check the spelling; see the README's experiment schema)",
+        "seedz: unknown field (check the spelling; see docs/experiments.md)",
     ),
     (
         GOOD.replace("duration: 4", "duration: 5"),

@@ -4,16 +4,16 @@ reaches the store, and the experiment's budget holds across invocations."""
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 import sys
 from collections import Counter
 from pathlib import Path
 
-import mlflow
 import pytest
 from click.testing import CliRunner
+from helpers import all_runs, generations, plan_json, use_segmind_key
+from helpers import segmind_project as project
 
 from veolab.cli import cli
 from veolab.experiment import load_experiment
@@ -24,53 +24,10 @@ from veolab.tracking import schema as S
 
 KEY = "custody-key-0000"
 
-EXP = """\
-name: {name}
-template: q.j2
-vars:
-  subject: a red fox
-  lighting: [bright sunny day, soft morning light]
-params: {{resolution: 720p, duration: 4}}
-seeds: {seeds}
-concurrency: 2
-provider: {{name: segmind, mode: queue, base_url: "{url}",
-           poll_interval: 0.05, poll_max_interval: 0.2}}
-{extra}
-"""
-
-
-def project(tmp: Path, url: str, name: str, seeds: str = "[1]", extra: str = "") -> Path:
-    (tmp / "prompts").mkdir(exist_ok=True)
-    (tmp / "prompts" / "q.j2").write_text("{{ subject }} on a beach, {{ lighting }}")
-    p = tmp / f"{name}.yaml"
-    p.write_text(EXP.format(name=name, url=url, seeds=seeds, extra=extra))
-    return p
-
-
-def generations(name: str) -> list:
-    exp = mlflow.get_experiment_by_name(name)
-    if exp is None:
-        return []
-    return mlflow.search_runs(
-        [exp.experiment_id], f"tags.`{S.KIND}` = 'generation'", output_format="list"
-    )
-
-
-def all_runs(name: str) -> list:
-    exp = mlflow.get_experiment_by_name(name)
-    return mlflow.search_runs([exp.experiment_id], output_format="list") if exp else []
-
-
-def plan_json(path: Path) -> dict:
-    r = CliRunner().invoke(cli, ["plan", str(path), "--json"])
-    assert r.exit_code == 0, r.output
-    return json.loads(r.stdout)
-
 
 @pytest.fixture(autouse=True)
 def _env(monkeypatch) -> None:
-    monkeypatch.setenv("SEGMIND_API_KEY", KEY)
-    mlflow.set_tracking_uri(os.environ["MLFLOW_TRACKING_URI"])
+    use_segmind_key(monkeypatch, KEY)
 
 
 def _two_runs_at_once(path: Path) -> list[subprocess.CompletedProcess]:

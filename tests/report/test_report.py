@@ -7,14 +7,9 @@ import shutil
 
 import pytest
 from browser import needs_chromium, open_page, screenshot_page, wait_media
-from test_compare import BRIGHT, DARK, NAME, invoke, shared_sweep
+from helpers import BRIGHT, DARK, NAME, StubAnalysis, invoke
 
 from veolab.tracking.store import Tracker
-
-
-@pytest.fixture(scope="module")
-def sweep(tmp_path_factory):
-    return shared_sweep(tmp_path_factory)
 
 
 @pytest.fixture(scope="module")
@@ -32,7 +27,6 @@ def report(sweep, tmp_path_factory):
 
 
 def _fake_rerun(uri: str, exp_id: str, original: str, repro: float) -> None:
-    from test_compare import _StubAnalysis
 
     from veolab.request import VideoRequest
     from veolab.tracking.generation import GenerationRecord, log_generation
@@ -48,7 +42,7 @@ def _fake_rerun(uri: str, exp_id: str, original: str, repro: float) -> None:
         variant_label=BRIGHT,
         extra_tags={"veolab.rerun_of": original},
     )
-    rid = log_generation(tracker, exp_id, None, rec, b"v", _StubAnalysis({}), None)
+    rid = log_generation(tracker, exp_id, None, rec, b"v", StubAnalysis({}), None)
     tracker.log(rid, metrics={"repro_score": repro})
 
 

@@ -1,100 +1,17 @@
 """`veolab compare` end to end on a real simulator sweep.
 
-The sweep (2 lighting variants x 3 seeds, 720p, 4 s) is made once per session by
-:func:`shared_sweep` and shared with the report, rerun, rate and MLflow UI tests. Tests that
-write to MLflow work on a copy of its database (:meth:`SharedSweep.isolated`), so they do not
-see each other's ratings and reruns.
+The sweep (2 lighting variants x 3 seeds, 720p, 4 s) is the session's ``sweep`` fixture
+(tests/helpers.py), shared with the report, rerun, rate and MLflow UI tests. Tests that write
+to MLflow work on a copy of its database (``sweep.isolated``), so they do not see each other's
+ratings and reruns.
 """
 
 from __future__ import annotations
 
 import json
-import os
-import shutil
-from dataclasses import dataclass, field
-from pathlib import Path
-from unittest import mock
 
 import pytest
-from click.testing import CliRunner
-
-from veolab.cli import cli
-
-NAME = "cmp-e2e"
-BRIGHT, DARK = "lighting=bright sunny morning light", "lighting=dark moonlit night"
-EXPERIMENT = f"""\
-name: {NAME}
-template: scene.j2
-vars:
-  subject: a red fox
-  lighting: [bright sunny morning light, dark moonlit night]
-params:
-  resolution: 720p
-  duration: 4
-  generate_audio: true
-seeds: [1, 2, 3]
-provider:
-  name: sim
-concurrency: 2
-"""
-TEMPLATE = "{{ subject }} walking along a blue shoreline, {{ lighting }}, gentle waves\n"
-
-
-@dataclass
-class SharedSweep:
-    root: Path
-    uri: str
-    experiment_id: str
-    parent_id: str
-    runs: dict[tuple[str, int], str] = field(default_factory=dict)  # (label, seed) -> run id
-
-    def isolated(self, tmp_path: Path) -> str:
-        """A tracking URI on a copy of the sweep's database (artifacts stay shared, read-only)."""
-        db = tmp_path / "iso-mlruns" / "mlflow.db"
-        db.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(self.root / "mlruns" / "mlflow.db", db)
-        return f"sqlite:///{db}"
-
-
-_CACHE: dict[str, SharedSweep] = {}
-
-
-def shared_sweep(tmp_path_factory: pytest.TempPathFactory) -> SharedSweep:
-    """Run the experiment once per session and remember its run ids."""
-    if "sweep" in _CACHE:
-        return _CACHE["sweep"]
-    from veolab.experiment import load_experiment
-    from veolab.runner import RunOptions, plan_experiment, run_plan
-    from veolab.tracking.store import Tracker
-
-    root = tmp_path_factory.mktemp("cmp-sweep")
-    (root / "prompts").mkdir()
-    (root / "prompts" / "scene.j2").write_text(TEMPLATE)
-    (root / "exp.yaml").write_text(EXPERIMENT)
-    uri = f"sqlite:///{root / 'mlruns' / 'mlflow.db'}"
-    env = {"VEOLAB_HOME": str(root / "home"), "MLFLOW_TRACKING_URI": uri}
-    with mock.patch.dict(os.environ, env):
-        result = run_plan(
-            plan_experiment(load_experiment(root / "exp.yaml")), RunOptions(tracking_uri=uri)
-        )
-    assert result.counts["failed"] == 0, result.outcomes
-    tracker = Tracker(uri)
-    sweep = SharedSweep(root, uri, result.experiment_id, result.parent_run_id)
-    for run in tracker.search(result.experiment_id, "tags.`veolab.kind` = 'generation'"):
-        t = run.data.tags
-        sweep.runs[(t["veolab.variant_label"], int(t["veolab.seed"]))] = run.info.run_id
-    assert len(sweep.runs) == 6
-    _CACHE["sweep"] = sweep
-    return sweep
-
-
-@pytest.fixture(scope="module")
-def sweep(tmp_path_factory) -> SharedSweep:
-    return shared_sweep(tmp_path_factory)
-
-
-def invoke(*args: str):
-    return CliRunner(env={"COLUMNS": "200"}).invoke(cli, list(args))
+from helpers import BRIGHT, DARK, NAME, StubAnalysis, invoke
 
 
 def test_compare_prints_groups_and_ab(sweep):
@@ -207,25 +124,6 @@ def test_compare_a_generation_run_id_says_which_id_to_use(sweep):
     )
 
 
-class _StubAnalysis:
-    """Enough of an AnalysisResult to log a run without decoding anything."""
-
-    passed = True
-    checks: list = []
-
-    def __init__(self, metrics: dict[str, float]):
-        self.metrics = metrics
-
-    def numeric_metrics(self):
-        return self.metrics
-
-    def write_images(self, folder):
-        return []
-
-    def to_dict(self):
-        return {"probe": {}, "metrics": self.metrics, "checks": [], "passed": True}
-
-
 def test_failures_are_counted_and_repeats_count_once_unless_all_sweeps(sweep, tmp_path):
     from veolab.compare import compare_runs, load_runs
     from veolab.errors import ProviderError
@@ -253,7 +151,7 @@ def test_failures_are_counted_and_repeats_count_once_unless_all_sweeps(sweep, tm
         sweep.parent_id,
         record(2),
         b"not-a-video",
-        _StubAnalysis({"brightness_mean": 1000.0}),
+        StubAnalysis({"brightness_mean": 1000.0}),
         None,
     )
     once = compare_runs(load_runs(NAME, tracker=tracker), metrics=["brightness_mean"])

@@ -18,18 +18,13 @@ import time
 import httpx
 import pytest
 from browser import needs_chromium, open_page, wait_media
-from test_compare import BRIGHT, DARK, NAME, shared_sweep
+from helpers import BRIGHT, DARK, NAME, StubAnalysis
 
 
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
-
-
-@pytest.fixture(scope="module")
-def sweep(tmp_path_factory):
-    return shared_sweep(tmp_path_factory)
 
 
 @pytest.fixture(scope="module")
@@ -124,7 +119,6 @@ def test_documented_search_filters(sweep, tmp_path):
     from types import SimpleNamespace
 
     import mlflow
-    from test_compare import _StubAnalysis
 
     from veolab.request import VideoRequest
     from veolab.tracking.generation import GenerationRecord, log_generation
@@ -132,7 +126,7 @@ def test_documented_search_filters(sweep, tmp_path):
 
     uri = sweep.isolated(tmp_path)
     # one more run of the dark variant that failed two checks
-    bad = _StubAnalysis({"brightness_mean": 3.0})
+    bad = StubAnalysis({"brightness_mean": 3.0})
     bad.passed = False
     bad.checks = [
         SimpleNamespace(name="black_segments", passed=False),

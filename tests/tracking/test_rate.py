@@ -5,14 +5,9 @@ from __future__ import annotations
 import json
 
 import pytest
-from test_compare import BRIGHT, DARK, NAME, invoke, shared_sweep
+from helpers import BRIGHT, DARK, NAME, invoke
 
 from veolab.tracking.store import Tracker
-
-
-@pytest.fixture(scope="module")
-def sweep(tmp_path_factory):
-    return shared_sweep(tmp_path_factory)
 
 
 def test_rate_round_trip(sweep, tmp_path):

@@ -14,6 +14,7 @@ from pathlib import Path
 import mlflow
 import pytest
 from click.testing import CliRunner
+from helpers import generations, segmind_project, use_segmind_key
 
 from veolab.cli import cli
 from veolab.experiment import load_experiment
@@ -23,42 +24,14 @@ from veolab.tracking import schema as S
 
 KEY = "test-key-123456"
 
-EXP = """\
-name: {name}
-template: q.j2
-vars:
-  subject: a red fox
-  lighting: [bright sunny day, soft morning light]
-params: {{resolution: 720p, duration: 4}}
-seeds: {seeds}
-concurrency: 2
-provider: {{name: segmind, mode: queue, base_url: "{url}",
-           poll_interval: 0.1, poll_max_interval: 0.3}}
-{extra}
-"""
-
 
 def project(tmp: Path, url: str, name: str, seeds: str = "[1, 2]", extra: str = "") -> Path:
-    (tmp / "prompts").mkdir(exist_ok=True)
-    (tmp / "prompts" / "q.j2").write_text("{{ subject }} on a beach, {{ lighting }}")
-    (tmp / "experiments").mkdir(exist_ok=True)
-    p = tmp / "experiments" / f"{name}.yaml"
-    p.write_text(EXP.format(name=name, url=url, seeds=seeds, extra=extra))
-    return p
-
-
-def children(name: str, status: str | None = None):
-    exp = mlflow.get_experiment_by_name(name)
-    flt = f"tags.`{S.KIND}` = 'generation'" + (
-        f" AND attributes.status = '{status}'" if status else ""
-    )
-    return mlflow.search_runs([exp.experiment_id], filter_string=flt, output_format="list")
+    return segmind_project(tmp, url, name, seeds, extra, poll=(0.1, 0.3), folder="experiments")
 
 
 @pytest.fixture(autouse=True)
 def _env(monkeypatch) -> None:
-    monkeypatch.setenv("SEGMIND_API_KEY", KEY)
-    mlflow.set_tracking_uri(os.environ["MLFLOW_TRACKING_URI"])
+    use_segmind_key(monkeypatch, KEY)
 
 
 def test_paid_run_bills_once_and_logs_cost(tmp_path: Path, sim_server) -> None:
@@ -72,7 +45,7 @@ def test_paid_run_bills_once_and_logs_cost(tmp_path: Path, sim_server) -> None:
     )
     ledger = srv.ledger()
     assert len(ledger["jobs"]) == 4
-    runs = children("paid", "FINISHED")
+    runs = generations("paid", "FINISHED")
     assert sorted(x.data.metrics[S.COST] for x in runs) == [1.6] * 4
     assert {x.data.tags[S.PROVIDER_REQUEST_ID] for x in runs} == {
         j["request_id"] for j in ledger["jobs"]
@@ -130,7 +103,7 @@ def test_faults_become_failed_runs(tmp_path: Path, sim_server) -> None:
     r = CliRunner().invoke(cli, ["run", str(path), "--yes", "--concurrency", "1"])
     assert r.exit_code == 1
     assert "generated 2, already done 0, from store 0, failed 2" in r.stdout
-    failed = children("faults", "FAILED")
+    failed = generations("faults", "FAILED")
     assert {x.data.tags[S.ERROR_CLASS] for x in failed} == {"BadRequestError"}
     assert all("prompt rejected by safety filter" in x.data.tags[S.ERROR_MESSAGE] for x in failed)
     assert len(srv.ledger()["jobs"]) == 2
@@ -184,7 +157,7 @@ def test_sigkill_then_resume_pays_nothing_twice(tmp_path: Path) -> None:
         runs = mlflow.search_runs([exp.experiment_id], output_format="list")
         assert not [x for x in runs if x.info.status == "RUNNING"]
         assert "KILLED" in {x.info.status for x in runs if x.data.tags.get(S.KIND) == S.KIND_SWEEP}
-        finished = {x.data.tags[S.REQUEST_HASH] for x in children("killed", "FINISHED")}
+        finished = {x.data.tags[S.REQUEST_HASH] for x in generations("killed", "FINISHED")}
         # a kill that lands while a submit's answer is on its way leaves an "outcome unknown"
         # submit: it is reported (exit 1), never silently paid again
         unknown = {r.request_hash for r in result.unknown}
@@ -240,7 +213,7 @@ def test_remote_mlflow_server(tmp_path: Path) -> None:
         r = CliRunner().invoke(cli, ["run", str(p), "--tracking-uri", uri])
         assert r.exit_code == 0, r.output
         mlflow.set_tracking_uri(uri)
-        runs = children("remote", "FINISHED")
+        runs = generations("remote", "FINISHED")
         assert len(runs) == 1
         arts = {a.path for a in mlflow.MlflowClient().list_artifacts(runs[0].info.run_id)}
         assert {S.ART_VIDEO, S.ART_CONTACT_SHEET, S.ART_ANALYSIS} <= arts
