@@ -62,7 +62,10 @@ CASES = [
     (
         "60%, moov first, no audio",
         lambda: _clip(True, False)[: len(_clip(True, False)) * 6 // 10],
-        r"decoding stopped after \d+ frames \(\d\.\d\d s\) of the 2\.00 s in its header",
+        # FFmpeg's frame threads end quietly at the cut; one decoder thread (the analysis uses
+        # one on a loaded machine) reports the cut packet as invalid data: both say truncated
+        r"decoding stopped after \d+ frames \(\d\.\d\d s\) of the 2\.00 s in its header"
+        r"|is truncated or corrupt: decoding failed at \d\.\d\d s",
     ),
     ("zeroed middle", lambda: _corrupt(_clip(True)), "is truncated or corrupt: decoding"),
     ("scrambled middle", lambda: _scramble(_clip(False)), "is truncated or corrupt: decoding"),

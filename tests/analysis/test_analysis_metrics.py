@@ -218,3 +218,37 @@ def test_result_is_json_and_flat_metrics_are_floats():
         assert isinstance(flat[key], float), key
     assert flat["n_cuts"] == 4.0 and flat["frame_count"] == 144.0 and flat["width"] == 320.0
     assert flat["checks_failed"] == 2.0  # black_segments (0.75 s) and frozen_segments (1.25 s)
+
+
+@pytest.mark.parametrize("rate", [16000, 44100, 48000])
+def test_k_weighting_is_pyloudnorms_filter_and_ffmpeg_applies_it_like_scipy(rate):
+    from pyloudnorm.iirfilter import IIRfilter
+    from scipy.signal import sosfilt
+
+    from veolab.analysis.audio_metrics import KWeighting, k_weighting_sos
+
+    sos = k_weighting_sos(rate)
+    shelf = IIRfilter(4.0, 1 / np.sqrt(2), 1500.0, rate, "high_shelf")
+    hp = IIRfilter(0.0, 0.5, 38.0, rate, "high_pass")
+    for section, f in zip(sos, (shelf, hp), strict=True):
+        np.testing.assert_allclose(
+            section, np.concatenate([f.b / f.a[0], f.a / f.a[0]]), rtol=1e-12, atol=1e-15
+        )
+    # the FFmpeg graph keeps its state across calls, as sosfilt with zi does
+    x = np.random.default_rng(3).standard_normal((2, rate)) * 0.2
+    kw = KWeighting(rate, 2)
+    got = np.concatenate([kw.filter(x[:, :1000]), kw.filter(x[:, 1000:])], axis=1)
+    np.testing.assert_allclose(got, sosfilt(sos, x, axis=-1), atol=1e-10)
+
+
+def test_the_analysis_does_not_import_scipy():
+    # importing scipy.signal took longer than decoding an 8 s 1080p clip (issue 11)
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, veolab.analysis.pipeline, veolab.analysis.audio_metrics;"
+        "print(sorted(m for m in ('scipy', 'pyloudnorm') if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"

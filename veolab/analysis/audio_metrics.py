@@ -1,10 +1,14 @@
 """Sound metrics from decoded audio frames, streamed in constant memory.
 
-- Integrated loudness (ITU-R BS.1770-4, LUFS): pyloudnorm's K-weighting filters run as one
-  stateful second-order-section cascade over the stream; the squared, channel-weighted signal is
-  summed into 100 ms bins, and the 400 ms / 75 % overlap gating blocks and the two gates are then
-  evaluated exactly as ``pyloudnorm.Meter.integrated_loudness`` does on the whole signal (the
-  tests compare the two). Holding bins instead of samples keeps memory flat.
+- Integrated loudness (ITU-R BS.1770-4, LUFS): the K-weighting filters (pyloudnorm's high shelf
+  and high pass, designed here with the same formulas) run as FFmpeg ``biquad`` filters in double
+  precision over the stream, through the libavfilter that ships inside the PyAV wheel; the
+  squared, channel-weighted signal is summed into 100 ms bins, and the 400 ms / 75 % overlap
+  gating blocks and the two gates are then evaluated exactly as
+  ``pyloudnorm.Meter.integrated_loudness`` does on the whole signal (the tests compare the two).
+  Holding bins instead of samples keeps memory flat. Filtering in FFmpeg rather than with
+  ``scipy.signal.sosfilt`` keeps scipy out of the analysis: importing ``scipy.signal`` alone
+  took longer than decoding an 8 s 1080p clip (issue 11).
 - Sample peak (dBFS).
 - Silent segments as FFmpeg's ``silencedetect`` (default mode): a sample instant is silent when
   every channel is below the threshold (-60 dBFS); a run of silent samples at least
@@ -14,12 +18,12 @@
 from __future__ import annotations
 
 import math
+from fractions import Fraction
 from functools import lru_cache
 from typing import Any
 
+import av
 import numpy as np
-from pyloudnorm.iirfilter import IIRfilter
-from scipy.signal import sosfilt
 
 from veolab.analysis.checks import CheckThresholds
 from veolab.analysis.segments import Segment
@@ -58,18 +62,90 @@ def _to_float64(arr: np.ndarray, fmt: str) -> np.ndarray:
 
 
 def k_weighting_sos(rate: int) -> np.ndarray:
-    """The BS.1770 pre-filter (high shelf then high pass) as second-order sections."""
+    """The BS.1770 pre-filter (high shelf then high pass) as second-order sections
+    ``[b0, b1, b2, 1, a1, a2]``, the coefficients of ``pyloudnorm.IIRfilter``."""
     return np.array(_k_weighting_sos(rate), dtype=np.float64)
 
 
 @lru_cache(maxsize=8)
 def _k_weighting_sos(rate: int) -> tuple[tuple[float, ...], ...]:
-    # designed once per sample rate (pyloudnorm's filter design is most of a clip's set-up)
-    shelf = IIRfilter(4.0, 1 / np.sqrt(2), 1500.0, rate, "high_shelf")
-    hp = IIRfilter(0.0, 0.5, 38.0, rate, "high_pass")
-    return tuple(
-        tuple(float(v) for v in np.concatenate([f.b / f.a[0], f.a / f.a[0]])) for f in (shelf, hp)
+    return (
+        _biquad(4.0, 1 / math.sqrt(2), 1500.0, rate, "high_shelf"),
+        _biquad(0.0, 0.5, 38.0, rate, "high_pass"),
     )
+
+
+def _biquad(gain_db: float, q: float, fc: float, rate: int, kind: str) -> tuple[float, ...]:
+    """pyloudnorm's ``IIRfilter`` design (RBJ cookbook), normalised by a0."""
+    a = 10 ** (gain_db / 40.0)
+    w0 = 2.0 * math.pi * (fc / rate)
+    alpha = math.sin(w0) / (2.0 * q)
+    cos = math.cos(w0)
+    if kind == "high_shelf":
+        b = (
+            a * ((a + 1) + (a - 1) * cos + 2 * math.sqrt(a) * alpha),
+            -2 * a * ((a - 1) + (a + 1) * cos),
+            a * ((a + 1) + (a - 1) * cos - 2 * math.sqrt(a) * alpha),
+        )
+        den = (
+            (a + 1) - (a - 1) * cos + 2 * math.sqrt(a) * alpha,
+            2 * ((a - 1) - (a + 1) * cos),
+            (a + 1) - (a - 1) * cos - 2 * math.sqrt(a) * alpha,
+        )
+    else:  # high_pass
+        b = ((1 + cos) / 2, -(1 + cos), (1 + cos) / 2)
+        den = (1 + alpha, -2 * cos, 1 - alpha)
+    a0 = den[0]
+    return (b[0] / a0, b[1] / a0, b[2] / a0, 1.0, den[1] / a0, den[2] / a0)
+
+
+# a layout for a channel count (FFmpeg's names; the filters do not care which channel is which)
+_LAYOUTS = {1: "mono", 2: "stereo", 3: "2.1", 4: "quad", 5: "5.0", 6: "5.1", 7: "6.1", 8: "7.1"}
+
+
+class KWeighting:
+    """The K-weighting cascade as a stateful FFmpeg filter graph: ``filter(x)`` takes float64
+    samples of shape (channels, n) and returns them filtered, continuing from the previous call
+    (``abuffer -> biquad -> biquad -> abuffersink``, all in double precision)."""
+
+    def __init__(self, rate: int, channels: int) -> None:
+        self.rate = rate
+        self.layout = _LAYOUTS.get(channels, f"{channels}c")
+        self._pts = 0
+        self._graph = graph = av.filter.Graph()
+        node = graph.add_abuffer(
+            format="dblp", sample_rate=rate, layout=self.layout, time_base=Fraction(1, rate)
+        )
+        first = node
+        for section in _k_weighting_sos(rate):
+            names = ("b0", "b1", "b2", "a0", "a1", "a2")
+            args = ":".join(f"{k}={v!r}" for k, v in zip(names, section, strict=True))
+            nxt = graph.add("biquad", args)
+            node.link_to(nxt)
+            node = nxt
+        sink = graph.add("abuffersink")
+        node.link_to(sink)
+        graph.configure()
+        self._src = first
+
+    def filter(self, x: np.ndarray) -> np.ndarray:
+        frame = av.AudioFrame.from_ndarray(
+            np.ascontiguousarray(x, dtype=np.float64), format="dblp", layout=self.layout
+        )
+        frame.sample_rate = self.rate
+        frame.time_base = Fraction(1, self.rate)
+        frame.pts = self._pts
+        self._pts += x.shape[1]
+        self._graph.push(frame)
+        out = []
+        while True:
+            try:
+                out.append(self._graph.pull().to_ndarray())
+            except (av.error.BlockingIOError, av.error.EOFError):
+                break
+        if not out:
+            return np.zeros((x.shape[0], 0))
+        return out[0] if len(out) == 1 else np.concatenate(out, axis=1)
 
 
 class AudioAnalyzer:
@@ -82,8 +158,7 @@ class AudioAnalyzer:
         self.samples = 0
         self.start_t: float | None = None
         self.peak = 0.0
-        self._sos = k_weighting_sos(rate)
-        self._zi = np.zeros((self._sos.shape[0], channels, 2))
+        self._kw = KWeighting(rate, channels)
         self._gains = np.array(
             [CHANNEL_GAINS[i] if i < len(CHANNEL_GAINS) else 1.0 for i in range(channels)]
         )[:, None]
@@ -127,7 +202,9 @@ class AudioAnalyzer:
         amp = np.abs(x).max(axis=0)
         self.peak = max(self.peak, float(amp.max()))
         self._silence(amp < self._threshold)
-        y, self._zi = sosfilt(self._sos, x, axis=-1, zi=self._zi)
+        y = self._kw.filter(x)
+        if y.shape[1] != x.shape[1]:  # biquads have no delay: FFmpeg hands back every sample
+            raise RuntimeError(f"K-weighting returned {y.shape[1]} of {x.shape[1]} samples")
         power = (self._gains * y * y).sum(axis=0)
         self._accumulate(power)
         self.samples += x.shape[1]
