@@ -11,7 +11,8 @@ below, chained with ``from exc``. Each class carries the CLI exit code it maps t
     │   ├── ExperimentError          an experiment file that does not validate
     │   ├── TemplateError            a prompt template that does not render
     │   ├── MissingKeyError          no API key where a provider needs one
-    │   └── UnknownProviderError     a provider name nobody registered
+    │   ├── UnknownProviderError     a provider name nobody registered
+    │   └── StoreNotFoundError       a command reads an MLflow store that does not exist
     ├── AnalysisError                (exit 2) a file that cannot be analysed as a video
     ├── ProviderError                (exit 3) the provider or the network failed
     │   ├── ProviderConnectionError  the request never got an answer
@@ -31,6 +32,7 @@ below, chained with ``from exc``. Each class carries the CLI exit code it maps t
     ├── TrackingError                (exit 3) MLflow could not be reached or written
     ├── BudgetExceededError          (exit 1) the next run would overshoot the budget
     └── AbortedError                 (exit 1) the user declined or interrupted
+        └── SpendNotConfirmedError   a paid run above confirm_above, not confirmed
 
 Messages are one line, say what is wrong and how to fix it, and never contain an API key.
 """
@@ -86,6 +88,18 @@ class MissingKeyError(ConfigError):
 
 class UnknownProviderError(ConfigError):
     """No provider is registered under the requested name."""
+
+
+class StoreNotFoundError(ConfigError):
+    """A command that only reads MLflow was pointed at a local store that does not exist (a read
+    never creates one)."""
+
+    def __init__(self, uri: str) -> None:
+        super().__init__(
+            f"no MLflow store at {uri} (run veolab run first, or set MLFLOW_TRACKING_URI or "
+            "--tracking-uri to your store)"
+        )
+        self.uri = uri
 
 
 class AnalysisError(VeolabError):
@@ -222,3 +236,16 @@ class AbortedError(VeolabError):
     """The user declined the confirmation or interrupted the work."""
 
     exit_code = EXIT_FAILED
+
+
+class SpendNotConfirmedError(AbortedError):
+    """A paid run's estimated spend is above ``confirm_above`` and nobody confirmed it.
+
+    ``estimated_spend`` and ``confirm_above`` (USD) say how far; the library never prompts:
+    pass ``yes=True`` (``RunOptions``) to spend it.
+    """
+
+    def __init__(self, message: str, *, estimated_spend: float, confirm_above: float) -> None:
+        super().__init__(message)
+        self.estimated_spend = estimated_spend
+        self.confirm_above = confirm_above

@@ -22,7 +22,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "check": ("veolab.cli.check:check", "Analyse one MP4 and check it against expectations."),
     "plan": ("veolab.cli.run:plan", "Show every run of an experiment, its status and cost."),
     "run": ("veolab.cli.run:run", "Run an experiment: generate, analyse, log to MLflow."),
-    "ui": ("veolab.cli.run:ui", "Start the MLflow UI on veolab's tracking store."),
+    "ui": ("veolab.cli.ui:ui", "Start the MLflow UI on veolab's tracking store."),
     "compare": ("veolab.cli.compare:compare", "Compare the variants of an experiment."),
     "report": ("veolab.cli.compare:report", "Write a side-by-side HTML report."),
     "rerun": ("veolab.cli.compare:rerun", "Reissue a logged request and measure reproducibility."),

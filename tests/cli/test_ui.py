@@ -1,0 +1,118 @@
+"""`veolab ui`: a remote store gets its address, a missing one an error, and a kill stops every
+process the UI started."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+from click.testing import CliRunner
+
+from veolab.cli import cli
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _descendants(pid: int) -> set[int]:
+    """Every live process below ``pid`` (from /proc)."""
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        children.setdefault(int(fields[1]), []).append(int(entry.name))
+    found, todo = set(), [pid]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            found.add(child)
+            todo.append(child)
+    return found
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+def test_a_tracking_server_gets_its_address_not_a_second_ui():
+    r = CliRunner().invoke(cli, ["ui", "--tracking-uri", "http://127.0.0.1:9/"])
+    assert r.exit_code == 0, r.output
+    assert r.output == "MLflow UI of the tracking server: http://127.0.0.1:9/\n"
+
+
+def test_a_missing_local_store_is_an_error_and_is_not_created(tmp_path: Path):
+    db = tmp_path / "elsewhere" / "mlflow.db"
+    r = CliRunner().invoke(cli, ["ui", "--tracking-uri", f"sqlite:///{db}"])
+    assert r.exit_code == 2
+    assert r.output == (
+        f"Error: no MLflow store at sqlite:///{db} (run veolab run first, or set "
+        "MLFLOW_TRACKING_URI or --tracking-uri to your store)\n"
+    )
+    assert not db.parent.exists()
+
+
+@pytest.mark.slow  # mlflow ui takes 10 s to a few minutes to start on a loaded machine
+def test_sigterm_stops_the_ui_and_every_worker(tmp_path: Path):
+    from veolab.tracking.store import Tracker
+
+    uri = f"sqlite:///{tmp_path / 'mlruns' / 'mlflow.db'}"
+    Tracker(uri).experiment_id("made-by-veolab")  # an existing store
+    port = _free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "veolab", "ui", "--tracking-uri", uri, "--port", str(port)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "NO_PROXY": "127.0.0.1"},
+    )
+    started: set[int] = set()
+    try:
+        deadline = time.monotonic() + 180
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(f"http://127.0.0.1:{port}/", timeout=2).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                time.sleep(0.5)
+        else:
+            raise AssertionError("the MLflow UI never answered")
+        started = _descendants(proc.pid)
+        assert started, "veolab ui started no process"
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=120)
+        assert proc.returncode == 143, err
+        assert "interrupted by SIGTERM" in err
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and any(_alive(p) for p in started):
+            time.sleep(0.2)
+        assert not [p for p in started if _alive(p)], "processes left serving after the kill"
+        try:
+            httpx.get(f"http://127.0.0.1:{port}/", timeout=2)
+            served = True
+        except httpx.HTTPError:
+            served = False
+        assert not served
+    finally:
+        for pid in [proc.pid, *started]:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        proc.wait()
