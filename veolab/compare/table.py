@@ -1,8 +1,10 @@
 """Group runs, summarise metrics and compare each group with a baseline.
 
-    result = compare_runs(load_runs("quickstart"))
+    result = compare_runs("quickstart")                 # or a sweep's run id, or load_runs(...)
     result.to_dict()["ab"][0]["verdict"]
     # -> 'too few runs'
+    result.to_dict()["ab"][0]["inconclusive"]
+    # -> 'n=2 vs n=2: at least 3 runs a group are needed for a verdict; add seeds'
 
 Groups are the variants (``by="variant"``) or the values of any swept key: a template variable
 (``var.lighting``), a request param (``resolution``), or any column of the run table
@@ -19,10 +21,19 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
-from veolab.compare.runs import RunTable
-from veolab.compare.stats import BOUNDS, ABResult, Summary, compare_samples, mean_ci
+from veolab.compare.runs import RunTable, load_runs
+from veolab.compare.stats import (
+    BOUNDS,
+    MIN_N,
+    TOO_FEW,
+    ABResult,
+    Summary,
+    compare_samples,
+    mean_ci,
+)
 from veolab.errors import ConfigError
 from veolab.tracking import schema as S
+from veolab.tracking.store import Tracker
 
 # shown when present in the runs, in this order
 DEFAULT_METRICS = (
@@ -105,7 +116,7 @@ class CompareResult:
             "metrics": self.metrics,
             "sweeps": self.sweep_ids,
             "groups": [g.to_dict() for g in self.groups],
-            "ab": [a.to_dict() for a in self.ab],
+            "ab": [a.to_dict() | {"inconclusive": inconclusive(a)} for a in self.ab],
             "notes": self.notes,
         }
 
@@ -164,6 +175,16 @@ def _csv(x: float | None) -> str:
     return "" if x is None else f"{x:.6g}"
 
 
+def inconclusive(a: ABResult) -> str | None:
+    """Why a comparison has no verdict (``ab[].inconclusive`` in the JSON), None when it has one."""
+    if a.verdict != TOO_FEW:
+        return None
+    return (
+        f"n={a.n_baseline} vs n={a.n_group}: at least {MIN_N} runs a group are needed for a "
+        "verdict; add seeds"
+    )
+
+
 def metric_name(name: str) -> str:
     name = name.removeprefix("metrics.")
     return ALIASES.get(name, name)
@@ -206,13 +227,21 @@ def _finite(v: Any) -> bool:
 
 
 def compare_runs(
-    table: RunTable,
+    table: RunTable | str,
     *,
     by: str = "variant",
     metrics: list[str] | None = None,
     baseline: str | None = None,
+    tracking_uri: str | None = None,
+    all_sweeps: bool = False,
 ) -> CompareResult:
-    """Summaries per group and A/B verdicts against the baseline group."""
+    """Summaries per group and A/B verdicts against the baseline group.
+
+    ``table`` is what ``veolab compare`` takes, an experiment name or a sweep's parent run id
+    (loaded from ``tracking_uri``, else MLFLOW_TRACKING_URI, else sqlite:///mlruns/mlflow.db;
+    ``all_sweeps`` as ``--all-sweeps``), or a :class:`RunTable` already loaded by ``load_runs``.
+    """
+    table = as_run_table(table, tracking_uri=tracking_uri, all_sweeps=all_sweeps)
     frame = table.frame
     col = group_column(frame, by)
     if metrics:
@@ -298,6 +327,25 @@ def compare_runs(
     )
 
 
+def as_run_table(
+    target: RunTable | str,
+    *,
+    tracking_uri: str | None = None,
+    all_sweeps: bool = False,
+    tracker: Tracker | None = None,
+) -> RunTable:
+    """``target`` itself when it is a loaded :class:`RunTable`, else the runs it names."""
+    if isinstance(target, RunTable):
+        return target
+    if isinstance(target, str):
+        tracker = tracker or Tracker(tracking_uri)
+        return load_runs(target, tracker=tracker, all_sweeps=all_sweeps)
+    raise TypeError(
+        "expected an experiment name, a sweep's run id or a RunTable (veolab.compare.load_runs), "
+        f"not {type(target).__name__}"
+    )
+
+
 def _group_order(table: RunTable, frame, col: str, g: Group) -> tuple:
     """The experiment file's order where it is known (variants, then listed values), else sorted."""
     order = table.order
@@ -334,7 +382,9 @@ __all__ = [
     "CompareResult",
     "DEFAULT_METRICS",
     "Group",
+    "as_run_table",
     "compare_runs",
     "group_column",
+    "inconclusive",
     "metric_name",
 ]

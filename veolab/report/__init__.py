@@ -1,8 +1,7 @@
 """The side-by-side HTML report of a comparison (``veolab report``).
 
-    from veolab.compare import load_runs
     from veolab.report import write_report
-    info = write_report(load_runs("quickstart"), "report.html")
+    info = write_report("quickstart", "report.html")        # or a RunTable from load_runs(...)
 
 ``info`` names the page and its media folder (``path``, ``files_dir``) and counts what they hold.
 """

@@ -1,15 +1,16 @@
 """``veolab report``: one self-contained HTML page per comparison, media beside it.
 
-    info = write_report(load_runs("quickstart"), Path("report.html"))
+    info = write_report("quickstart", "report.html", by="var.lighting")
     info.files_dir
     # -> PosixPath('report_files')
 
 The page (``templates/report.html.j2``, inline CSS, no scripts, no network) has one column per
 group: its prompt with the differences from the baseline highlighted, metric and check badges,
 and for every run its video, contact sheet and first/middle/last stills; then the compare table
-and the A/B verdicts. Media are copied from MLflow into ``<name>_files/<run id>/`` and linked
-relatively, so the folder works offline once zipped. The page and its folder are also logged to
-the sweep's parent run under ``report/``.
+and the A/B verdicts (a comparison with too few runs for a verdict says so once and shows its
+differences marked inconclusive). Media are copied from MLflow into ``<name>_files/<run id>/``
+and linked relatively, so the folder works offline once zipped. The page and its folder are
+also logged to the sweep's parent run under ``report/``.
 """
 
 from __future__ import annotations
@@ -21,10 +22,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from veolab.compare.render import diff_text, fmt, mean_ci_text
+from veolab.compare.render import diff_text, fmt, mean_ci_text, verdict_text
 from veolab.compare.runs import RunTable
-from veolab.compare.stats import HIGHER, LOWER, SAME, TOO_FEW
-from veolab.compare.table import CompareResult, compare_runs
+from veolab.compare.stats import HIGHER, LOWER, MIN_N, SAME, TOO_FEW
+from veolab.compare.table import CompareResult, as_run_table, compare_runs, inconclusive
 from veolab.errors import ConfigError, VeolabError
 from veolab.report.diff import prompt_diff
 from veolab.tracking import schema as S
@@ -163,6 +164,12 @@ def _context(
                 }
             )
         verdicts = sorted(result.verdicts(g.label), key=lambda a: verdict_rank.get(a.verdict, 3))
+        few = sorted({(a.n_baseline, a.n_group) for a in verdicts if a.verdict == TOO_FEW})
+        few_text = (
+            " or ".join(f"n={nb} vs n={ng}" for nb, ng in few)
+            + f", fewer than {MIN_N} runs a group: no verdict, so the differences below are "
+            "inconclusive; add seeds"
+        )
         columns.append(
             {
                 "label": g.label,
@@ -179,11 +186,13 @@ def _context(
                 "verdicts": [
                     {
                         "metric": a.metric,
-                        "verdict": a.verdict,
+                        "verdict": verdict_text(a),
+                        "kind": _verdict_kind(a.verdict),
                         "diff": diff_text(a.unpaired.diff, a.unpaired.lo, a.unpaired.hi),
                     }
                     for a in verdicts
                 ],
+                "inconclusive": few_text if few else "",
                 "runs_detail": runs,
             }
         )
@@ -196,14 +205,17 @@ def _context(
             "pairs": a.paired.n_pairs,
             "paired": diff_text(a.paired.diff, a.paired.lo, a.paired.hi),
             "p": fmt(a.paired.p_value),
-            "verdict": a.verdict,
+            "verdict": verdict_text(a),
+            "kind": _verdict_kind(a.verdict),
+            "why": inconclusive(a) or "",
             "method": a.method,
         }
         for a in result.ab
     ]
     notes = list(result.notes)
     for a in result.ab:
-        notes += [n for n in a.notes if n not in notes]
+        if a.verdict != TOO_FEW:  # said once per group, above its inconclusive differences
+            notes += [n for n in a.notes if n not in notes]
     return {
         "title": f"{result.experiment}: {len(result.groups)} variants compared",
         "experiment": result.experiment,
@@ -236,20 +248,40 @@ def _context(
     }
 
 
+def _verdict_kind(verdict: str) -> str:
+    """The CSS class of a verdict."""
+    return {HIGHER: "higher", LOWER: "lower", SAME: "same", TOO_FEW: "inconclusive"}.get(
+        verdict, ""
+    )
+
+
 def write_report(
-    table: RunTable,
+    table: RunTable | str,
     out: Path | str,
     *,
     result: CompareResult | None = None,
     tracker: Tracker | None = None,
+    tracking_uri: str | None = None,
+    by: str = "variant",
+    metrics: list[str] | None = None,
+    baseline: str | None = None,
+    all_sweeps: bool = False,
     log_to_mlflow: bool = True,
 ) -> ReportInfo:
-    """Write ``out`` (HTML) and ``<stem>_files/`` next to it; log both to the sweep run."""
+    """Write ``out`` (HTML) and ``<stem>_files/`` next to it; log both to the sweep run.
+
+    Takes what ``veolab report`` takes: ``table`` is an experiment name or a sweep's parent
+    run id (read from ``tracker``, else ``tracking_uri``, else MLFLOW_TRACKING_URI, else
+    sqlite:///mlruns/mlflow.db) or a :class:`RunTable` from ``load_runs``; ``by``, ``metrics``,
+    ``baseline`` and ``all_sweeps`` are the options of the same names, unless ``result`` is a
+    comparison already made.
+    """
     out = Path(out)
     if out.suffix.lower() not in (".html", ".htm"):
         raise ConfigError(f"-o {out}: the report is HTML, give a name ending in .html")
-    tracker = tracker or Tracker()
-    result = result or compare_runs(table)
+    tracker = tracker or Tracker(tracking_uri)
+    table = as_run_table(table, tracker=tracker, all_sweeps=all_sweeps)
+    result = result or compare_runs(table, by=by, metrics=metrics, baseline=baseline)
     out.parent.mkdir(parents=True, exist_ok=True)
     files_name = f"{out.stem}_files"
     files_dir = out.parent / files_name
