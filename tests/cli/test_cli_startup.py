@@ -36,7 +36,7 @@ def test_help_imports_no_heavy_library() -> None:
 
 @pytest.mark.parametrize(
     "command",
-    ["generate", "check", "plan", "run", "ui", "compare", "report", "rerun", "rate", "sim"],
+    ["generate", "check", "plan", "run", "ui", "runs", "compare", "report", "rerun", "rate", "sim"],
 )
 def test_subcommand_help_imports_no_heavy_library(command: str) -> None:
     assert imported_after([command, "--help"]) == []

@@ -64,11 +64,20 @@ def test_rate_wants_a_generation_run(sweep, tmp_path):
     assert (r.exit_code, r.output) == (
         2,
         f"Error: run {sweep.parent_id} is a sweep run, not a generation: "
-        "rate one of its child runs\n",
+        f"rate one of its child runs: veolab runs {sweep.parent_id} lists them\n",
+    )
+    r = invoke("rerun", sweep.parent_id[:8], "--tracking-uri", uri)
+    assert (r.exit_code, r.output) == (
+        2,
+        f"Error: run {sweep.parent_id} is a sweep run, not a generation: "
+        f"rerun one of its child runs: veolab runs {sweep.parent_id} lists them\n",
     )
     r = invoke("rate", "0" * 32, "3", "--tracking-uri", uri)
-    assert r.exit_code == 2
-    assert r.output.startswith(f"Error: no run '{'0' * 32}' in {uri}: copy the id from ")
+    assert (r.exit_code, r.output) == (
+        2,
+        f"Error: no run '{'0' * 32}' in {uri}: copy an id from `veolab runs`, "
+        "or pass --tracking-uri for another store\n",
+    )
     r = invoke("rate", sweep.runs[(DARK, 2)], "great", "--tracking-uri", uri)
     assert r.exit_code == 2
     assert "'great' is not a valid float" in r.output

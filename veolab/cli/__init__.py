@@ -23,6 +23,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "plan": ("veolab.cli.run:plan", "Show every run of an experiment, its status and cost."),
     "run": ("veolab.cli.run:run", "Run an experiment: generate, analyse, log to MLflow."),
     "ui": ("veolab.cli.ui:ui", "Start the MLflow UI on veolab's tracking store."),
+    "runs": ("veolab.cli.runs:runs", "List an experiment's runs: ids, status, checks, cost."),
     "compare": ("veolab.cli.compare:compare", "Compare the variants of an experiment."),
     "report": ("veolab.cli.compare:report", "Write a side-by-side HTML report."),
     "rerun": ("veolab.cli.compare:rerun", "Reissue a logged request and measure reproducibility."),

@@ -166,7 +166,9 @@ def rerun(
 ) -> None:
     """Reissue the request RUN_ID logged and measure how reproducible it is.
 
-    Never served from the cache: every rerun is a new generation, paid on a paid provider.
+    RUN_ID is a generation run's id or a unique prefix of it (at least 4 characters; veolab runs
+    lists them). Never served from the cache: every rerun is a new generation, paid on a paid
+    provider.
     """
     from veolab.runner.rerun import execute_rerun, plan_rerun
     from veolab.tracking.store import Tracker
@@ -186,7 +188,7 @@ def rerun(
         else "$0.00 (free provider)"
     )
     click.echo(
-        f"Rerun of {run_id} ({plan.run_name}) on {plan.provider} {plan.model}, "
+        f"Rerun of {plan.original_run_id} ({plan.run_name}) on {plan.provider} {plan.model}, "
         f"{seed_text}: {cost_text}",
         err=True,
     )
@@ -202,7 +204,7 @@ def rerun(
         click.echo(
             json.dumps(
                 {
-                    "original_run_id": run_id,
+                    "original_run_id": plan.original_run_id,
                     "parent_run_id": result.parent_run_id,
                     "spend": result.spend,
                     "reruns": [
@@ -226,36 +228,27 @@ def rerun(
 
 
 def _print_reruns(plan, result) -> None:
+    """One row per rerun, its new run id whole (to copy into rate, runs or the MLflow UI);
+    errors under the table, where they have room."""
     from rich.console import Console
-    from rich.table import Table
+    from rich.markup import escape
 
-    t = Table(title=f"reproducibility against {plan.original_run_id}", title_justify="left")
-    for col in (
-        "#",
-        "run",
-        "seed",
-        "repro_score",
-        "PSNR dB",
-        "SSIM",
-        "identical frames",
-        "audio corr",
-        "checks",
-    ):
-        t.add_column(col, justify="left" if col in ("run", "checks") else "right")
+    from veolab.cli.tables import ID_COLUMN, id_table
+
+    t = id_table()
+    t.add_column("#", justify="right", no_wrap=True)
+    t.add_column("run", **ID_COLUMN)
+    for col in ("seed", "repro\nscore", "PSNR\ndB", "SSIM", "same\nframes", "audio\ncorr"):
+        t.add_column(col, justify="right", no_wrap=True)
+    t.add_column("checks", no_wrap=True)
+    errors = []
     for r in result.reruns:
         m = r.repro
         if r.error:
             t.add_row(
-                str(r.index + 1),
-                r.run_id or "–",
-                str(r.seed),
-                "–",
-                "–",
-                "–",
-                "–",
-                "–",
-                f"[red]{r.error}[/red]",
+                str(r.index + 1), r.run_id or "–", str(r.seed), *["–"] * 5, "[red]error[/red]"
             )
+            errors.append(f"rerun {r.index + 1}: [red]{escape(r.error)}[/red]")
             continue
         t.add_row(
             str(r.index + 1),
@@ -268,7 +261,11 @@ def _print_reruns(plan, result) -> None:
             "–" if not m or m.audio_corr is None else f"{m.audio_corr:.3f}",
             "passed" if r.checks_passed else "failed",
         )
-    Console().print(t)
+    console = Console()
+    console.print(f"reproducibility against {plan.original_run_id}", highlight=False)
+    console.print(t)
+    for line in errors:
+        console.print(line)
     if not plan.has_video:
         click.echo("note: the original run has no video, so reproducibility was not measured")
     click.echo(
@@ -284,7 +281,10 @@ def _print_reruns(plan, result) -> None:
 @click.option("--tracking-uri", default=None, help=TRACKING_HELP)
 @handle_errors
 def rate(run_id: str, score: float, note: str | None, tracking_uri: str | None) -> None:
-    """Give the generation RUN_ID a human SCORE from 1 to 5 (and an optional --note)."""
+    """Give the generation RUN_ID a human SCORE from 1 to 5 (and an optional --note).
+
+    RUN_ID is the run's id or a unique prefix of it (at least 4 characters; veolab runs lists them).
+    """
     from veolab.tracking.rating import check_score
     from veolab.tracking.rating import rate as rate_run
     from veolab.tracking.store import Tracker
@@ -292,4 +292,4 @@ def rate(run_id: str, score: float, note: str | None, tracking_uri: str | None) 
     check_score(score)  # before opening the store
     r = rate_run(run_id, score, note, tracker=Tracker(tracking_uri))
     again = f" (rating {r.ratings}; the latest counts)" if r.ratings > 1 else ""
-    click.echo(f"Rated {run_id}: {r.score:g}/5{again}" + (f" - {r.note}" if r.note else ""))
+    click.echo(f"Rated {r.run_id}: {r.score:g}/5{again}" + (f" - {r.note}" if r.note else ""))

@@ -27,7 +27,7 @@ from veolab.errors import ConfigError
 from veolab.tracking import schema as S
 from veolab.tracking.store import Tracker
 
-RUN_ID = re.compile(r"^[0-9a-f]{32}$")
+RUN_ID = re.compile(r"^[0-9a-f]{4,32}$")  # a run id, or a unique prefix of one (Tracker.find_run)
 REPRO_METRICS = (S.REPRO_SCORE, S.REPRO_PSNR, S.REPRO_SSIM, S.REPRO_IDENTICAL, S.REPRO_AUDIO_CORR)
 
 
@@ -103,7 +103,8 @@ def resolve_target(tracker: Tracker, target: str) -> tuple[str, str, str | None]
                     f"{target} is a generation run, not a sweep: pass its parent run id "
                     f"{run.data.tags.get(S.PARENT_RUN_ID, '')} or the experiment name"
                 )
-            return tracker.experiment_name(run.info.experiment_id), run.info.experiment_id, target
+            exp_id = run.info.experiment_id
+            return tracker.experiment_name(exp_id), exp_id, run.info.run_id
     names = _experiment_names(tracker)
     hint = (
         f"; experiments in {tracker.uri}: {', '.join(names)}"

@@ -213,7 +213,8 @@ def plan_rerun(
     api_key: str | None = None,
     base_url: str | None = None,
 ) -> RerunPlan:
-    """Everything a rerun needs, checked before anything is sent or paid."""
+    """Everything a rerun needs, checked before anything is sent or paid. ``run_id`` is a
+    generation run's id or a unique prefix of it (at least 4 characters)."""
     from veolab.providers import provider_class
     from veolab.tracking.rating import generation_run
 
@@ -222,7 +223,8 @@ def plan_rerun(
     if seed is not None and not 0 <= seed <= SEED_MAX:
         raise ConfigError(f"--seed {seed} is outside 0 to {SEED_MAX}")
     tracker = tracker or Tracker()
-    run = generation_run(tracker, run_id)
+    run = generation_run(tracker, run_id, verb="rerun")
+    run_id = run.info.run_id  # a unique prefix names the run; its whole id from here on
     tags = run.data.tags
     provider, model = tags.get(S.PROVIDER), tags.get(S.MODEL)
     if not provider or not model:

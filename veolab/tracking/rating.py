@@ -39,21 +39,25 @@ def check_score(score: float) -> float:
     return value
 
 
-def generation_run(tracker: Tracker, run_id: str):
-    """The generation run ``run_id``; a ConfigError when there is none or it is another kind
-    (an unreachable store is a TrackingError, exit 3)."""
+def generation_run(tracker: Tracker, run_id: str, verb: str = "rate"):
+    """The generation run ``run_id`` names (its id or a unique prefix of it); a ConfigError when
+    there is none or it is another kind, worded for the command ``verb`` (an unreachable store is
+    a TrackingError, exit 3)."""
     run = tracker.find_run(run_id)
     if run is None:
         raise ConfigError(
-            f"no run {run_id!r} in {tracker.uri}: copy the id from "
-            "`veolab compare --json` or the MLflow UI"
+            f"no run {run_id!r} in {tracker.uri}: copy an id from `veolab runs`, "
+            "or pass --tracking-uri for another store"
         )
     kind = run.data.tags.get(S.KIND)
     if kind != S.KIND_GENERATION:
-        raise ConfigError(
-            f"run {run_id} is a {kind or 'non-veolab'} run, not a generation: "
-            "rate one of its child runs"
+        rid = run.info.run_id
+        hint = (
+            f"{verb} one of its child runs: veolab runs {rid} lists them"
+            if kind in (S.KIND_SWEEP, S.KIND_RERUN)
+            else f"{verb} a generation run: veolab runs lists them"
         )
+        raise ConfigError(f"run {rid} is a {kind or 'non-veolab'} run, not a generation: {hint}")
     return run
 
 
@@ -65,7 +69,7 @@ def rate(
     if note is not None and len(note) > NOTE_MAX:
         raise ConfigError(f"the note has {len(note)} characters: keep it under {NOTE_MAX}")
     tracker = tracker or Tracker()
-    generation_run(tracker, run_id)
+    run_id = generation_run(tracker, run_id).info.run_id  # a prefix becomes the whole id
     step = len(tracker.metric_history(run_id, S.HUMAN_SCORE))
     tags = {S.RATING_NOTE: note} if note else {}
     tracker.log_metric_step(run_id, S.HUMAN_SCORE, value, step, tags)
@@ -80,6 +84,7 @@ def get_rating(run_id: str, *, tracker: Tracker | None = None) -> Rating | None:
     run = generation_run(tracker, run_id)
     if S.HUMAN_SCORE not in run.data.metrics:
         return None
+    run_id = run.info.run_id
     history = tracker.metric_history(run_id, S.HUMAN_SCORE)
     return Rating(
         run_id, run.data.metrics[S.HUMAN_SCORE], run.data.tags.get(S.RATING_NOTE), len(history)

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import socket
 import sqlite3
 import sys
@@ -27,10 +28,16 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from veolab.errors import TrackingError
+from veolab.errors import ConfigError, TrackingError
 from veolab.tracking import schema as S
 
 DEFAULT_DIR = "mlruns"
+
+# run ids: MLflow's are 32 hex characters; a prefix of at least MIN_PREFIX of them names a run
+RUN_ID_LENGTH = 32
+MIN_PREFIX = 4
+MAX_CANDIDATES = 10  # an ambiguous prefix lists this many runs
+_HEX = re.compile(r"[0-9a-f]+")
 
 
 def default_tracking_uri() -> str:
@@ -385,8 +392,33 @@ class Tracker:
         return self._call("get run", self.client.get_run, run_id)
 
     def find_run(self, run_id: str):
-        """The run, or None when the store has no such run (an unreachable store still raises
-        TrackingError: exit 3, never "no run")."""
+        """The run ``run_id`` names: its whole id, or (as git takes a short commit id) a prefix
+        of at least 4 characters that one run's id starts with; None when no run matches.
+
+        A prefix shorter than that, or one that several runs share, is a ConfigError (the latter
+        lists them: id, experiment, variant, seed). An unreachable store still raises
+        TrackingError: exit 3, never "no run".
+        """
+        ref = run_id.strip().lower()
+        if len(ref) >= RUN_ID_LENGTH:
+            return self._run_by_id(run_id.strip())
+        if len(ref) < MIN_PREFIX:
+            raise ConfigError(
+                f"run id {run_id!r} is too short: give at least {MIN_PREFIX} characters of it "
+                "(veolab runs lists the ids)"
+            )
+        found = self.runs_with_prefix(ref, limit=MAX_CANDIDATES + 1)
+        if len(found) > 1:
+            many = len(found) > MAX_CANDIDATES
+            count = f"more than {MAX_CANDIDATES}" if many else str(len(found))
+            shown = ", ".join(self._candidate(r) for r in found[:MAX_CANDIDATES])
+            raise ConfigError(
+                f"run id {run_id!r} is ambiguous: {count} runs start with it: {shown}"
+                f"{', ...' if many else ''}; give more characters of the one you mean"
+            )
+        return found[0] if found else None
+
+    def _run_by_id(self, run_id: str):
         from mlflow.exceptions import MlflowException
 
         try:
@@ -399,6 +431,75 @@ class Tracker:
             return self._call("get run", self.client.get_run, run_id)
         except Exception:  # noqa: BLE001 - converted (with the hint) by _call
             return self._call("get run", self.client.get_run, run_id)
+
+    def runs_with_prefix(self, prefix: str, limit: int = MAX_CANDIDATES + 1) -> list:
+        """Up to ``limit`` runs (not deleted, in any experiment) whose id starts with ``prefix``,
+        oldest first. MLflow's search takes ``attributes.run_id LIKE '<prefix>%'`` on every store
+        (SQL, file, server), so the database does the matching."""
+        prefix = prefix.lower()
+        if not _HEX.fullmatch(prefix):
+            return []  # MLflow's ids are hex: nothing starts with anything else
+
+        def go() -> list:
+            ids = [e.experiment_id for e in self._experiments()]
+            found: list = []
+            for i in range(0, len(ids), 100):
+                found += self.client.search_runs(
+                    ids[i : i + 100],
+                    f"attributes.run_id LIKE '{prefix}%'",
+                    max_results=limit - len(found),
+                    order_by=["attributes.start_time ASC"],
+                )
+                if len(found) >= limit:
+                    break
+            return sorted(found, key=lambda r: r.info.start_time or 0)
+
+        return self._call("run lookup", go)
+
+    def newest_run(self, filter_string: str = ""):
+        """The most recently started run matching ``filter_string`` in any experiment, or None
+        (``veolab runs`` without an experiment lists the newest generation's)."""
+
+        def go():
+            ids = [e.experiment_id for e in self._experiments()]
+            newest = None
+            for i in range(0, len(ids), 100):
+                page = self.client.search_runs(
+                    ids[i : i + 100],
+                    filter_string,
+                    max_results=1,
+                    order_by=["attributes.start_time DESC"],
+                )
+                if page and (newest is None or page[0].info.start_time > newest.info.start_time):
+                    newest = page[0]
+            return newest
+
+        return self._call("search", go)
+
+    def _experiments(self) -> list:
+        """Every active experiment (all pages); call it inside ``_call``."""
+        out: list = []
+        token = None
+        while True:
+            page = self.client.search_experiments(max_results=1000, page_token=token)
+            out.extend(page)
+            token = page.token
+            if not token:
+                return out
+
+    def _candidate(self, run) -> str:
+        """``<id> (<experiment>, variant <v>, seed <s>)``, or the run's kind for a parent run."""
+        tags = run.data.tags
+        try:
+            where = self.experiment_name(run.info.experiment_id)
+        except TrackingError:
+            where = f"experiment {run.info.experiment_id}"
+        kind = tags.get(S.KIND)
+        if kind == S.KIND_GENERATION:
+            what = f"variant {tags.get(S.VARIANT, '?')}, seed {tags.get(S.SEED, '?')}"
+        else:
+            what = f"{kind or 'non-veolab'} run"
+        return f"{run.info.run_id} ({where}, {what})"
 
     def experiment_name(self, experiment_id: str) -> str:
         return self._call("get experiment", self.client.get_experiment, experiment_id).name
