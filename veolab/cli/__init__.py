@@ -20,7 +20,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "generate": ("veolab.cli.generate:generate", "Make one video from a prompt."),
     "sim": ("veolab.cli.sim:sim", "The offline Veo simulator (sim serve: a local Segmind)."),
     "check": ("veolab.cli.check:check", "Analyse one MP4 and check it against expectations."),
-    "plan": ("veolab.cli.run:plan", "Show every run of an experiment, its status and cost."),
+    "plan": ("veolab.cli.plan:plan", "Show every run of an experiment, its status and cost."),
     "run": ("veolab.cli.run:run", "Run an experiment: generate, analyse, log to MLflow."),
     "ui": ("veolab.cli.ui:ui", "Start the MLflow UI on veolab's tracking store."),
     "runs": ("veolab.cli.runs:runs", "List an experiment's runs: ids, status, checks, cost."),
