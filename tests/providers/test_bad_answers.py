@@ -141,6 +141,7 @@ def _env(monkeypatch) -> None:
     mlflow.set_tracking_uri(os.environ["MLFLOW_TRACKING_URI"])
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("mode", "fault", "billed", "after"), [c[1:] for c in CASES], ids=[c[0] for c in CASES]
 )

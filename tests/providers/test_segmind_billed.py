@@ -236,6 +236,7 @@ def test_result_without_output_twice_then_whole_succeeds(sim_server):
 # -- status answers that cannot be read (issue 9 item 10): they end, they do not poll forever ---
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("content", "ctype", "described"),
     [
@@ -262,6 +263,7 @@ def test_unreadable_status_ends_the_run_with_the_id(sim_server, content, ctype, 
     assert result.request_id == rid and len(srv.ledger()["jobs"]) == 1
 
 
+@pytest.mark.slow
 def test_two_unreadable_status_answers_are_tolerated(sim_server):
     srv = sim_server()
     srv.inject_faults({"route": "status", "kind": "reply", "content": "[]", "count": 2})
@@ -273,6 +275,7 @@ def test_two_unreadable_status_answers_are_tolerated(sim_server):
 # -- bodies that are no video, too large, or never arrive --------------------------------------
 
 
+@pytest.mark.slow
 def test_corrupt_download_is_billed_not_obtained(sim_server):
     srv = sim_server()
     srv.inject_faults(
@@ -299,6 +302,7 @@ def test_download_over_the_cap_is_billed_not_obtained(sim_server):
     )
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("route", "cause"),
     [

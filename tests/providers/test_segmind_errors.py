@@ -245,6 +245,7 @@ def test_connection_refused_is_retried_then_a_connection_error(sim_server):
 # -- rate limits ----------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("retry_after_header", [False, True])
 def test_429_waits_for_the_reset_then_succeeds(sim_server, retry_after_header):
     # a window long enough that a loaded machine still lands the second submit inside it

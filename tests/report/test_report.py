@@ -105,6 +105,7 @@ def test_report_refuses_to_replace_a_foreign_folder(sweep, tmp_path):
     assert "the report is HTML, give a name ending in .html" in r.output
 
 
+@pytest.mark.slow
 @needs_chromium
 @pytest.mark.browser
 def test_report_in_a_real_browser(sweep, report, browser, tmp_path):

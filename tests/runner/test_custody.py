@@ -70,6 +70,7 @@ def test_two_runs_at_once_bill_each_request_once(tmp_path: Path, sim_server, sto
     assert sum(elsewhere) == 6
 
 
+@pytest.mark.slow
 def test_billed_then_403_is_fetched_again_not_paid_again(tmp_path: Path, sim_server) -> None:
     srv = sim_server(api_key=KEY)
     path = project(tmp_path, srv.base_url, "expired")
@@ -107,6 +108,7 @@ def test_billed_then_403_is_fetched_again_not_paid_again(tmp_path: Path, sim_ser
         ledger.close()
 
 
+@pytest.mark.slow
 def test_lost_for_good_is_repaid_only_with_repay_lost(tmp_path: Path, sim_server) -> None:
     srv = sim_server(api_key=KEY)
     path = project(tmp_path, srv.base_url, "gone")
@@ -146,6 +148,7 @@ def _corrupt_mp4() -> str:
     )
 
 
+@pytest.mark.slow
 def test_a_corrupt_body_never_reaches_the_store(tmp_path: Path, sim_server) -> None:
     srv = sim_server(api_key=KEY)
     path = project(tmp_path, srv.base_url, "corrupt")
@@ -176,6 +179,7 @@ def test_a_corrupt_body_never_reaches_the_store(tmp_path: Path, sim_server) -> N
     assert len(list((home / "store").rglob("*.mp4"))) == 2
 
 
+@pytest.mark.slow
 def test_experiment_budget_holds_across_invocations(tmp_path: Path, sim_server) -> None:
     srv = sim_server(api_key=KEY)
     path = project(tmp_path, srv.base_url, "budget", seeds="[1, 2]", extra="budget: 5.0")
@@ -193,6 +197,7 @@ def test_experiment_budget_holds_across_invocations(tmp_path: Path, sim_server) 
     assert len(srv.ledger()["jobs"]) == 3
 
 
+@pytest.mark.slow
 def test_no_wait_skips_a_run_another_process_holds(tmp_path: Path, sim_server) -> None:
     srv = sim_server(api_key=KEY)
     path = project(tmp_path, srv.base_url, "busy")

@@ -28,6 +28,7 @@ def sim_calls(monkeypatch):
     return calls
 
 
+@pytest.mark.slow
 def test_same_seed_reruns_reproduce_exactly_and_are_logged(sweep, tmp_path, sim_calls):
     uri = sweep.isolated(tmp_path)
     rid = sweep.runs[(BRIGHT, 1)]

@@ -47,6 +47,7 @@ def _env(monkeypatch) -> None:
     use_segmind_key(monkeypatch, KEY)
 
 
+@pytest.mark.slow
 def test_queued_job_with_an_id_is_polled_not_paid_again(tmp_path: Path, sim_server) -> None:
     srv = sim_server(api_key=KEY, latency=0.3)
     path = project(tmp_path, srv.base_url)
@@ -85,6 +86,7 @@ def test_queued_job_with_an_id_is_polled_not_paid_again(tmp_path: Path, sim_serv
     assert ids[first.request_hash] in {j["request_id"] for j in jobs}
 
 
+@pytest.mark.slow
 def test_unknown_outcome_is_reported_and_paid_only_on_request(tmp_path: Path, sim_server) -> None:
     srv = sim_server(api_key=KEY)
     path = project(tmp_path, srv.base_url)
@@ -113,6 +115,7 @@ def test_unknown_outcome_is_reported_and_paid_only_on_request(tmp_path: Path, si
     assert len(srv.ledger()["jobs"]) == 2
 
 
+@pytest.mark.slow
 def test_long_prompt_is_cut_in_the_param_and_whole_in_prompt_txt(tmp_path: Path) -> None:
     (tmp_path / "prompts").mkdir()
     (tmp_path / "prompts" / "long.j2").write_text("{{ word }} " * 1500 + "calm blue sea")
@@ -165,6 +168,7 @@ def test_ui_starts_mlflow_on_veolabs_store(monkeypatch) -> None:
     assert r.stderr == f"MLflow UI for {uri} on http://127.0.0.1:5123\n"
 
 
+@pytest.mark.slow
 def test_unreachable_tracking_server_is_exit_3_quickly(tmp_path: Path) -> None:
     import socket
 

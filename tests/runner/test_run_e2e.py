@@ -58,6 +58,7 @@ def _tracking() -> None:
     mlflow.set_tracking_uri(os.environ["MLFLOW_TRACKING_URI"])
 
 
+@pytest.mark.slow
 def test_run_logs_every_generation_with_the_schema(tmp_path: Path) -> None:
     path = project(tmp_path)
     r = CliRunner().invoke(cli, ["run", str(path)])
@@ -124,6 +125,7 @@ def test_run_logs_every_generation_with_the_schema(tmp_path: Path) -> None:
     assert store.read_bytes() == local.read_bytes()
 
 
+@pytest.mark.slow
 def test_second_run_pays_nothing_and_store_relogs(tmp_path: Path, monkeypatch) -> None:
     path = project(tmp_path, "again")
     assert CliRunner().invoke(cli, ["run", str(path)]).exit_code == 0
@@ -152,6 +154,7 @@ def test_second_run_pays_nothing_and_store_relogs(tmp_path: Path, monkeypatch) -
     assert {x.data.tags[S.SOURCE] for x in relogged} == {"store"}
 
 
+@pytest.mark.slow
 def test_force_pays_again(tmp_path: Path) -> None:
     path = project(tmp_path, "force")
     assert CliRunner().invoke(cli, ["run", str(path)]).exit_code == 0
@@ -161,6 +164,7 @@ def test_force_pays_again(tmp_path: Path) -> None:
     assert len(children("force", "FINISHED")) == 8
 
 
+@pytest.mark.slow
 def test_failed_checks_exit_1(tmp_path: Path) -> None:
     path = project(
         tmp_path, "defects", extra="provider: {name: sim, options: {defects: {black_seconds: 1.5}}}"
@@ -179,6 +183,7 @@ def test_failed_checks_exit_1(tmp_path: Path) -> None:
         assert run.data.metrics[S.CHECKS_PASSED] == 0.0
 
 
+@pytest.mark.slow
 def test_provider_failure_is_a_failed_child_and_nothing_running(
     tmp_path: Path, monkeypatch
 ) -> None:
@@ -216,6 +221,7 @@ def test_missing_template_variable_exits_2_and_logs_nothing(tmp_path: Path) -> N
     assert mlflow.get_experiment_by_name("missing") is None
 
 
+@pytest.mark.slow
 def test_interrupt_leaves_nothing_running_and_stale_runs_are_closed(tmp_path: Path) -> None:
     path = project(tmp_path, "interrupt")
     plan = plan_experiment(load_experiment(path))
@@ -246,6 +252,7 @@ def test_interrupt_leaves_nothing_running_and_stale_runs_are_closed(tmp_path: Pa
     assert result.exit_code == 0
 
 
+@pytest.mark.slow
 def test_quickstart_file_runs(tmp_path: Path) -> None:
     repo = Path(__file__).resolve().parents[2]
     shutil.copytree(repo / "prompts", tmp_path / "prompts")

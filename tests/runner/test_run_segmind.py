@@ -34,6 +34,7 @@ def _env(monkeypatch) -> None:
     use_segmind_key(monkeypatch, KEY)
 
 
+@pytest.mark.slow
 def test_paid_run_bills_once_and_logs_cost(tmp_path: Path, sim_server) -> None:
     srv = sim_server(api_key=KEY, credits=100.0)
     path = project(tmp_path, srv.base_url, "paid")
@@ -64,6 +65,7 @@ def test_paid_run_bills_once_and_logs_cost(tmp_path: Path, sim_server) -> None:
     assert len(srv.ledger()["jobs"]) == 4
 
 
+@pytest.mark.slow
 def test_budget_is_reserved_before_submit(tmp_path: Path, sim_server) -> None:
     srv = sim_server(api_key=KEY, latency=0.3)
     path = project(tmp_path, srv.base_url, "budget", seeds="[1, 2, 3]")
@@ -77,6 +79,7 @@ def test_budget_is_reserved_before_submit(tmp_path: Path, sim_server) -> None:
     assert len(srv.ledger()["jobs"]) == 3  # concurrency 4 never overshot the budget
 
 
+@pytest.mark.slow
 def test_confirmation_above_threshold(tmp_path: Path, sim_server) -> None:
     srv = sim_server(api_key=KEY)
     path = project(tmp_path, srv.base_url, "confirm")
@@ -89,6 +92,7 @@ def test_confirmation_above_threshold(tmp_path: Path, sim_server) -> None:
     assert srv.ledger()["jobs"] == []
 
 
+@pytest.mark.slow
 def test_faults_become_failed_runs(tmp_path: Path, sim_server) -> None:
     srv = sim_server(api_key=KEY)
     srv.inject_faults(
@@ -109,6 +113,7 @@ def test_faults_become_failed_runs(tmp_path: Path, sim_server) -> None:
     assert len(srv.ledger()["jobs"]) == 2
 
 
+@pytest.mark.slow
 def test_missing_key_is_exit_2_before_any_request(tmp_path: Path, sim_server, monkeypatch) -> None:
     srv = sim_server(api_key=KEY)
     monkeypatch.delenv("SEGMIND_API_KEY")
@@ -194,7 +199,7 @@ def test_remote_mlflow_server(tmp_path: Path) -> None:
     try:
         import httpx
 
-        deadline = time.time() + 90
+        deadline = time.time() + 300  # mlflow server starts in seconds, or minutes under load
         while time.time() < deadline:
             try:
                 if httpx.get(f"{uri}/health", timeout=1).status_code == 200:

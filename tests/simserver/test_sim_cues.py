@@ -65,6 +65,7 @@ def rms(c: dict[str, Any]) -> float:
 # -- light ---------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_night_is_dark_and_sunny_is_bright(sim_cache: dict) -> None:
     neutral = brightness(clip(sim_cache, "a lake"))
     night = brightness(clip(sim_cache, "a lake at night"))
@@ -96,6 +97,7 @@ def test_without_colour_words_the_palette_is_muted(sim_cache: dict) -> None:
     assert saturation(clip(sim_cache, "a lake")) < 0.5 * saturation(clip(sim_cache, "a red car"))
 
 
+@pytest.mark.slow
 def test_black_and_white_is_grey(sim_cache: dict) -> None:
     mono = clip(sim_cache, "black and white film of a red car")
     assert saturation(mono) < 1.0
@@ -104,6 +106,7 @@ def test_black_and_white_is_grey(sim_cache: dict) -> None:
     assert saturation(clip(sim_cache, "a monochrome street")) < 1.0
 
 
+@pytest.mark.slow
 def test_negative_prompt_keeps_colour(sim_cache: dict) -> None:
     kept = clip(sim_cache, "black and white film of a street", negative_prompt="black and white")
     assert saturation(kept) > 15
@@ -117,6 +120,7 @@ def test_negative_prompt_keeps_colour(sim_cache: dict) -> None:
 # -- motion --------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_fast_moves_much_more_than_still(sim_cache: dict) -> None:
     still = frame_diffs(clip(sim_cache, "a still lake")).mean()
     default = frame_diffs(clip(sim_cache, "a lake")).mean()
@@ -156,6 +160,7 @@ def test_shortcut_is_not_a_cut() -> None:
 # -- audio ---------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_quiet_prompt_is_near_silence(sim_cache: dict) -> None:
     loud = rms(clip(sim_cache, "a forest"))
     quiet = rms(clip(sim_cache, "a silent forest"))

@@ -71,6 +71,7 @@ def test_off_by_default(sim_cache: dict) -> None:
     assert clean["samples"] == 188 * 1024  # 4 s of 48 kHz audio in whole AAC frames
 
 
+@pytest.mark.slow
 def test_black_segment(sim_cache: dict) -> None:
     clip = decoded(sim_cache, {"black_seconds": 1.0})
     assert len(clip["frames"]) == 96

@@ -85,6 +85,7 @@ COMBOS = [
 ]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(("resolution", "aspect", "duration", "audio", "size"), COMBOS)
 def test_shape_matches_veo(
     sim_cache: dict,
@@ -136,6 +137,7 @@ def test_decoded_frame_count_and_audio_samples(sim_cache: dict) -> None:
     assert samples == 188 * 1024
 
 
+@pytest.mark.slow
 def test_same_request_same_bytes(sim_cache: dict) -> None:
     first = render(sim_cache, seed=5)
     req = VideoRequest.build(
@@ -146,6 +148,7 @@ def test_same_request_same_bytes(sim_cache: dict) -> None:
     assert again == first
 
 
+@pytest.mark.slow
 def test_a_different_seed_looks_different(sim_cache: dict) -> None:
     def first_frames(data: bytes) -> np.ndarray:
         with av.open(io.BytesIO(data)) as c:

@@ -99,6 +99,7 @@ def test_image_is_scaled_to_fit(sim_cache: dict, images: dict[str, str]) -> None
     assert diff(tall, fit_image(FIRST, 180, 320)) < 4
 
 
+@pytest.mark.slow
 def test_url_images_stand_in_as_flat_colours(sim_cache: dict) -> None:
     a = frames(sim_cache, image="https://example.com/a.png")[0]
     b = frames(sim_cache, image="https://example.com/b.png")[0]
@@ -108,6 +109,7 @@ def test_url_images_stand_in_as_flat_colours(sim_cache: dict) -> None:
     assert diff(a, again) < 2  # not by the seed
 
 
+@pytest.mark.slow
 def test_reference_images_tint_the_palette(sim_cache: dict, images: dict[str, str]) -> None:
     plain = frames(sim_cache, prompt="a lake", veo_rules=False).mean(axis=(0, 1, 2))
     tinted = frames(

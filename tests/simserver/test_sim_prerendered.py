@@ -45,6 +45,7 @@ def fox(seed: int, **params) -> VideoRequest:
     return VideoRequest(**fields, seed=seed)
 
 
+@pytest.mark.slow
 def test_clips_are_shared_per_format_and_picked_by_request_hash(sim_server):
     srv = sim_server(api_key=KEY, prerendered=2, credits=20)
     requests = [fox(s) for s in range(1, 9)] + [fox(1), fox(3, duration=6)]

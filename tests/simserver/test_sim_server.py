@@ -101,6 +101,7 @@ def test_queue_protocol_shapes_and_headers(sim_server):
     verify_mp4(video.content)
 
 
+@pytest.mark.slow
 def test_no_seed_means_the_server_picks_and_reports_one(sim_server):
     srv = sim_server()
     r = post(srv, "/v1/veo-3.1", {k: v for k, v in FOX.items() if k != "seed"}, key=None)
@@ -335,6 +336,7 @@ def test_parse_rate():
     ]
 
 
+@pytest.mark.slow
 def test_cli_serve_subprocess_announces_and_exits_cleanly_on_sigterm():
     env = dict(os.environ, PYTHONUNBUFFERED="0")
     proc = subprocess.Popen(

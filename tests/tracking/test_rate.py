@@ -83,6 +83,7 @@ def test_rate_wants_a_generation_run(sweep, tmp_path):
     assert "'great' is not a valid float" in r.output
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "args",
     [

@@ -169,6 +169,7 @@ def revision_or_none(db: Path) -> list[str]:
         return []
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("damage", "found"),
     [
