@@ -94,11 +94,17 @@ def _print_plan(plan, status, totals: dict, limit: int = 200) -> None:
 
 
 def _print_totals(console, plan, status, totals: dict) -> None:
-    console.print(
-        f"runs {totals['runs']}: new {totals['new']}, already done {totals['already_done']}, "
-        f"cached {totals['cached']}, resume {totals['resume']}, unknown {totals['unknown']} | "
-        f"to pay {totals['to_pay']}, estimated ${totals['estimated_spend']:.2f}, "
-        f"about {_duration(totals['estimated_seconds'])}"
+    from rich.text import Text
+
+    _hanging(
+        console,
+        Text(""),
+        Text(
+            f"runs {totals['runs']}: new {totals['new']}, already done {totals['already_done']}, "
+            f"cached {totals['cached']}, resume {totals['resume']}, unknown {totals['unknown']} | "
+            f"to pay {totals['to_pay']}, estimated ${totals['estimated_spend']:.2f}, "
+            f"about {_duration(totals['estimated_seconds'])}"
+        ),
     )
     if totals["lost"]:
         console.print(
