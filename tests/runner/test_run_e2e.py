@@ -136,8 +136,10 @@ def test_second_run_pays_nothing_and_store_relogs(tmp_path: Path, monkeypatch) -
     monkeypatch.setattr(SimProvider, "generate", boom)
     r = CliRunner().invoke(cli, ["run", str(path)])
     assert r.exit_code == 0, r.output
-    assert "generated 0, already done 4, from store 0" in r.stdout
+    # nothing to do: no empty sweep run either
+    assert r.stdout == "again: nothing to do: 4 runs already done (--force runs them again)\n"
     assert len(children("again")) == 4
+    assert len([x for x in all_runs("again") if x.data.tags.get(S.KIND) == S.KIND_SWEEP]) == 1
     plan = CliRunner().invoke(cli, ["plan", str(path), "--json"])
     assert '"already_done": 4' in plan.stdout
 

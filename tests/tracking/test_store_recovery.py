@@ -111,7 +111,10 @@ def test_two_first_runs_at_once_both_succeed(tmp_path: Path) -> None:
         assert code == 0, f"exit {code}\n{out}\n{err}"
         assert "half-created" not in err
     assert revision(db) == [schema_head()]
-    assert sweeps(db, "twins") == ["FINISHED", "FINISHED"]
+    # one sweep run each, unless one looked after the other had done everything (no empty sweep)
+    worked = sum("nothing to do" not in out for _, out, _ in results)
+    assert worked >= 1
+    assert sweeps(db, "twins") == ["FINISHED"] * worked
 
 
 @pytest.mark.slow

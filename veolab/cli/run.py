@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
 import sys
 from pathlib import Path
 
@@ -227,6 +225,11 @@ def plan(
     "--tracking-uri", default=None, help="MLflow store (default sqlite:///mlruns/mlflow.db)."
 )
 @click.option("--yes", "-y", is_flag=True, help="Do not ask before spending above the threshold.")
+@click.option(
+    "--log-empty",
+    is_flag=True,
+    help="Log a sweep run in MLflow even when every run is already done.",
+)
 @handle_errors
 def run(
     file: Path,
@@ -240,56 +243,85 @@ def run(
     no_wait: bool,
     tracking_uri: str | None,
     yes: bool,
+    log_empty: bool,
 ) -> None:
     """Run an experiment FILE: generate, analyse and log every run to MLflow.
 
     Runs already done are not paid again (unless --force); killed runs resume.
     """
-    from veolab.runner import RunOptions, run_plan
-    from veolab.tracking.store import Tracker
+    from veolab.cli.progress import Startup, SweepProgress
 
-    p = _load(file, provider, max_runs)
-    tracker = Tracker(tracking_uri)
-    status = _status(p, tracker, force)
-    totals = _totals(p, status, concurrency)
-    exp = p.experiment
-    if p.paid and totals["estimated_spend"] > exp.confirm_above and not yes:
-        msg = (
-            f"This will pay for {totals['to_pay']} generations, about "
-            f"${totals['estimated_spend']:.2f} on {p.provider}. Continue?"
-        )
-        if not sys.stdin.isatty() or not click.confirm(msg, default=False, err=True):
-            raise AbortedError(
-                f"not confirmed: estimated ${totals['estimated_spend']:.2f} is above "
-                f"confirm_above ${exp.confirm_above:.2f}; pass --yes to run without asking"
-            )
+    with Startup() as say:  # on a terminal, a sign of life before the slow imports
+        say(f"Planning {file}...")
+        from veolab.runner import RunOptions, run_plan
+        from veolab.runner.sweep import nothing_to_do
+        from veolab.tracking.store import Tracker
+
+        p = _load(file, provider, max_runs)
+        say(_opening(tracking_uri))
+        tracker = Tracker(tracking_uri)
+        say("Checking what is already done (MLflow, the video store, the ledger)...")
+        status = _status(p, tracker, force)
     opts = RunOptions(
         provider=provider,
         concurrency=concurrency,
         budget=budget,
+        yes=yes or _confirmed(p, status),
+        log_empty=log_empty,
         force=force,
         resubmit_unknown=resubmit_unknown,
         repay_lost=repay_lost,
         no_wait=no_wait,
         tracking_uri=tracking_uri,
     )
-    from veolab.cli.progress import SweepProgress
-
+    if nothing_to_do(p, status) and not log_empty:
+        run_plan(p, opts, tracker=tracker, status=status)  # creates nothing
+        click.echo(
+            f"{p.experiment.name}: nothing to do: {len(p.runs)} runs already done "
+            "(--force runs them again)"
+        )
+        return
     with SweepProgress(p, status) as progress:
         result = run_plan(p, opts, tracker=tracker, status=status, on_event=progress.event)
     _summary(p, result)
     sys.exit(result.exit_code)
 
 
+def _opening(tracking_uri: str | None) -> str:
+    from veolab.tracking.store import resolve_tracking_uri
+
+    uri = resolve_tracking_uri(tracking_uri)
+    db = Path(uri.removeprefix("sqlite:///")) if uri.startswith("sqlite:///") else None
+    if db is not None and not db.is_file():
+        return f"Creating the MLflow store {db} (the first time takes a while)..."
+    return f"Opening the MLflow store {uri}..."
+
+
+def _confirmed(p, status) -> bool:
+    """Ask before a paid plan spends above confirm_above (never without a terminal)."""
+    from veolab.runner.sweep import spend_to_confirm
+
+    estimate = spend_to_confirm(p, status)
+    if not estimate:
+        return False
+    msg = (
+        f"This will pay for {len(status.to_pay(p))} generations, about ${estimate:.2f} on "
+        f"{p.provider}. Continue?"
+    )
+    if not sys.stdin.isatty() or not click.confirm(msg, default=False, err=True):
+        raise AbortedError(
+            f"not confirmed: estimated ${estimate:.2f} is above confirm_above "
+            f"${p.experiment.confirm_above:.2f}; pass --yes to run without asking"
+        )
+    return True
+
+
 def _summary(p, result) -> None:
     from veolab.runner.sweep import CHECK_FAILED, FAILED, SKIPPED
 
-    c = result.counts
     click.echo(
-        f"{p.experiment.name}: {len(p.runs)} runs | generated {c['generated']}, "
-        f"already done {c['already_done']}, from store {c['relogged']}, failed {c[FAILED]}, "
-        f"failed checks {c[CHECK_FAILED]}, skipped {c[SKIPPED]} | spend ${result.spend:.2f} | "
-        f"{result.wall:.1f} s"
+        f"{p.experiment.name}: {len(p.runs)} runs | {result.describe_counts()} | "
+        f"spend ${result.spend:.2f} | {result.wall:.1f} s"
     )
     for o in sorted(result.outcomes, key=lambda o: o.index):
         if o.outcome in (FAILED, SKIPPED) and o.error:
@@ -300,34 +332,3 @@ def _summary(p, result) -> None:
         f"MLflow sweep run {result.parent_run_id} (experiment {result.experiment_id}); "
         "see it with: veolab ui"
     )
-
-
-@click.command()
-@click.option(
-    "--tracking-uri", default=None, help="MLflow store (default sqlite:///mlruns/mlflow.db)."
-)
-@click.option("--host", default="127.0.0.1", show_default=True)
-@click.option("--port", default=5000, show_default=True, type=int)
-@handle_errors
-def ui(tracking_uri: str | None, host: str, port: int) -> None:
-    """Start the MLflow UI on the store veolab uses (Ctrl-C stops it)."""
-    from veolab.tracking.store import resolve_tracking_uri
-
-    uri = resolve_tracking_uri(tracking_uri)
-    click.echo(f"MLflow UI for {uri} on http://{host}:{port}", err=True)
-    cmd = [
-        sys.executable,
-        "-m",
-        "mlflow",
-        "ui",
-        "--backend-store-uri",
-        uri,
-        "--host",
-        host,
-        "--port",
-        str(port),
-    ]
-    try:
-        sys.exit(subprocess.call(cmd, env=os.environ.copy()))
-    except KeyboardInterrupt:
-        sys.exit(0)

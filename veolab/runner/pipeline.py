@@ -44,12 +44,18 @@ from veolab.errors import (
     VeolabError,
 )
 from veolab.providers import Provider, ProviderResult
+from veolab.providers.phase import watch_phases
 from veolab.request import VideoRequest
 from veolab.runner import ledger as L
 from veolab.runner.budget import Budget
 from veolab.runner.ledger import Busy, Claim, Ledger
 
 WAIT_POLL = 0.5  # seconds between looks at a claim another process holds
+
+# what Custody.on_state reports (for progress displays; the ledger's states are its own):
+# waiting for another process's claim, in a slot with the host (submitting, polling or fetching
+# by job id), verifying and decoding the video; a provider may report more ("downloading")
+WAITING, GENERATING, ANALYSING = "waiting", "generating", "analysing"
 
 
 class NotPaidAgain(VeolabError):
@@ -120,6 +126,9 @@ class Custody:
     semaphore: asyncio.Semaphore | None = None
     on_wait: Callable[[Job, str], None] | None = None
     quarantine: Path | None = None
+    # progress only: on_state(job, state) as the job moves on (WAITING, GENERATING, ANALYSING,
+    # and any phase the provider reports: "downloading"); in the event loop's thread; must not raise
+    on_state: Callable[[Job, str], None] | None = None
 
     # -- the entry point --------------------------------------------------------------------
 
@@ -131,12 +140,18 @@ class Custody:
         Raises BudgetExceededError, InProgressElsewhere, OutcomeUnknownError (a submit's
         outcome is unknown), OutputNotObtainedError (billed, output not obtained), or another
         ProviderError (failed, not billed)."""
-        claim = await self._claim(job)
-        try:
-            return await self._obtain(job, claim, planned_state)
-        except BaseException:
-            await asyncio.to_thread(self.ledger.release, job.key)
-            raise
+        on_phase = (lambda phase: self._state(job, phase)) if self.on_state else None
+        with watch_phases(on_phase):
+            claim = await self._claim(job)
+            try:
+                return await self._obtain(job, claim, planned_state)
+            except BaseException:
+                await asyncio.to_thread(self.ledger.release, job.key)
+                raise
+
+    def _state(self, job: Job, state: str) -> None:
+        if self.on_state is not None:
+            self.on_state(job, state)
 
     async def _claim(self, job: Job) -> Claim:
         waited = False
@@ -149,8 +164,10 @@ class Custody:
                     f"in progress in another process ({_owner(got)}); not waiting (--no-wait): "
                     "run again when it ends"
                 )
-            if not waited and self.on_wait is not None:
-                self.on_wait(job, _owner(got))
+            if not waited:
+                self._state(job, WAITING)
+                if self.on_wait is not None:
+                    self.on_wait(job, _owner(got))
             waited = True
             await asyncio.sleep(WAIT_POLL)
 
@@ -220,6 +237,7 @@ class Custody:
         """Fetch an accepted (billed) job by its id: poll, download. Never a new payment."""
         try:
             async with self._slot():
+                self._state(job, GENERATING)
                 result = await self.provider.resume(job.request, job_id)
         except GenerationFailedError:
             raise
@@ -234,6 +252,7 @@ class Custody:
     async def _pay(self, job: Job) -> Obtained:
         # the slot first: a run waiting for one has sent nothing, and says so after a crash
         async with self._slot():
+            self._state(job, GENERATING)
             result, cost = await self._submit(job)
         return await self._keep(job, result, cost, "generated")
 
@@ -335,6 +354,7 @@ class Custody:
         from veolab.analysis import Expectations, analyze_video
 
         expectations = job.expectations or Expectations.from_request(job.request)
+        self._state(job, ANALYSING)
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(
             self.pool,

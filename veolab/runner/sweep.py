@@ -3,6 +3,19 @@
     result = run_plan(plan)
     result.exit_code, result.counts
 
+The library never prompts. On a paid provider, a plan whose estimated spend is above
+``confirm_above`` (the experiment's, or ``RunOptions.confirm_above``) raises
+:class:`~veolab.errors.SpendNotConfirmedError` before anything is created or paid, unless
+``RunOptions(yes=True)``; ``RunOptions(budget=...)`` caps what this call spends, as ``--budget``
+does. A plan whose runs are all already done creates nothing (no empty sweep run in MLflow)
+unless ``RunOptions(log_empty=True)``: ``result.nothing_to_do`` says so.
+
+``on_event(kind, spec, outcome)`` follows each run: ``start`` (queued), then the states it
+passes through (:data:`STATES`: ``waiting`` for another process, ``generating``,
+``downloading`` where the provider says so, ``analysing``, ``logging``), then ``end`` with its
+:class:`RunOutcome`. A run already done has only its ``end``. Events come from the thread that
+runs the sweep's event loop.
+
 Generation runs under a concurrency limit; analysis and logging run in worker threads after a
 generation's slot is released, so they overlap the waiting for the next videos instead of
 following it. Every run goes through the one pipeline (``veolab.runner.pipeline``): ledger
@@ -27,6 +40,7 @@ from veolab.errors import (
     BudgetExceededError,
     OutcomeUnknownError,
     ProviderError,
+    SpendNotConfirmedError,
     TrackingError,
     VeolabError,
 )
@@ -37,6 +51,9 @@ from veolab.runner import resolve
 from veolab.runner.budget import Budget
 from veolab.runner.ledger import Ledger
 from veolab.runner.pipeline import (
+    ANALYSING,
+    GENERATING,
+    WAITING,
     Custody,
     CustodyOptions,
     InProgressElsewhere,
@@ -59,6 +76,18 @@ GENERATED, RELOGGED, ALREADY, FAILED, CHECK_FAILED, SKIPPED = (
     "failed_checks",
     "skipped",
 )
+# how the outcomes read, in this order, wherever a person sees counts (the summary, the progress)
+OUTCOME_WORDS: dict[str, str] = {
+    GENERATED: "generated",
+    ALREADY: "already done",
+    RELOGGED: "from store",
+    FAILED: "failed",
+    CHECK_FAILED: "failed checks",
+    SKIPPED: "skipped",
+}
+# the events between "start" and "end" (see the module docstring)
+START, LOGGING, END = "start", "logging", "end"
+STATES = (WAITING, GENERATING, "downloading", ANALYSING, LOGGING)
 
 
 @dataclass
@@ -69,6 +98,7 @@ class RunOutcome:
     cost: float = 0.0
     error: str | None = None
     checks_passed: bool | None = None
+    paid: float = 0.0  # USD this call paid for it (0 for a job billed earlier and fetched now)
 
 
 @dataclass
@@ -89,13 +119,30 @@ class SweepResult:
         c = self.counts
         return 1 if (c[FAILED] or c[CHECK_FAILED] or c[SKIPPED]) else 0
 
+    @property
+    def nothing_to_do(self) -> bool:
+        """Every run was already done, so nothing was created (no sweep run in MLflow)."""
+        return self.parent_run_id is None and all(o.outcome == ALREADY for o in self.outcomes)
+
+    def describe_counts(self) -> str:
+        """``generated 4, already done 0, from store 0, failed 0, failed checks 0, skipped 0``"""
+        c = self.counts
+        return ", ".join(f"{word} {c[kind]}" for kind, word in OUTCOME_WORDS.items())
+
 
 @dataclass
 class RunOptions:
+    """What ``veolab run``'s flags say, for :func:`run_plan`."""
+
     provider: str | None = None
     model: str | None = None
     concurrency: int | None = None
-    budget: float | None = None
+    budget: float | None = None  # USD this call may spend (--budget); None: no cap of its own
+    # USD of estimated spend above which a paid plan needs yes=True (None: the experiment's
+    # confirm_above, 5.0 by default); the library never prompts, it raises SpendNotConfirmedError
+    confirm_above: float | None = None
+    yes: bool = False  # spend above confirm_above without asking (--yes)
+    log_empty: bool = False  # log a sweep run even when every run is already done (--log-empty)
     force: bool = False
     resubmit_unknown: bool = False
     repay_lost: bool = False
@@ -167,6 +214,7 @@ class Sweep:
         self.provider: Provider | None = None
         self.thresholds: Any = None
         self.result = SweepResult(None, None)
+        self.specs: dict[str, RunSpec] = {}  # ledger key -> run, for the state events
 
     # -- one run ----------------------------------------------------------------------------
 
@@ -211,18 +259,21 @@ class Sweep:
             kind = CHECK_FAILED
         else:
             kind = RELOGGED if got.source == "store" else GENERATED
-        return RunOutcome(spec.index, kind, run_id, got.cost, None, got.analysis.passed)
+        paid = got.cost if got.source == "generated" else 0.0
+        return RunOutcome(spec.index, kind, run_id, got.cost, None, got.analysis.passed, paid)
 
     async def run_one(self, spec: RunSpec, status: str) -> RunOutcome:
         assert self.custody is not None
-        self.on_event("start", spec, None)
+        self.on_event(START, spec, None)
         job = self.job(spec)
+        self.specs[job.key] = spec
         try:
             got = await self.custody.obtain(job, planned_state=self.status.ledger_state(spec.index))
             try:
                 if got.done_elsewhere is not None:
                     outcome = RunOutcome(spec.index, ALREADY, got.done_elsewhere or None)
                 else:
+                    self.on_event(LOGGING, spec, None)
                     loop = asyncio.get_running_loop()
                     outcome = await loop.run_in_executor(self.pool, self._log, spec, got)
                     await self.custody.logged(job, outcome.run_id)
@@ -244,7 +295,12 @@ class Sweep:
                 cost=cost if self.plan.paid else None,
             )
             outcome = RunOutcome(
-                spec.index, FAILED, run_id, cost or 0.0, error=f"{type(exc).__name__}: {exc}"
+                spec.index,
+                FAILED,
+                run_id,
+                cost or 0.0,
+                error=f"{type(exc).__name__}: {exc}",
+                paid=cost or 0.0,
             )
         except VeolabError as exc:
             if isinstance(exc, TrackingError):
@@ -252,14 +308,25 @@ class Sweep:
             outcome = RunOutcome(spec.index, FAILED, error=f"{type(exc).__name__}: {exc}")
         self.result.outcomes.append(outcome)
         self.result.spend = round(self.budget.spent, 4)
-        self.on_event("end", spec, outcome)
+        self.on_event(END, spec, outcome)
         return outcome
+
+    def _on_state(self, job: Job, state: str) -> None:
+        spec = self.specs.get(job.key)
+        if spec is not None:
+            self.on_event(state, spec, None)
 
     # -- the sweep --------------------------------------------------------------------------
 
     async def run(self, status: PlanStatus) -> SweepResult:
         self.status = status
         t0 = time.perf_counter()
+        if nothing_to_do(self.plan, status) and not self.opts.log_empty:
+            self.result.experiment_id = status.experiment_id
+            self._report_done()
+            self.pool.shutdown(wait=False)  # it never ran anything
+            self.result.wall = time.perf_counter() - t0
+            return self.result
         self.thresholds = resolve.check_thresholds(self.plan.experiment)
         exp = self.plan.experiment
         # a provider that cannot work fails here: before any MLflow run exists
@@ -305,16 +372,14 @@ class Sweep:
                 pool=self.pool,
                 semaphore=asyncio.Semaphore(self.opts.concurrency or exp.concurrency),
                 on_wait=lambda job, owner: None,
+                on_state=self._on_state,
             )
-            tasks = []
-            for spec in self.plan.runs:
-                st = self.status.status[spec.index]
-                if st == DONE:
-                    o = RunOutcome(spec.index, ALREADY, self.status.done_run_ids.get(spec.index))
-                    self.result.outcomes.append(o)
-                    self.on_event("end", spec, o)
-                    continue
-                tasks.append(asyncio.create_task(self.run_one(spec, st)))
+            self._report_done()
+            tasks = [
+                asyncio.create_task(self.run_one(spec, self.status.status[spec.index]))
+                for spec in self.plan.runs
+                if self.status.status[spec.index] != DONE
+            ]
             try:
                 await asyncio.gather(*tasks)
             except BaseException:
@@ -330,6 +395,14 @@ class Sweep:
             self.result.wall = time.perf_counter() - t0
             await self._close(final)
         return self.result
+
+    def _report_done(self) -> None:
+        """The runs already done before this sweep began: an outcome and an ``end`` each."""
+        for spec in self.plan.runs:
+            if self.status.status[spec.index] == DONE:
+                o = RunOutcome(spec.index, ALREADY, self.status.done_run_ids.get(spec.index))
+                self.result.outcomes.append(o)
+                self.on_event(END, spec, o)
 
     def _log_sweep_inputs(self, parent_id: str) -> None:
         import tempfile
@@ -374,6 +447,37 @@ class Sweep:
                 self.tracker.terminate(self.parent_id, status)
 
 
+def nothing_to_do(plan: Plan, status: PlanStatus) -> bool:
+    """Every run of ``plan`` is already done (logged in MLflow): a sweep would pay nothing and
+    log nothing new."""
+    return bool(plan.runs) and status.count(DONE) == len(plan.runs)
+
+
+def spend_to_confirm(plan: Plan, status: PlanStatus, confirm_above: float | None = None) -> float:
+    """The estimated USD of what ``plan`` would pay for when it is above ``confirm_above``
+    (default: the experiment's), else 0.0: what ``veolab run`` asks about and what
+    :func:`run_plan` refuses without ``yes=True``."""
+    if not plan.paid:
+        return 0.0
+    limit = plan.experiment.confirm_above if confirm_above is None else confirm_above
+    estimate = plan.estimated_spend(status.to_pay(plan))
+    return estimate if estimate > limit else 0.0
+
+
+def _refuse_unconfirmed(plan: Plan, status: PlanStatus, confirm_above: float | None) -> None:
+    estimate = spend_to_confirm(plan, status, confirm_above)
+    if not estimate:
+        return
+    limit = plan.experiment.confirm_above if confirm_above is None else confirm_above
+    raise SpendNotConfirmedError(
+        f"not confirmed: estimated ${estimate:.2f} for {len(status.to_pay(plan))} generations "
+        f"on {plan.provider} is above confirm_above ${limit:.2f}; pass RunOptions(yes=True) "
+        "to spend it",
+        estimated_spend=estimate,
+        confirm_above=limit,
+    )
+
+
 def run_plan(
     plan: Plan,
     opts: RunOptions | None = None,
@@ -384,7 +488,11 @@ def run_plan(
     status: PlanStatus | None = None,
     on_event: Event | None = None,
 ) -> SweepResult:
-    """Run ``plan`` to completion (synchronous entry point)."""
+    """Run ``plan`` to completion (synchronous entry point).
+
+    Raises :class:`~veolab.errors.SpendNotConfirmedError` before creating or paying anything
+    when a paid plan's estimated spend is above ``confirm_above`` and ``opts.yes`` is not set:
+    the library never prompts."""
     opts = opts or RunOptions()
     tracker = tracker or Tracker(opts.tracking_uri)
     store = store or VideoStore()
@@ -393,6 +501,8 @@ def run_plan(
     try:
         if status is None:
             status = plan_status(plan, tracker, store, ledger, force=opts.force)
+        if not opts.yes:
+            _refuse_unconfirmed(plan, status, opts.confirm_above)
         sweep = Sweep(plan, opts, tracker, store, ledger, on_event)
         return asyncio.run(sweep.run(status))
     finally:
@@ -400,4 +510,15 @@ def run_plan(
             ledger.close()
 
 
-__all__ = ["NEW", "RunOptions", "RunOutcome", "Sweep", "SweepResult", "run_plan"]
+__all__ = [
+    "NEW",
+    "OUTCOME_WORDS",
+    "STATES",
+    "RunOptions",
+    "RunOutcome",
+    "Sweep",
+    "SweepResult",
+    "nothing_to_do",
+    "run_plan",
+    "spend_to_confirm",
+]

@@ -39,6 +39,7 @@ from veolab.providers._http.limiter import Limiter, shared_limiter
 from veolab.providers._http.redact import redact_json, redact_url
 from veolab.providers._http.verify import verify_mp4
 from veolab.providers.base import Provider, ProviderConfig, ProviderResult, Timings
+from veolab.providers.phase import report_phase
 from veolab.providers.segmind.body import file_urls, request_body
 from veolab.providers.segmind.client import SegmindHTTP
 from veolab.providers.segmind.config import SegmindConfig
@@ -295,6 +296,7 @@ class SegmindProvider(Provider):
                 )
             interval = await self._pause(interval)
         t_done = time.perf_counter()
+        report_phase("downloading")
         unreadable = 0
         while True:  # the status says done: a result without a video is read again, a little
             reply = await self._job_get(response_url, rid, "result", polls, cfg.max_download_bytes)
@@ -399,6 +401,7 @@ class SegmindProvider(Provider):
         )
         # a success status: the job is done and billed, whatever follows
         t1 = time.perf_counter()
+        report_phase("downloading")
         rid = reply.headers.get("x-request-id")
         found = ("redirect", reply.location) if reply.location else self._locate(reply)
         if found is None:
