@@ -173,7 +173,15 @@ def _table(
         for c, (h, _) in zip(cells, headers, strict=True)
     ]
     gaps = 2 * (len(headers) - 1)
-    widths = natural if sum(natural) + gaps <= width else narrow
+    widths = narrow
+    for lines in range(1, MAX_HEADER_LINES + 1):  # headers on as few lines as the width allows
+        fewer = [
+            next(w for w in range(lo, hi + 1) if _header_lines(h, w) <= lines or w == hi)
+            for lo, hi, (h, _) in zip(narrow, natural, headers, strict=True)
+        ]
+        if sum(fewer) + gaps <= width:
+            widths = fewer
+            break
     t = Table(box=box.SIMPLE_HEAD, show_edge=False, padding=(0, 1, 0, 0), pad_edge=False)
     for (h, justify), w in zip(headers, widths, strict=True):
         t.add_column(h, justify=justify, width=w, no_wrap=False, overflow="fold")  # type: ignore[arg-type]
