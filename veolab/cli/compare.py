@@ -23,9 +23,9 @@ def _compare(
     baseline: str | None,
 ):
     from veolab.compare import compare_runs, load_runs
-    from veolab.tracking.store import Tracker
+    from veolab.tracking.store import existing_store
 
-    tracker = Tracker(tracking_uri)
+    tracker = existing_store(tracking_uri)
     table = load_runs(experiment, tracker=tracker, all_sweeps=all_sweeps)
     result = compare_runs(table, by=by, metrics=list(metrics) or None, baseline=baseline)
     return tracker, table, result
@@ -171,9 +171,9 @@ def rerun(
     provider.
     """
     from veolab.runner.rerun import execute_rerun, plan_rerun
-    from veolab.tracking.store import Tracker
+    from veolab.tracking.store import existing_store
 
-    tracker = Tracker(tracking_uri)
+    tracker = existing_store(tracking_uri)
     plan = plan_rerun(
         run_id, seed=seed, times=times, tracker=tracker, api_key=api_key, base_url=base_url
     )
@@ -287,9 +287,9 @@ def rate(run_id: str, score: float, note: str | None, tracking_uri: str | None) 
     """
     from veolab.tracking.rating import check_score
     from veolab.tracking.rating import rate as rate_run
-    from veolab.tracking.store import Tracker
+    from veolab.tracking.store import existing_store
 
     check_score(score)  # before opening the store
-    r = rate_run(run_id, score, note, tracker=Tracker(tracking_uri))
+    r = rate_run(run_id, score, note, tracker=existing_store(tracking_uri))
     again = f" (rating {r.ratings}; the latest counts)" if r.ratings > 1 else ""
     click.echo(f"Rated {r.run_id}: {r.score:g}/5{again}" + (f" - {r.note}" if r.note else ""))

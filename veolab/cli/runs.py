@@ -44,11 +44,11 @@ def runs(
     to rate, rerun and the MLflow UI, whole or as a prefix.
     """
     from veolab.tracking.listing import list_runs
-    from veolab.tracking.store import Tracker
+    from veolab.tracking.store import existing_store
 
     listing = list_runs(
         experiment,
-        tracker=Tracker(tracking_uri),
+        tracker=existing_store(tracking_uri),
         status=status,
         variant=variant,
         seeds=seeds,

@@ -25,7 +25,7 @@ from typing import Any
 
 from veolab.errors import ConfigError
 from veolab.tracking import schema as S
-from veolab.tracking.store import Tracker
+from veolab.tracking.store import Tracker, existing_store
 
 RUN_ID = re.compile(r"^[0-9a-f]{4,32}$")  # a run id, or a unique prefix of one (Tracker.find_run)
 REPRO_METRICS = (S.REPRO_SCORE, S.REPRO_PSNR, S.REPRO_SSIM, S.REPRO_IDENTICAL, S.REPRO_AUDIO_CORR)
@@ -125,7 +125,7 @@ def load_runs(target: str, *, tracker: Tracker | None = None, all_sweeps: bool =
     """The generation runs of an experiment (or of one sweep) as a :class:`RunTable`."""
     import pandas as pd
 
-    tracker = tracker or Tracker()
+    tracker = tracker or existing_store()
     name, exp_id, parent = resolve_target(tracker, target)
     flt = f"tags.`{S.KIND}` = '{S.KIND_GENERATION}'"
     runs = [

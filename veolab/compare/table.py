@@ -33,7 +33,7 @@ from veolab.compare.stats import (
 )
 from veolab.errors import ConfigError
 from veolab.tracking import schema as S
-from veolab.tracking.store import Tracker
+from veolab.tracking.store import Tracker, existing_store
 
 # shown when present in the runs, in this order
 DEFAULT_METRICS = (
@@ -338,7 +338,7 @@ def as_run_table(
     if isinstance(target, RunTable):
         return target
     if isinstance(target, str):
-        tracker = tracker or Tracker(tracking_uri)
+        tracker = tracker or existing_store(tracking_uri)
         return load_runs(target, tracker=tracker, all_sweeps=all_sweeps)
     raise TypeError(
         "expected an experiment name, a sweep's run id or a RunTable (veolab.compare.load_runs), "

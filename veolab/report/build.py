@@ -29,7 +29,7 @@ from veolab.compare.table import CompareResult, as_run_table, compare_runs, inco
 from veolab.errors import ConfigError, VeolabError
 from veolab.report.diff import prompt_diff
 from veolab.tracking import schema as S
-from veolab.tracking.store import Tracker
+from veolab.tracking.store import Tracker, existing_store
 
 STILLS = ("first", "middle", "last")
 MAX_PROMPTS = 3  # distinct prompts shown per group
@@ -279,7 +279,7 @@ def write_report(
     out = Path(out)
     if out.suffix.lower() not in (".html", ".htm"):
         raise ConfigError(f"-o {out}: the report is HTML, give a name ending in .html")
-    tracker = tracker or Tracker(tracking_uri)
+    tracker = tracker or existing_store(tracking_uri)
     table = as_run_table(table, tracker=tracker, all_sweeps=all_sweeps)
     result = result or compare_runs(table, by=by, metrics=metrics, baseline=baseline)
     out.parent.mkdir(parents=True, exist_ok=True)

@@ -58,7 +58,7 @@ from veolab.tracking.generation import (
     log_generation,
     repro_metrics,
 )
-from veolab.tracking.store import Tracker
+from veolab.tracking.store import Tracker, existing_store
 
 MAX_TIMES = 100
 
@@ -222,7 +222,7 @@ def plan_rerun(
         raise ConfigError(f"--times {times} is outside 1 to {MAX_TIMES}")
     if seed is not None and not 0 <= seed <= SEED_MAX:
         raise ConfigError(f"--seed {seed} is outside 0 to {SEED_MAX}")
-    tracker = tracker or Tracker()
+    tracker = tracker or existing_store()
     run = generation_run(tracker, run_id, verb="rerun")
     run_id = run.info.run_id  # a unique prefix names the run; its whole id from here on
     tags = run.data.tags
@@ -293,7 +293,7 @@ def plan_rerun(
 
 def execute_rerun(plan: RerunPlan, *, tracker: Tracker | None = None, on_event=None) -> RerunResult:
     """Generate ``plan.times`` new clips, analyse, log and compare each with the original."""
-    tracker = tracker or Tracker()
+    tracker = tracker or existing_store()
     emit = on_event or (lambda msg: None)
     t0 = time.perf_counter()
     parent = tracker.create_run(

@@ -22,7 +22,7 @@ from typing import Any
 
 from veolab.errors import ConfigError
 from veolab.tracking import schema as S
-from veolab.tracking.store import MIN_PREFIX, RUN_ID_LENGTH, Tracker
+from veolab.tracking.store import MIN_PREFIX, RUN_ID_LENGTH, Tracker, existing_store
 
 STATUSES = ("finished", "failed", "running", "killed", "scheduled")
 _RUN_REF = re.compile(rf"[0-9a-fA-F]{{{MIN_PREFIX},{RUN_ID_LENGTH}}}")
@@ -96,7 +96,7 @@ def list_runs(
     limit: int | None = None,
 ) -> RunListing:
     """The generation runs ``target`` names, filtered (see the module's docstring)."""
-    tracker = tracker or Tracker()
+    tracker = tracker or existing_store()
     if status is not None and status.lower() not in STATUSES:
         raise ConfigError(f"--status {status}: give one of {', '.join(STATUSES)}")
     if limit is not None and limit < 1:

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 from veolab.errors import ConfigError
 from veolab.tracking import schema as S
-from veolab.tracking.store import Tracker
+from veolab.tracking.store import Tracker, existing_store
 
 MIN_SCORE, MAX_SCORE = 1, 5
 NOTE_MAX = 5000
@@ -68,7 +68,7 @@ def rate(
     value = check_score(score)
     if note is not None and len(note) > NOTE_MAX:
         raise ConfigError(f"the note has {len(note)} characters: keep it under {NOTE_MAX}")
-    tracker = tracker or Tracker()
+    tracker = tracker or existing_store()
     run_id = generation_run(tracker, run_id).info.run_id  # a prefix becomes the whole id
     step = len(tracker.metric_history(run_id, S.HUMAN_SCORE))
     tags = {S.RATING_NOTE: note} if note else {}
@@ -80,7 +80,7 @@ def rate(
 
 def get_rating(run_id: str, *, tracker: Tracker | None = None) -> Rating | None:
     """The latest rating of a run, or None."""
-    tracker = tracker or Tracker()
+    tracker = tracker or existing_store()
     run = generation_run(tracker, run_id)
     if S.HUMAN_SCORE not in run.data.metrics:
         return None

@@ -28,7 +28,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from veolab.errors import ConfigError, TrackingError
+from veolab.errors import ConfigError, StoreNotFoundError, TrackingError
 from veolab.tracking import schema as S
 
 DEFAULT_DIR = "mlruns"
@@ -47,6 +47,17 @@ def default_tracking_uri() -> str:
 def resolve_tracking_uri(uri: str | None = None) -> str:
     """--tracking-uri, else MLFLOW_TRACKING_URI, else sqlite:///mlruns/mlflow.db."""
     return uri or os.environ.get("MLFLOW_TRACKING_URI") or default_tracking_uri()
+
+
+def existing_store(tracking_uri: str | None = None) -> Tracker:
+    """A :class:`Tracker` on a store that must already exist: commands that read (compare,
+    report, runs, rate, rerun) never create a store, so a local SQLite file that is not there is
+    a :class:`StoreNotFoundError` (exit 2) before MLflow is even imported."""
+    uri = resolve_tracking_uri(tracking_uri)
+    db = _sqlite_file(uri)
+    if db is not None and not db.is_file():
+        raise StoreNotFoundError(uri)
+    return Tracker(uri)
 
 
 def _local_artifact_root(uri: str) -> str | None:
