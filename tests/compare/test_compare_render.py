@@ -165,6 +165,7 @@ def words_of(lines: list[str]) -> set[str]:
     return {w for ln in lines for w in ln.split()}
 
 
+@pytest.mark.slow
 def test_piped_output_is_80_columns_plain_text(market):
     """A pipe (CI logs, | less, > file) gets 80 columns, no colour codes, no trailing spaces,
     the same text as COLUMNS=80."""

@@ -41,6 +41,7 @@ def _run(path: Path, uri: str, **env: str) -> subprocess.CompletedProcess:
     return subprocess.run(cmd, env=full, capture_output=True, text=True, timeout=600)
 
 
+@pytest.mark.slow
 def test_run_on_a_tracking_server_prints_no_view_run_lines(tmp_path: Path) -> None:
     import httpx
 
