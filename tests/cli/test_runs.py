@@ -232,9 +232,10 @@ def test_a_rerun_prints_its_ids_whole_and_runs_lists_it(sweep, tmp_path):
 
     r = invoke("runs", NAME, "--tracking-uri", uri)
     assert r.output.splitlines()[0] == f"{NAME}: 6 runs"  # a rerun is no sample of the variant
-    assert r.output.splitlines()[-1] == (
-        f"reruns of these runs are listed by their own id: veolab runs {parent}"
-    )
+    assert r.output.splitlines()[-2:] == [
+        "reruns of these runs (veolab runs <rerun id> lists one's runs):",
+        f"  {parent}",
+    ]
     r = invoke("runs", parent[:8], "--tracking-uri", uri)
     assert r.exit_code == 0, r.output
     lines = r.output.splitlines()

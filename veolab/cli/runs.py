@@ -111,11 +111,10 @@ def print_runs(listing) -> None:
         for v, label in listing.variants.items():
             console.print(f"  {escape(v)}: {escape(label)}", highlight=False)
     if listing.rerun_parents:
-        console.print(
-            f"reruns of these runs are listed by their own id: veolab runs "
-            f"{', '.join(listing.rerun_parents)}",
-            highlight=False,
-        )
+        # one id a line: each is a whole id to copy after `veolab runs`
+        console.print("reruns of these runs (veolab runs <rerun id> lists one's runs):")
+        for parent in listing.rerun_parents:
+            console.print(f"  {parent}", highlight=False)
 
 
 def _status(status: str) -> str:
