@@ -1,6 +1,6 @@
 """Keep MLflow's own prints out of veolab's output.
 
-    quiet_mlflow()      # before veolab ends a run on an MLflow tracking server
+    quiet_mlflow()      # Tracker() calls it before it makes its MLflow client
 
 Against an HTTP tracking server, ``MlflowClient.set_terminated`` writes two lines to stdout for
 every run it ends ("🏃 View run <name> at: <url>" and "🧪 View experiment at: <url>", MLflow's

@@ -30,6 +30,7 @@ from typing import Any
 
 from veolab.errors import ConfigError, StoreNotFoundError, TrackingError
 from veolab.tracking import schema as S
+from veolab.tracking.quiet import quiet_mlflow
 
 DEFAULT_DIR = "mlruns"
 
@@ -207,6 +208,7 @@ class Tracker:
             ("MLFLOW_HTTP_REQUEST_TIMEOUT", "60"),
         ):
             os.environ.setdefault(name, value)
+        quiet_mlflow()  # no "View run ... at" lines burying veolab's own output
         try:
             from mlflow.tracking import MlflowClient
 
