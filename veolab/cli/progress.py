@@ -74,14 +74,17 @@ class Startup:
     def __call__(self, text: str) -> None:
         if not is_live(self.console):
             return
-        spinner = _Cropped(Spinner("dots", Text(text, no_wrap=True, overflow="ellipsis")))
+        spinner = Table.grid(padding=(0, 1))
+        spinner.add_column(no_wrap=True)
+        spinner.add_column()  # the text gives way when the width is short, not the spinner
+        spinner.add_row(Spinner("dots"), Text(text, no_wrap=True, overflow="ellipsis"))
         if self._live is None:
             self._live = Live(
-                spinner, console=self.console, transient=True, refresh_per_second=12.5
+                _Cropped(spinner), console=self.console, transient=True, refresh_per_second=12.5
             )
             self._live.start(refresh=True)  # drawn now, not at the first tick
         else:
-            self._live.update(spinner, refresh=True)
+            self._live.update(_Cropped(spinner), refresh=True)
 
     def stop(self) -> None:
         if self._live is not None:
