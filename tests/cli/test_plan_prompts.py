@@ -77,7 +77,7 @@ def test_prompts_through_a_pipe_are_marked_in_brackets(project):
         "morning light, gentle waves",
         "  negative  blurry",
         "",
-        "runs 9: new 9, already done 0, cached 0, resume 0, unknown 0 | to pay 0, "
+        "runs 9: new 9, already done 0, from store 0, resume 0, unknown 0 | to pay 0, "
         "estimated $0.00, about 3 s",
     ]
 

@@ -22,6 +22,10 @@ from veolab.cli.run import _existing_tracker, _load, _status
 MAX_VARIANTS = 100
 
 
+# what a person reads for a status: the words `veolab run` counts with (JSON keeps the value)
+SHOWN = {"done": "already done", "cached": "from store"}
+
+
 def _plan_rows(plan, status) -> list[dict]:
     return [
         {
@@ -85,7 +89,7 @@ def _print_plan(plan, status, totals: dict, limit: int = 200) -> None:
             r.variant_label,
             str(r.seed),
             f"${r.estimated_cost:.2f}",
-            status.status[r.index],
+            SHOWN.get(status.status[r.index], status.status[r.index]),
         )
     console.print(table)
     if len(plan.runs) > limit:
@@ -101,7 +105,7 @@ def _print_totals(console, plan, status, totals: dict) -> None:
         Text(""),
         Text(
             f"runs {totals['runs']}: new {totals['new']}, already done {totals['already_done']}, "
-            f"cached {totals['cached']}, resume {totals['resume']}, unknown {totals['unknown']} | "
+            f"from store {totals['cached']}, resume {totals['resume']}, unknown {totals['unknown']} | "
             f"to pay {totals['to_pay']}, estimated ${totals['estimated_spend']:.2f}, "
             f"about {_duration(totals['estimated_seconds'])}"
         ),
