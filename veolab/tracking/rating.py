@@ -6,6 +6,9 @@
 The score is the metric ``human_score`` (rating again logs a new step; MLflow shows the latest,
 and ``compare`` and ``report`` use the latest); the note is the tag ``veolab.rating_note``
 (a new rating without a note leaves an earlier note in place).
+
+On a local SQLite store the rating is one SQLite transaction written as MLflow writes it
+(``Tracker.append_metric``): ``veolab rate`` does not import MLflow there.
 """
 
 from __future__ import annotations
@@ -70,9 +73,8 @@ def rate(
         raise ConfigError(f"the note has {len(note)} characters: keep it under {NOTE_MAX}")
     tracker = tracker or existing_store()
     run_id = generation_run(tracker, run_id).info.run_id  # a prefix becomes the whole id
-    step = len(tracker.metric_history(run_id, S.HUMAN_SCORE))
     tags = {S.RATING_NOTE: note} if note else {}
-    tracker.log_metric_step(run_id, S.HUMAN_SCORE, value, step, tags)
+    step = tracker.append_metric(run_id, S.HUMAN_SCORE, value, tags)
     if not note:
         note = tracker.get_run(run_id).data.tags.get(S.RATING_NOTE)
     return Rating(run_id, value, note, step + 1)

@@ -12,6 +12,11 @@ unguarded, so two first runs at once would trip over each other. A store that a 
 left half-created (tables, but not MLflow's current schema revision) is moved aside to
 ``mlflow.db.broken-<time>`` and made anew when it holds no runs; when it holds runs, opening it
 is a one-line :class:`TrackingError` that names the file and the fix.
+
+On a local SQLite store the ``MlflowClient`` is made only when something needs it (a write, or a
+read the fast path does not take): the reads ``plan``, ``runs``, ``compare`` and ``rate`` make,
+and ``rate``'s one write, go to MLflow's tables directly (``sqlite_read``, same answers), so those
+commands never import MLflow (about 3 s of CPU). Other stores open their client at once.
 """
 
 from __future__ import annotations
@@ -31,6 +36,14 @@ from typing import Any
 from veolab.errors import ConfigError, StoreNotFoundError, TrackingError
 from veolab.tracking import schema as S
 from veolab.tracking.quiet import quiet_mlflow
+from veolab.tracking.sqlite_read import (
+    FastPathError,
+    RunNotActiveError,
+    SqliteStore,
+    copy_artifact,
+    list_artifacts,
+    local_artifact_dir,
+)
 
 DEFAULT_DIR = "mlruns"
 
@@ -39,6 +52,7 @@ RUN_ID_LENGTH = 32
 MIN_PREFIX = 4
 MAX_CANDIDATES = 10  # an ambiguous prefix lists this many runs
 _HEX = re.compile(r"[0-9a-f]+")
+MISS: Any = object()  # a fast read that could not answer: ask MLflow
 
 
 def default_tracking_uri() -> str:
@@ -209,6 +223,25 @@ class Tracker:
         ):
             os.environ.setdefault(name, value)
         quiet_mlflow()  # no "View run ... at" lines burying veolab's own output
+        self._db = db
+        self._client: Any = None
+        self._fast: SqliteStore | None = None
+        self._fast_checked = False
+        if db is None:
+            self._open_client()  # nothing to read without MLflow: say now if it cannot start
+
+    @property
+    def client(self) -> Any:
+        """The ``MlflowClient``, made on first use: a local SQLite store is read without it
+        (``sqlite_read``), so ``runs``, ``compare``, ``plan`` and ``rate`` never import MLflow."""
+        if self._client is None:
+            with self.lock:
+                if self._client is None:
+                    self._open_client()
+        return self._client
+
+    def _open_client(self) -> None:
+        db = self._db
         try:
             from mlflow.tracking import MlflowClient
 
@@ -217,9 +250,9 @@ class Tracker:
                 logging.getLogger(name).setLevel(logging.WARNING)
 
             if db is None:
-                self.client = MlflowClient(tracking_uri=self.uri)
+                self._client = MlflowClient(tracking_uri=self.uri)
             else:
-                self.client = _open_sqlite(
+                self._client = _open_sqlite(
                     self.uri, db, lambda: MlflowClient(tracking_uri=self.uri)
                 )
         except TrackingError:
@@ -230,6 +263,27 @@ class Tracker:
                 # another program (mlflow ui?) creating the store without veolab's lock
                 msg += "; another program may be creating this store: run again once it is done"
             raise TrackingError(f"cannot open the MLflow store {self.uri}: {msg}") from exc
+
+    def _store(self) -> SqliteStore | None:
+        """The store read directly (``sqlite_read``), or None: MLflow answers. Its schema is
+        looked at once, when the file exists (MLflow makes a missing one on first use)."""
+        if not self._fast_checked and self._db is not None and self._db.is_file():
+            self._fast = SqliteStore.open(self.uri)
+            self._fast_checked = True
+        return self._fast
+
+    def _fast_read(self, fn: Callable[[SqliteStore], Any]) -> Any:
+        """``fn(store)`` on the fast path, or :data:`MISS` when MLflow must answer: no fast
+        path, ``fn`` said MISS (a filter it does not take, a run it does not find: MLflow's
+        answer or error is the one), or an SQLite error."""
+        store = self._store()
+        if store is None:
+            return MISS
+        try:
+            with self.lock:
+                return fn(store)
+        except (FastPathError, OSError):
+            return MISS
 
     def _call(self, what: str, fn, *args, **kwargs):
         try:
@@ -247,6 +301,10 @@ class Tracker:
     # -- experiments ----------------------------------------------------------------------
 
     def experiment_id(self, name: str, create: bool = True) -> str | None:
+        exp = self._fast_read(lambda st: st.experiment_by_name(name))
+        if exp is not MISS and (exp is not None or not create):
+            return exp.experiment_id if exp is not None else None
+
         def get() -> str | None:
             exp = self.client.get_experiment_by_name(name)
             if exp is not None:
@@ -292,6 +350,11 @@ class Tracker:
         self, experiment_id: str, filter_string: str = "", order_by: list[str] | None = None
     ):
         """Every run matching ``filter_string`` (all pages)."""
+        fast = self._fast_read(
+            lambda st: _or_miss(st.search([experiment_id], filter_string, order_by))
+        )
+        if fast is not MISS:
+            return fast
 
         def go() -> list:
             out: list = []
@@ -402,7 +465,10 @@ class Tracker:
         self._call("end run", self.client.set_terminated, run_id, status)
 
     def get_run(self, run_id: str):
-        return self._call("get run", self.client.get_run, run_id)
+        run = self._fast_read(lambda st: _or_miss(st.get_run(run_id)))  # none: MLflow's error
+        if run is not MISS:
+            return run
+        return self._call("get run", lambda: self.client.get_run(run_id))
 
     def find_run(self, run_id: str):
         """The run ``run_id`` names: its whole id, or (as git takes a short commit id) a prefix
@@ -432,6 +498,9 @@ class Tracker:
         return found[0] if found else None
 
     def _run_by_id(self, run_id: str):
+        run = self._fast_read(lambda st: st.get_run(run_id))
+        if run is not MISS:
+            return run
         from mlflow.exceptions import MlflowException
 
         try:
@@ -452,6 +521,19 @@ class Tracker:
         prefix = prefix.lower()
         if not _HEX.fullmatch(prefix):
             return []  # MLflow's ids are hex: nothing starts with anything else
+        flt = f"attributes.run_id LIKE '{prefix}%'"
+        fast = self._fast_read(
+            lambda st: _or_miss(
+                st.search(
+                    [e.experiment_id for e in st.experiments()],
+                    flt,
+                    ["attributes.start_time ASC"],
+                    max_results=limit,
+                )
+            )
+        )
+        if fast is not MISS:
+            return sorted(fast, key=lambda r: r.info.start_time or 0)
 
         def go() -> list:
             ids = [e.experiment_id for e in self._experiments()]
@@ -459,7 +541,7 @@ class Tracker:
             for i in range(0, len(ids), 100):
                 found += self.client.search_runs(
                     ids[i : i + 100],
-                    f"attributes.run_id LIKE '{prefix}%'",
+                    flt,
                     max_results=limit - len(found),
                     order_by=["attributes.start_time ASC"],
                 )
@@ -472,6 +554,18 @@ class Tracker:
     def newest_run(self, filter_string: str = ""):
         """The most recently started run matching ``filter_string`` in any experiment, or None
         (``veolab runs`` without an experiment lists the newest generation's)."""
+        fast = self._fast_read(
+            lambda st: _or_miss(
+                st.search(
+                    [e.experiment_id for e in st.experiments()],
+                    filter_string,
+                    ["attributes.start_time DESC"],
+                    max_results=1,
+                )
+            )
+        )
+        if fast is not MISS:
+            return fast[0] if fast else None
 
         def go():
             ids = [e.experiment_id for e in self._experiments()]
@@ -515,20 +609,41 @@ class Tracker:
         return f"{run.info.run_id} ({where}, {what})"
 
     def experiment_name(self, experiment_id: str) -> str:
-        return self._call("get experiment", self.client.get_experiment, experiment_id).name
+        exp = self._fast_read(lambda st: _or_miss(st.experiment(experiment_id)))
+        if exp is MISS:
+            exp = self._call("get experiment", lambda: self.client.get_experiment(experiment_id))
+        return exp.name
 
     def experiment_names(self, max_results: int = 50) -> list[str]:
-        exps = self._call(
-            "list experiments", self.client.search_experiments, max_results=max_results
-        )
+        exps = self._fast_read(lambda st: st.experiments(max_results))
+        if exps is MISS:
+            exps = self._call(
+                "list experiments",
+                lambda: self.client.search_experiments(max_results=max_results),
+            )
         return [e.name for e in exps]
 
+    def _artifact_dir(self, st: SqliteStore, run_id: str) -> Path | None:
+        """The local folder of a run's artifacts (None: MLflow knows where they are)."""
+        run = st.get_run(run_id)
+        return local_artifact_dir(run.info.artifact_uri) if run is not None else None
+
     def artifact_names(self, run_id: str, path: str | None = None) -> list[str]:
-        files = self._call("list artifacts", self.client.list_artifacts, run_id, path)
+        def fast(st: SqliteStore) -> Any:
+            root = self._artifact_dir(st, run_id)
+            return MISS if root is None else list_artifacts(root, path)
+
+        names = self._fast_read(fast)
+        if names is not MISS:
+            return names
+        files = self._call("list artifacts", lambda: self.client.list_artifacts(run_id, path))
         return [f.path for f in files]
 
     def metric_history(self, run_id: str, key: str) -> list:
-        return self._call("metric history", self.client.get_metric_history, run_id, key)
+        history = self._fast_read(lambda st: st.metric_history(run_id, key))
+        if history is not MISS:
+            return history
+        return self._call("metric history", lambda: self.client.get_metric_history(run_id, key))
 
     def log_metric_step(
         self, run_id: str, key: str, value: float, step: int, tags: dict[str, str] | None = None
@@ -542,7 +657,41 @@ class Tracker:
         run_tags = [RunTag(k, v) for k, v in (tags or {}).items()]
         self._call("log", self.client.log_batch, run_id, metrics=[metric], tags=run_tags)
 
+    def append_metric(
+        self, run_id: str, key: str, value: float, tags: dict[str, str] | None = None
+    ) -> int:
+        """Log ``value`` as the next step of the metric ``key`` (a history, like ratings) with
+        ``tags``; return that step (the number of values before it).
+
+        On a local SQLite store this is one SQLite transaction, written as MLflow's
+        ``SqlAlchemyStore.log_batch`` writes it (``sqlite_read.SqliteStore.append_metric``), so
+        ``veolab rate`` does not import MLflow; elsewhere, MLflow's history and ``log_batch``.
+        """
+        import time
+
+        now = int(time.time() * 1000)
+        st = self._store()
+        if st is not None:
+            try:
+                with self.lock:
+                    return st.append_metric(run_id, key, value, now, tags or {})
+            except RunNotActiveError as exc:
+                raise TrackingError(f"MLflow log failed on {self.uri}: {exc}") from exc
+            except FastPathError:
+                pass  # MLflow writes it, or says why not
+        step = len(self.metric_history(run_id, key))
+        self.log_metric_step(run_id, key, value, step, tags)
+        return step
+
     def download(self, run_id: str, path: str, dst: Path) -> Path:
+        def fast(st: SqliteStore) -> Any:
+            root = self._artifact_dir(st, run_id)
+            return MISS if root is None else copy_artifact(root, path, dst)
+
+        local = self._fast_read(fast)
+        if local is not MISS:
+            return local
+
         def dl() -> Path:
             import mlflow.artifacts
 
@@ -567,6 +716,11 @@ def _remember_artifact_uri(run_id: str, uri: str) -> None:
         _artifact_uris[run_id] = uri
         while len(_artifact_uris) > _ARTIFACT_URIS_KEPT:
             del _artifact_uris[next(iter(_artifact_uris))]
+
+
+def _or_miss(value: Any) -> Any:
+    """None (the fast path cannot answer) as :data:`MISS`."""
+    return MISS if value is None else value
 
 
 def _first_line(exc: BaseException) -> str:
