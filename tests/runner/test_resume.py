@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 from pathlib import Path
 
 import mlflow
@@ -139,33 +138,6 @@ def test_long_prompt_is_cut_in_the_param_and_whole_in_prompt_txt(tmp_path: Path)
         mlflow.artifacts.download_artifacts(run_id=run.info.run_id, artifact_path=S.ART_PROMPT)
     )
     assert txt.read_text() == full + "\n"
-
-
-def test_ui_starts_mlflow_on_veolabs_store(monkeypatch) -> None:
-    import subprocess
-
-    seen = {}
-
-    def fake_call(cmd, env=None):
-        seen["cmd"] = cmd
-        return 0
-
-    monkeypatch.setattr(subprocess, "call", fake_call)
-    r = CliRunner().invoke(cli, ["ui", "--port", "5123"])
-    assert r.exit_code == 0
-    uri = os.environ["MLFLOW_TRACKING_URI"]
-    assert seen["cmd"][1:] == [
-        "-m",
-        "mlflow",
-        "ui",
-        "--backend-store-uri",
-        uri,
-        "--host",
-        "127.0.0.1",
-        "--port",
-        "5123",
-    ]
-    assert r.stderr == f"MLflow UI for {uri} on http://127.0.0.1:5123\n"
 
 
 @pytest.mark.slow
