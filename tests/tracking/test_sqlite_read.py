@@ -275,3 +275,45 @@ def test_commands_do_not_import_mlflow_on_a_local_store(sweep, tmp_path, args, e
     assert expect.replace("RUN", rid) in out
     if args[0] == "plan":
         assert [r["status"] for r in json.loads(out)["runs"]] == ["done"] * 6
+
+
+def _mlflow_only(uri: str) -> Tracker:
+    """A Tracker that reads through MlflowClient, as before the fast path."""
+    tracker = Tracker(uri)
+    tracker._fast_checked = True
+    return tracker
+
+
+@pytest.mark.slow
+def test_listing_and_comparison_equal_mlflow_after_a_rerun_and_a_deletion(sweep, tmp_path):
+    from veolab.compare.runs import load_runs
+    from veolab.tracking.listing import list_runs
+
+    uri, client, gone, _ = _store_with_deletions(sweep, tmp_path)
+    rid = sweep.runs[(BRIGHT, 2)]
+    r = invoke("rerun", rid, "--json", "--tracking-uri", uri)
+    assert r.exit_code == 0, r.output
+    rerun_parent = json.loads(r.output[r.output.index("{") :])["parent_run_id"]
+    fast, slow = Tracker(uri), _mlflow_only(uri)
+
+    flt = f"{GEN} AND tags.`{S.PARENT_RUN_ID}` = '{rerun_parent}'"
+    reruns = fast.search(sweep.experiment_id, flt)
+    assert _fast(reruns) == [_run(x) for x in slow.search(sweep.experiment_id, flt)]
+    assert [x.data.tags[S.RERUN_OF] for x in reruns] == [rid]
+
+    for target in (NAME, sweep.parent_id[:8], rerun_parent, None):
+        a = list_runs(target, tracker=fast).to_dict()
+        b = list_runs(target, tracker=slow).to_dict()
+        assert a == b, target
+    listing = list_runs(NAME, tracker=fast)
+    assert listing.total == 5 and listing.rerun_parents == [rerun_parent]
+
+    a, b = load_runs(NAME, tracker=fast), load_runs(NAME, tracker=slow)
+    assert a.frame.sort_index(axis=1).equals(b.frame.sort_index(axis=1))
+    assert a.reruns.sort_index(axis=1).equals(b.reruns.sort_index(axis=1))
+    assert a.order == b.order and a.order["params.var.lighting"] == [
+        "bright sunny morning light",
+        "dark moonlit night",
+    ]
+    assert len(a.frame) == 5 and a.frame.loc[a.frame["run_id"] == rid, "reruns"].item() == 1
+    assert fast._client is None and gone not in set(a.frame["run_id"])
