@@ -105,7 +105,8 @@ def _print_totals(console, plan, status, totals: dict) -> None:
         Text(""),
         Text(
             f"runs {totals['runs']}: new {totals['new']}, already done {totals['already_done']}, "
-            f"from store {totals['cached']}, resume {totals['resume']}, unknown {totals['unknown']} | "
+            f"from store {totals['cached']}, resume {totals['resume']}, "
+            f"unknown {totals['unknown']} | "
             f"to pay {totals['to_pay']}, estimated ${totals['estimated_spend']:.2f}, "
             f"about {_duration(totals['estimated_seconds'])}"
         ),
