@@ -1,8 +1,8 @@
 """Reading a local SQLite MLflow store without importing MLflow (the fast path of ``Tracker``).
 
-    >>> store = SqliteStore.open("sqlite:///mlruns/mlflow.db")   # None: use MlflowClient
-    >>> runs = store.search(["1"], "tags.`veolab.kind` = 'generation'")
-    >>> runs[0].info.run_id, runs[0].data.tags["veolab.seed"], runs[0].data.metrics["motion"]
+    store = SqliteStore.open("sqlite:///mlruns/mlflow.db")   # None: use MlflowClient
+    runs = store.search(["1"], "tags.`veolab.kind` = 'generation'")
+    runs[0].info.run_id, runs[0].data.tags["veolab.seed"], runs[0].data.metrics["motion"]
 
 ``import mlflow`` costs about 3 s of CPU, more than everything else ``veolab runs``, ``compare``,
 ``plan`` and ``rate`` do on a 200-run store; so for a ``sqlite:///`` store these read MLflow's own

@@ -1,7 +1,7 @@
 """Writing and reading veolab's runs in MLflow (the names live in ``tracking.schema``).
 
-    >>> t = Tracker()                     # MLFLOW_TRACKING_URI or sqlite:///mlruns/mlflow.db
-    >>> exp_id = t.experiment_id("quickstart")
+    t = Tracker()                     # MLFLOW_TRACKING_URI or sqlite:///mlruns/mlflow.db
+    exp_id = t.experiment_id("quickstart")
 
 All writes go through one lock: MLflow's SQLite store does not like concurrent writers, and the
 runner logs from worker threads while it waits on the provider.
