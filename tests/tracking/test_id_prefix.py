@@ -8,7 +8,9 @@ The ambiguous cases need runs whose ids share a prefix; MLflow's SQL store draws
 from __future__ import annotations
 
 import json
+import shutil
 import uuid
+from pathlib import Path
 
 import pytest
 from helpers import BRIGHT, DARK, NAME, invoke
@@ -46,16 +48,36 @@ B = "61a0a5f9" + "1" * 24
 C = "61a0b000" + "2" * 24
 
 
+@pytest.fixture(scope="module")
+def _lookalikes_db(tmp_path_factory) -> Path:
+    """The store of ``lookalikes``, made once (a new MLflow store takes seconds to create)."""
+    import mlflow.store.tracking.sqlalchemy_store as store
+
+    db = tmp_path_factory.mktemp("ids") / "mlflow.db"
+    tracker = Tracker(f"sqlite:///{db}")
+    queue = [A, B, C]
+
+    class ChosenUUID:
+        @staticmethod
+        def uuid4():
+            return uuid.UUID(queue.pop(0)) if queue else uuid.uuid4()
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(store, "uuid", ChosenUUID)
+        assert _generation(tracker, "fox", "v1", 1) == A
+        assert _generation(tracker, "owl", "v2", 7) == B
+        assert _generation(tracker, "fox", "v1", 2) == C
+    return db
+
+
 @pytest.fixture
-def lookalikes(tmp_path, chosen_ids):
-    """Three runs: A and B share 8 characters (A in experiment fox, B in owl), C 4 with them."""
-    uri = f"sqlite:///{tmp_path / 'ids' / 'mlflow.db'}"
-    tracker = Tracker(uri)
-    chosen_ids([A, B, C])
-    assert _generation(tracker, "fox", "v1", 1) == A
-    assert _generation(tracker, "owl", "v2", 7) == B
-    assert _generation(tracker, "fox", "v1", 2) == C
-    return tracker
+def lookalikes(tmp_path, _lookalikes_db):
+    """Three runs: A and B share 8 characters (A in experiment fox, B in owl), C 4 with them;
+    each test gets its own copy of the store."""
+    db = tmp_path / "ids" / "mlflow.db"
+    db.parent.mkdir()
+    shutil.copyfile(_lookalikes_db, db)
+    return Tracker(f"sqlite:///{db}")
 
 
 @pytest.mark.parametrize(
