@@ -13,7 +13,8 @@
   resampling each group independently; seeded, so the same data give the same interval; and
   Welch's t-test, because a percentile bootstrap of 3 values is too narrow to trust alone.
 - ``paired_diff``: where both groups ran the same seeds, the per-seed differences: their mean,
-  a t interval, and the Wilcoxon signed-rank test (scipy.stats.wilcoxon).
+  a t interval, and the Wilcoxon signed-rank test (``scipy.stats.wilcoxon``'s numbers, from
+  ``_dist``: importing ``scipy.stats`` would cost more than a second).
 - ``compare_samples``: both, and a verdict: ``higher``, ``lower``, ``no clear difference`` or
   ``too few runs``. Below ``MIN_N`` runs a group, no verdict is given. Unpaired, a difference is
 called when the bootstrap interval excludes 0 and Welch's p < 0.05. The signed-rank test is
@@ -24,12 +25,13 @@ called when the bootstrap interval excludes 0 and Welch's p < 0.05. The signed-r
 from __future__ import annotations
 
 import math
-import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import numpy as np
+
+from veolab.compare._dist import t_ppf, welch_t_p, wilcoxon_p
 
 LEVEL = 0.95
 ALPHA = 0.05
@@ -72,8 +74,6 @@ def mean_ci(
     values: Sequence[float | None], level: float = LEVEL, bounds: tuple[float, float] | None = None
 ) -> Summary:
     """Mean and Student-t confidence interval of the finite values (clipped to ``bounds``)."""
-    from scipy import stats
-
     x = _clean(values)
     n = len(x)
     if n == 0:
@@ -82,7 +82,7 @@ def mean_ci(
     if n == 1:
         return Summary(1, mean, None, None, None)
     sd = float(x.std(ddof=1))
-    half = float(stats.t.ppf(0.5 + level / 2, n - 1)) * sd / math.sqrt(n)
+    half = t_ppf(0.5 + level / 2, n - 1) * sd / math.sqrt(n)
     lo, hi = mean - half, mean + half
     if bounds is not None:
         lo, hi = max(lo, bounds[0]), min(hi, bounds[1])
@@ -130,16 +130,12 @@ def welch_p(
     b: Sequence[float | None] | np.ndarray,
 ) -> float | None:
     """Two-sided p of Welch's t-test; 1.0 when both groups are constant and equal."""
-    from scipy import stats
-
     x, y = _clean(a), _clean(b)
     if len(x) < 2 or len(y) < 2:
         return None
     if x.std() == 0 and y.std() == 0:
         return 1.0 if x.mean() == y.mean() else 0.0
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)
-        return _num(float(stats.ttest_ind(y, x, equal_var=False).pvalue))
+    return _num(welch_t_p(y, x))
 
 
 @dataclass
@@ -161,8 +157,6 @@ def paired_diff(
     baseline: Mapping[Any, float | None], other: Mapping[Any, float | None], level: float = LEVEL
 ) -> Paired:
     """Pair the two groups by key (the seed); mean difference, t interval, signed-rank p."""
-    from scipy import stats
-
     keys = [k for k in baseline if k in other and _finite(baseline[k]) and _finite(other[k])]
     diffs = [float(other[k]) - float(baseline[k]) for k in keys]  # type: ignore[arg-type]
     d = np.array(diffs, dtype=np.float64)
@@ -175,9 +169,7 @@ def paired_diff(
     if np.all(d == 0):
         p = 1.0  # every pair identical: nothing to test
     else:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", RuntimeWarning)
-            p = float(stats.wilcoxon(d).pvalue)
+        p = wilcoxon_p(d)
     return Paired(n, s.mean, s.lo, s.hi, _num(p))
 
 
