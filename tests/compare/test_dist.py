@@ -15,6 +15,10 @@ from scipy import stats
 from veolab.compare import stats as vstats
 from veolab.compare._dist import t_ppf, t_sf, welch_t_p, wilcoxon_p
 
+# thousands of comparisons with scipy (its permutation test alone takes seconds a call): about a
+# minute, so they run in CI, not in the quick loop
+pytestmark = pytest.mark.slow
+
 LEVELS = [0.975, 0.95, 0.995, 0.999, 0.9, 0.75, 0.6, 0.5, 0.4, 0.05, 0.025]
 
 
