@@ -255,6 +255,7 @@ def test_nothing_to_do_creates_no_sweep_run_unless_log_empty(sweep, tmp_path: Pa
     assert logged.data.metrics[S.SWEEP_GENERATED] == 0.0
 
 
+@pytest.mark.slow
 def test_run_plan_asks_for_yes_above_confirm_above_and_keeps_to_its_budget(
     tmp_path: Path, sim_server, monkeypatch: pytest.MonkeyPatch
 ) -> None:

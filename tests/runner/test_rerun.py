@@ -100,6 +100,7 @@ def test_same_seed_reruns_reproduce_exactly_and_are_logged(sweep, tmp_path, sim_
     }
 
 
+@pytest.mark.slow
 def test_another_seed_is_clearly_less_reproducible(sweep, tmp_path, sim_calls):
     uri = sweep.isolated(tmp_path)
     rid = sweep.runs[(DARK, 2)]
@@ -238,6 +239,7 @@ def test_paid_rerun_states_its_cost_and_asks(sweep, tmp_path, monkeypatch):
     assert kinds == ["generation"]
 
 
+@pytest.mark.slow
 def test_paid_rerun_over_http_against_the_local_segmind(sweep, tmp_path, sim_server, monkeypatch):
     """`--yes` pays, the host's cost is reported, the key appears nowhere, the clip matches."""
     from veolab.request import VideoRequest

@@ -64,6 +64,7 @@ def test_sync_call_like_segmind_model_page_with_requests(sim_server):
     assert job[0]["request_hash"] == VideoRequest(**FOX).request_hash()
 
 
+@pytest.mark.slow
 def test_queue_protocol_shapes_and_headers(sim_server):
     srv = sim_server(api_key=KEY, latency=0.05)
     r = post(srv, "/v2/veo-3.1-fast", FOX | {"generate_audio": True})
@@ -212,6 +213,7 @@ def test_rate_limit_gives_429_with_the_reset_time(sim_server):
     ]
 
 
+@pytest.mark.slow
 def test_scripted_faults_are_consumed_in_order(sim_server):
     srv = sim_server()
     srv.inject_faults(

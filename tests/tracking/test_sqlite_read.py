@@ -254,6 +254,7 @@ def _veolab(cwd: Path, uri: str, *args: str) -> tuple[str, str]:
     return r.stdout, r.stderr.strip().splitlines()[-1]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("args", "expect"),
     [
