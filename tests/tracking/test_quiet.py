@@ -58,7 +58,7 @@ def test_run_on_a_tracking_server_prints_no_view_run_lines(tmp_path: Path) -> No
     )
     uri = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.time() + 90
+        deadline = time.time() + 300  # mlflow server starts in seconds, or minutes under load
         while time.time() < deadline:
             try:
                 if httpx.get(f"{uri}/health", timeout=1).status_code == 200:
