@@ -4,11 +4,21 @@ This is a contract for users' own ``mlflow.search_runs`` queries; docs/mlflow-sc
 
 One MLflow experiment per experiment ``name``. One parent run per ``veolab run`` (the sweep),
 one child run per generation (``mlflow.parentRunId`` points at the sweep).
+
+A generation run is named ``<short label> s<seed>`` (``dark·drone s42``: the swept values, see
+``veolab.experiment.names``; a rerun adds `` rerun``); it starts when its request was submitted
+and ends when its video was in hand, so MLflow's Duration is the generation's latency.
 """
 
 from __future__ import annotations
 
-# --- tags ------------------------------------------------------------------------------------
+# --- experiment tags -------------------------------------------------------------------------
+# MLflow's own: which view the UI opens (the runs table; without it MLflow 3 opens its GenAI
+# "Evaluations" view); set on every experiment veolab writes to
+EXPERIMENT_KIND = "mlflow.experimentKind"
+EXPERIMENT_KIND_RUNS = "custom_model_development"
+
+# --- run tags --------------------------------------------------------------------------------
 KIND = "veolab.kind"  # "sweep" on the parent, "generation" on a child
 KIND_SWEEP = "sweep"
 KIND_GENERATION = "generation"
@@ -41,6 +51,14 @@ ERROR_MESSAGE = "veolab.error_message"
 RERUN_OF = "veolab.rerun_of"  # run id a rerun reissued (issue 6)
 RATING_NOTE = "veolab.rating_note"  # human note (issue 6)
 RERUN_SEED = "veolab.rerun_seed_changed"  # "true" when a rerun overrode the seed (issue 6)
+RUN_NAME_SEED = " s"  # a generation run's name: <short label> s<seed>
+RUN_NAME_RERUN = " rerun"  # ... and a rerun's: <short label> s<seed> rerun
+
+# --- filters (docs/mlflow.md; tests/tracking/test_mlflow_filters.py runs each) ----------------
+# generations only: every generation of every sweep, no reruns (their parents are kind=rerun)
+FILTER_GENERATIONS = f"tags.`{KIND}` = '{KIND_GENERATION}' AND tags.`{RERUN_OF}` IS NULL"
+# reruns only: the generations `veolab rerun` made
+FILTER_RERUNS = f"tags.`{KIND}` = '{KIND_GENERATION}' AND tags.`{RERUN_OF}` IS NOT NULL"
 
 # --- params (child) --------------------------------------------------------------------------
 # every VideoRequest field under its own name: prompt, negative_prompt, aspect_ratio, duration,
@@ -99,3 +117,11 @@ ART_EXPERIMENT = "experiment.yaml"
 ART_TEMPLATE_DIR = "templates"
 ART_REPORT = "report"  # report/report.html and its media folder (veolab report, issue 6)
 ART_REPRO = "repro.json"  # on a rerun child: the reproducibility metrics in full (issue 6)
+
+# --- the Prompt Registry (tracking/prompts.py, issue 13) ---------------------------------------
+# registered prompts are named veolab.<template path without .j2>; each version is tagged
+PROMPT_SHA256 = "veolab.sha256"  # on a prompt version: the template_sha256 of its content
+PROMPT_TEMPLATE = "veolab.template"  # on a prompt version: the template's path in prompts/
+# on a generation and its sweep: the URI of the prompt version it rendered
+# ("prompts:/veolab.quickstart/3"), beside MLflow's own mlflow.linkedPrompts
+PROMPT = "veolab.prompt"
