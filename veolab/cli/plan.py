@@ -16,7 +16,7 @@ from typing import Any
 import click
 
 from veolab.cli.common import handle_errors
-from veolab.cli.run import _existing_tracker, _load, _status
+from veolab.cli.planning import existing_tracker, load_plan, plan_status_of
 
 # more variants than this print a line saying so (--json lists every run)
 MAX_VARIANTS = 100
@@ -334,8 +334,8 @@ def plan(
         from veolab.errors import ConfigError
 
         raise ConfigError("--baseline marks prompts: pass it with --prompts")
-    p = _load(file, provider, max_runs)
-    status = _status(p, _existing_tracker(tracking_uri), force=False)
+    p = load_plan(file, provider, max_runs)
+    status = plan_status_of(p, existing_tracker(tracking_uri), force=False)
     totals = _totals(p, status)
     if as_json:
         click.echo(

@@ -1,4 +1,4 @@
-"""``veolab plan``, ``veolab run`` and ``veolab ui``."""
+"""``veolab run``: plan, confirm the spend, run the sweep with progress, and summarise it."""
 
 from __future__ import annotations
 
@@ -8,40 +8,8 @@ from pathlib import Path
 import click
 
 from veolab.cli.common import handle_errors
+from veolab.cli.planning import load_plan, plan_status_of
 from veolab.errors import AbortedError
-
-
-def _load(file: Path, provider: str | None, max_runs: int | None = None):
-    from veolab.experiment import load_experiment
-    from veolab.runner.resolve import plan_experiment
-
-    return plan_experiment(load_experiment(file), provider=provider, max_runs=max_runs)
-
-
-def _existing_tracker(tracking_uri: str | None):
-    """A Tracker when the store exists (plan never creates one)."""
-    from veolab.tracking.store import Tracker, resolve_tracking_uri
-
-    uri = resolve_tracking_uri(tracking_uri)
-    if uri.startswith("sqlite:///") and not Path(uri.removeprefix("sqlite:///")).is_file():
-        return None
-    return Tracker(uri)
-
-
-def _status(plan, tracker, force: bool, ledger=None):
-    """The plan's status; the ledger is read only where it exists (plan creates nothing)."""
-    from veolab.runner import plan_status
-    from veolab.runner.ledger import Ledger, existing_ledger
-    from veolab.runner.videostore import VideoStore
-
-    own = ledger is None
-    if own and existing_ledger():
-        ledger = Ledger()
-    try:
-        return plan_status(plan, tracker, VideoStore(), ledger, force=force)
-    finally:
-        if own and ledger is not None:
-            ledger.close()
 
 
 @click.command()
@@ -111,11 +79,11 @@ def run(
         from veolab.runner.sweep import nothing_to_do
         from veolab.tracking.store import Tracker
 
-        p = _load(file, provider, max_runs)
+        p = load_plan(file, provider, max_runs)
         say(_opening(tracking_uri))
         tracker = Tracker(tracking_uri)
         say("Checking what is already done (MLflow, the video store, the ledger)...")
-        status = _status(p, tracker, force)
+        status = plan_status_of(p, tracker, force)
     opts = RunOptions(
         provider=provider,
         concurrency=concurrency,
