@@ -278,9 +278,14 @@ def _print_reruns(plan, result) -> None:
 @click.argument("run_id")
 @click.argument("score", type=float)
 @click.option("--note", "-n", default=None, help="A note to keep with the score.")
+@click.option(
+    "--reviewer", default=None, help="Who rates (default: your user name); MLflow shows it."
+)
 @click.option("--tracking-uri", default=None, help=TRACKING_HELP)
 @handle_errors
-def rate(run_id: str, score: float, note: str | None, tracking_uri: str | None) -> None:
+def rate(
+    run_id: str, score: float, note: str | None, reviewer: str | None, tracking_uri: str | None
+) -> None:
     """Give the generation RUN_ID a human SCORE from 1 to 5 (and an optional --note).
 
     RUN_ID is the run's id or a unique prefix of it (at least 4 characters; veolab runs lists them).
@@ -290,6 +295,6 @@ def rate(run_id: str, score: float, note: str | None, tracking_uri: str | None) 
     from veolab.tracking.store import existing_store
 
     check_score(score)  # before opening the store
-    r = rate_run(run_id, score, note, tracker=existing_store(tracking_uri))
+    r = rate_run(run_id, score, note, tracker=existing_store(tracking_uri), reviewer=reviewer)
     again = f" (rating {r.ratings}; the latest counts)" if r.ratings > 1 else ""
     click.echo(f"Rated {r.run_id}: {r.score:g}/5{again}" + (f" - {r.note}" if r.note else ""))

@@ -5,7 +5,9 @@
 
 The score is the metric ``human_score`` (rating again logs a new step; MLflow shows the latest,
 and ``compare`` and ``report`` use the latest); the note is the tag ``veolab.rating_note``
-(a new rating without a note leaves an earlier note in place).
+(a new rating without a note leaves an earlier note in place); who rated is the tag
+``veolab.rating_reviewer``. MLflow's own views get each rating as feedback on the generation's
+trace, synced later (``tracking.feedback``: ``veolab ui`` does it before serving).
 
 On a local SQLite store the rating is one SQLite transaction written as MLflow writes it
 (``Tracker.append_metric``): ``veolab rate`` does not import MLflow there.
@@ -22,6 +24,7 @@ from veolab.tracking.store import Tracker, existing_store
 
 MIN_SCORE, MAX_SCORE = 1, 5
 NOTE_MAX = 5000
+REVIEWER_MAX = 200
 
 
 @dataclass
@@ -65,15 +68,29 @@ def generation_run(tracker: Tracker, run_id: str, verb: str = "rate"):
 
 
 def rate(
-    run_id: str, score: float, note: str | None = None, *, tracker: Tracker | None = None
+    run_id: str,
+    score: float,
+    note: str | None = None,
+    *,
+    tracker: Tracker | None = None,
+    reviewer: str | None = None,
 ) -> Rating:
-    """Log ``score`` (1 to 5) and ``note`` on a generation run."""
+    """Log ``score`` (1 to 5) and ``note`` on a generation run, credited to ``reviewer`` (by
+    default the OS user: MLflow's feedback names it, see ``tracking.feedback``)."""
+    from veolab.tracking.feedback import reviewer_name
+
     value = check_score(score)
+    if reviewer is not None and len(reviewer) > REVIEWER_MAX:
+        raise ConfigError(
+            f"--reviewer has {len(reviewer)} characters: keep it under {REVIEWER_MAX}"
+        )
     if note is not None and len(note) > NOTE_MAX:
         raise ConfigError(f"the note has {len(note)} characters: keep it under {NOTE_MAX}")
     tracker = tracker or existing_store()
     run_id = generation_run(tracker, run_id).info.run_id  # a prefix becomes the whole id
-    tags = {S.RATING_NOTE: note} if note else {}
+    tags = {S.RATING_REVIEWER: reviewer_name(reviewer)}
+    if note:
+        tags[S.RATING_NOTE] = note
     step = tracker.append_metric(run_id, S.HUMAN_SCORE, value, tags)
     if not note:
         note = tracker.get_run(run_id).data.tags.get(S.RATING_NOTE)

@@ -125,3 +125,12 @@ PROMPT_TEMPLATE = "veolab.template"  # on a prompt version: the template's path 
 # on a generation and its sweep: the URI of the prompt version it rendered
 # ("prompts:/veolab.quickstart/3"), beside MLflow's own mlflow.linkedPrompts
 PROMPT = "veolab.prompt"
+
+# --- traces and feedback (tracking/traces.py, tracking/feedback.py, issue 13) -----------------
+TRACE_ID = "veolab.trace_id"  # on a generation: the id of its trace (one per generation)
+RATING_REVIEWER = "veolab.rating_reviewer"  # on a generation: who gave its latest rating
+# metadata of the feedback veolab logs on traces (names: human_score, pairwise)
+FEEDBACK_RATED_AT = "veolab.rated_at"  # the human_score metric's timestamp it mirrors
+FEEDBACK_VOTE = "veolab.vote_id"  # the vote's id in the ledger
+FEEDBACK_OTHER_RUN = "veolab.other_run_id"  # the generation it was compared with
+FEEDBACK_SIDE = "veolab.side"  # where this generation was shown: left or right

@@ -28,6 +28,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
+from veolab.tracking import schema as S
+
 TRACING_ENV = "VEOLAB_TRACING"
 ROOT = "generation"
 # the stages in pipeline order (a generation records the ones it went through)
@@ -117,7 +119,7 @@ def log_trace(
     from mlflow.entities import SpanEvent, SpanStatusCode
 
     client = tracker.client
-    _bind(tracker.uri)
+    bind_store(tracker.uri)
     start = min(s.start for s in stages)
     end = max(s.end for s in stages)
     failed = next((s for s in stages if s.error), None)
@@ -155,10 +157,11 @@ def log_trace(
         status=SpanStatusCode.ERROR if failed else SpanStatusCode.OK,
         end_time_ns=_ns(end),
     )
+    client.set_tag(run_id, S.TRACE_ID, trace_id)  # the run's trace, found without a search
     return trace_id
 
 
-def _bind(uri: str) -> None:
+def bind_store(uri: str) -> None:
     """Point MLflow's trace exporter at ``uri``.
 
     MLflow builds its exporter once, for the tracking URI of that moment (the global one, not
