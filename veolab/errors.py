@@ -12,7 +12,8 @@ below, chained with ``from exc``. Each class carries the CLI exit code it maps t
     │   ├── TemplateError            a prompt template that does not render
     │   ├── MissingKeyError          no API key where a provider needs one
     │   ├── UnknownProviderError     a provider name nobody registered
-    │   └── StoreNotFoundError       a command reads an MLflow store that does not exist
+    │   ├── StoreNotFoundError       a command reads an MLflow store that does not exist
+    │   └── VoteError                a review vote or pair request refused (HTTP 4xx)
     ├── AnalysisError                (exit 2) a file that cannot be analysed as a video
     ├── ProviderError                (exit 3) the provider or the network failed
     │   ├── ProviderConnectionError  the request never got an answer
@@ -100,6 +101,15 @@ class StoreNotFoundError(ConfigError):
             "--tracking-uri to your store)"
         )
         self.uri = uri
+
+
+class VoteError(ConfigError):
+    """A vote or a pair request the review server refuses (unknown pair, bad choice, a name or
+    note too long); ``status`` is its HTTP status (400, 404 or 409). Nothing was stored."""
+
+    def __init__(self, message: str, status: int = 400) -> None:
+        super().__init__(message)
+        self.status = status
 
 
 class AnalysisError(VeolabError):

@@ -428,6 +428,10 @@ def layouts(result: CompareResult, width: int) -> list[Any]:
             width,
         )
     out += [f"note: {n}" for n in _notes(result, names)]
+    if result.ranking is not None:
+        from veolab.review.render import ranking_renderables
+
+        out += ["", *ranking_renderables(result.ranking, width)]
     return out
 
 

@@ -101,6 +101,7 @@ class CompareResult:
     ab: list[ABResult]
     sweep_ids: list[str]
     notes: list[str] = field(default_factory=list)
+    ranking: dict[str, Any] | None = None  # the review's ranking (compare.ranking), if votes
 
     def group(self, label: str) -> Group:
         return next(g for g in self.groups if g.label == label)
@@ -118,6 +119,7 @@ class CompareResult:
             "groups": [g.to_dict() for g in self.groups],
             "ab": [a.to_dict() | {"inconclusive": inconclusive(a)} for a in self.ab],
             "notes": self.notes,
+            "ranking": self.ranking,
         }
 
     def to_csv(self) -> str:
@@ -234,16 +236,19 @@ def compare_runs(
     baseline: str | None = None,
     tracking_uri: str | None = None,
     all_sweeps: bool = False,
+    ranking: bool = True,
 ) -> CompareResult:
     """Summaries per group and A/B verdicts against the baseline group.
 
     ``table`` is what ``veolab compare`` takes, an experiment name or a sweep's parent run id
     (loaded from ``tracking_uri``, else MLFLOW_TRACKING_URI, else sqlite:///mlruns/mlflow.db;
     ``all_sweeps`` as ``--all-sweeps``), or a :class:`RunTable` already loaded by ``load_runs``.
+    When the experiment has review votes (``veolab review``), ``result.ranking`` is their
+    ranking over these groups (``ranking=False`` skips looking).
     """
     table = as_run_table(table, tracking_uri=tracking_uri, all_sweeps=all_sweeps)
     frame = table.frame
-    col = group_column(frame, by)
+    group_column(frame, by)  # an unknown --by is reported before an unknown --metric
     if metrics:
         names = list(dict.fromkeys(metric_name(m) for m in metrics))
         unknown = [m for m in names if f"metrics.{m}" not in frame.columns]
@@ -263,12 +268,7 @@ def compare_runs(
 
     groups: list[Group] = []
     values: dict[str, dict[str, list[tuple[Any, float | None]]]] = {}
-    for key, sub in frame.groupby(col, sort=False, dropna=False):
-        key_s = "" if key is None or (isinstance(key, float) and math.isnan(key)) else str(key)
-        if col == "variant":
-            label = str(sub["label"].iloc[0])
-        else:
-            label = f"{by}={key_s}"
+    for key_s, label, sub in group_runs(table, by):
         ok = sub[~sub["failed"]]
         checked = ok["checks_passed"].dropna()
         g = Group(
@@ -294,7 +294,6 @@ def compare_runs(
             values[label][m] = pairs
             g.summaries[m] = mean_ci([v for _, v in pairs], bounds=BOUNDS.get(m))
         groups.append(g)
-    groups.sort(key=lambda g: _group_order(table, frame, col, g))
 
     base = _pick_baseline(groups, baseline, by)
     ab: list[ABResult] = []
@@ -322,9 +321,28 @@ def compare_runs(
             f"fewer than 3 successful runs in {', '.join(small)}: the intervals are "
             "wide and no verdict is given; add seeds"
         )
-    return CompareResult(
+    result = CompareResult(
         table.experiment_name, by, names, groups, base.label, ab, table.sweep_ids, notes
     )
+    if ranking:
+        from veolab.compare.ranking import votes_ranking
+
+        result.ranking = votes_ranking(table.experiment_name, by, groups)
+    return result
+
+
+def group_runs(table: RunTable, by: str = "variant") -> list[tuple[str, str, Any]]:
+    """(key, label, the group's rows of ``table.frame``) per group, in the order compare shows
+    them; labels are the variants' labels, or ``<by>=<value>`` (``var.lighting=dark``)."""
+    frame = table.frame
+    col = group_column(frame, by)
+    out: list[tuple[str, str, Any]] = []
+    for key, sub in frame.groupby(col, sort=False, dropna=False):
+        key_s = "" if key is None or (isinstance(key, float) and math.isnan(key)) else str(key)
+        label = str(sub["label"].iloc[0]) if col == "variant" else f"{by}={key_s}"
+        out.append((key_s, label, sub))
+    out.sort(key=lambda g: _group_order(table, frame, col, g[0], g[1], g[2]["run_id"].iloc[0]))
+    return out
 
 
 def as_run_table(
@@ -346,20 +364,20 @@ def as_run_table(
     )
 
 
-def _group_order(table: RunTable, frame, col: str, g: Group) -> tuple:
+def _group_order(table: RunTable, frame, col: str, key: str, label: str, first_run: str) -> tuple:
     """The experiment file's order where it is known (variants, then listed values), else sorted."""
     order = table.order
     if col != "variant":
         values = order.get(col, [])
-        pos = values.index(g.key) if g.key in values else len(values)
-        return (pos, _sort_key(g.key))
-    first = frame[frame["run_id"] == g.run_ids[0]].iloc[0]
+        pos = values.index(key) if key in values else len(values)
+        return (pos, _sort_key(key))
+    first = frame[frame["run_id"] == first_run].iloc[0]
     positions: list[int] = []
     for c, values in order.items():
         v = first.get(c) if c in frame.columns else None
         v = None if v is None or (isinstance(v, float) and math.isnan(v)) else str(v)
         positions.append(values.index(v) if v in values else len(values))
-    return (tuple(positions), _sort_key(g.label))
+    return (tuple(positions), _sort_key(label))
 
 
 def _pick_baseline(groups: list[Group], baseline: str | None, by: str) -> Group:
@@ -385,6 +403,7 @@ __all__ = [
     "as_run_table",
     "compare_runs",
     "group_column",
+    "group_runs",
     "inconclusive",
     "metric_name",
 ]
