@@ -167,20 +167,17 @@ def bind_store(uri: str) -> None:
     MLflow builds its exporter once, for the tracking URI of that moment (the global one, not
     the client's), so a process that writes to another store (``--tracking-uri``, or tests,
     each with its own) would send its traces to the wrong one: rebuild it when the store changes.
+    This sets MLflow's global tracking URI (and ``MLFLOW_TRACKING_URI``) to ``uri``.
     """
     global _bound_uri
-    if _bound_uri == uri:
-        return
-    with _bind_lock:
-        if _bound_uri == uri:
-            return
-        import mlflow
-        import mlflow.tracing
+    import mlflow
 
+    with _bind_lock:
+        if _bound_uri == uri and mlflow.get_tracking_uri() == uri:
+            return
         if _bound_uri is not None:
             mlflow.flush_trace_async_logging()
-        mlflow.set_tracking_uri(uri)
-        mlflow.tracing.reset()
+        mlflow.set_tracking_uri(uri)  # this also resets MLflow's tracer: rebuilt on next use
         _bound_uri = uri
 
 
