@@ -28,6 +28,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "report": ("veolab.cli.compare:report", "Write a side-by-side HTML report."),
     "rerun": ("veolab.cli.compare:rerun", "Reissue a logged request and measure reproducibility."),
     "rate": ("veolab.cli.compare:rate", "Give a run a human score from 1 to 5."),
+    "review": ("veolab.cli.review:review", "Review videos blind in pairs; rank the groups."),
 }
 
 

@@ -134,3 +134,27 @@ FEEDBACK_RATED_AT = "veolab.rated_at"  # the human_score metric's timestamp it m
 FEEDBACK_VOTE = "veolab.vote_id"  # the vote's id in the ledger
 FEEDBACK_OTHER_RUN = "veolab.other_run_id"  # the generation it was compared with
 FEEDBACK_SIDE = "veolab.side"  # where this generation was shown: left or right
+
+# --- the review (veolab review, issue 12) ------------------------------------------------------
+# one run per `veolab review` invocation that saw votes, under the experiment, tagged
+# veolab.kind=review; started and ended at shutdown (it covers every vote so far)
+KIND_REVIEW = "review"
+REVIEW_BY = "veolab.review_by"  # the grouping of its ranking: variant, var.<name>, model, ...
+REVIEW_VOTES = "review_votes"  # metric: every vote on the experiment
+REVIEW_REVIEWERS = "review_reviewers"  # metric: how many reviewers voted
+REVIEW_AGREEMENT = "review_agreement"  # metric: percent agreement (0..1) on shared pairs
+REVIEW_ALPHA = "review_krippendorff_alpha"  # metric: Krippendorff's alpha (nominal)
+# per group, as <name>/<group slug> (the param group/<slug> holds the group's label)
+BT_SCORE = "bt_score"  # Bradley-Terry log-strength, mean 0 over the ranked groups
+BT_LO = "bt_lo"  # its 95% bootstrap interval
+BT_HI = "bt_hi"
+WIN_RATE = "win_rate"  # (wins + ties / 2) / comparisons
+BOTH_BAD_RATE = "both_bad_rate"  # both_bad votes / votes that showed the group
+REVIEW_GROUP_PARAM = "group"  # param group/<slug>: the group's label
+ART_VOTES = "votes.csv"  # every vote: id, time, reviewer, pair, runs and groups as shown, ...
+ART_RANKING = "ranking.json"  # the ranking as GET /api/ranking answers it
+# on each generation run: its votes so far (latest value = every vote up to that review)
+REVIEW_WINS = "review_wins"
+REVIEW_LOSSES = "review_losses"
+REVIEW_TIES = "review_ties"
+REVIEW_BOTH_BAD = "review_both_bad"
