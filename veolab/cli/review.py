@@ -145,7 +145,8 @@ def _serve(
         click.echo(
             f"Stopped: {votes} votes on {session.experiment} ({votes - before} new)", err=True
         )
-        if not no_log:
+        if not no_log and votes:
+            click.echo("Logging the review to MLflow ...", err=True)
             from veolab.review.mlflow_log import log_review
 
             run_id = log_review(session)

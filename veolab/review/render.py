@@ -16,7 +16,7 @@ from __future__ import annotations
 from typing import Any
 
 from veolab.compare.layout import natural_width, output_width, print_renderables, render_text
-from veolab.compare.render import diff_text, fmt
+from veolab.compare.render import diff_text
 
 HEADERS = (
     ("group", "left"),
@@ -75,10 +75,10 @@ def _agreement_line(payload: dict[str, Any]) -> str:
     a = payload["agreement"]
     if not a["units"]:
         return "agreement: no pair judged by more than one reviewer yet"
-    alpha = "–" if a["alpha"] is None else fmt(a["alpha"])
+    alpha = "–" if a["alpha"] is None else f"{a['alpha']:.2f}"
     return (
-        f"agreement: {a['units']} pairs judged by 2 or more reviewers, "
-        f"{a['percent']:.0%} agree, Krippendorff's alpha {alpha}"
+        f"agreement: {a['percent']:.0%} on {a['units']} pairs judged by 2+ reviewers, "
+        f"Krippendorff's alpha {alpha}"
     )
 
 
@@ -95,8 +95,7 @@ def ranking_renderables(payload: dict[str, Any], width: int) -> list[Any]:
         return out
     out += [
         *_tables(payload, width),
-        "score: Bradley-Terry log-strength [95% bootstrap interval], mean 0; a lead of 1 "
-        "means odds of 2.7 to 1 of being preferred",
+        "score: Bradley-Terry log-strength [95% bootstrap CI]; a lead of 1 = 2.7:1 odds",
         _agreement_line(payload),
     ]
     return out
