@@ -146,3 +146,30 @@ def test_the_review_run_in_mlflow(sweep, tmp_path):
         ties += gm.get(S.REVIEW_TIES, 0)
         both_bad += gm.get(S.REVIEW_BOTH_BAD, 0)
     assert (wins, losses, ties, both_bad) == (3, 3, 2, 2)
+
+
+def test_a_port_in_use_is_one_line(sweep):
+    import socket
+
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        r = invoke("review", NAME, "--port", str(port), "--tracking-uri", sweep.uri)
+    assert r.exit_code == 2, r.output
+    assert r.output.startswith(f"Error: cannot listen on 127.0.0.1:{port}: ")
+    assert r.output.rstrip().endswith("(choose another --port, or --port 0 for any free one)")
+
+
+def test_names_are_printed_as_given():
+    from veolab.review.ranking import rank_votes
+    from veolab.review.render import ranking_text
+    from veolab.review.session import ranking_payload
+    from veolab.review.votes import Vote
+
+    who = "[bold]eve[/bold]"
+    vote = Vote(1, "e", who, 0.0, "p", "variant", "a", "b", "[red]A", "B", "left", None)
+    payload = ranking_payload("e", "variant", [vote], rank_votes([("[red]A", "B", "left")]))
+    text = ranking_text(payload, width=100)
+    assert "from 1 reviewer ([bold]eve[/bold] 1)" in text
+    assert "\n[red]A " in text
