@@ -16,6 +16,7 @@ background networking, component updates, sync and QUIC are off, in a throwaway 
 
 from __future__ import annotations
 
+import os
 import shutil
 import time
 from collections.abc import Iterator
@@ -167,17 +168,31 @@ async () => {
 
 
 def screenshot_page(page: Page, path: Path, max_height: int = 12_000) -> Path:
-    """A PNG of the whole page (up to ``max_height`` pixels), each video showing a frame.
+    """A PNG of the whole page (up to ``max_height`` pixels) at the page's width, each video
+    showing a frame.
 
     The viewport is made as tall as the page first. Playwright's ``full_page=True`` captures
     beyond the viewport instead, and on a loaded machine that showed a playing video black now
     and then (1 to 5 of 6 videos in 2 of 6 shots at load 15; a tall viewport: 0 in 12).
     """
+    width = (page.viewport_size or VIEWPORT)["width"]
     height = min(int(page.evaluate("document.documentElement.scrollHeight")), max_height)
-    page.set_viewport_size({"width": VIEWPORT["width"], "height": max(height, VIEWPORT["height"])})
+    page.set_viewport_size({"width": width, "height": max(height, VIEWPORT["height"])})
     page.evaluate(_NEXT_FRAMES_JS)
     page.screenshot(path=path)
     return path
+
+
+SCREENSHOTS = Path(__file__).resolve().parents[1] / "artifacts" / "screenshots"
+
+
+def keep_screenshot(path: Path) -> Path:
+    """Copy a screenshot where the test run keeps it for a person to look at: the folder
+    ``$VEOLAB_SCREENSHOTS`` names, else ``artifacts/screenshots/`` of the checkout (ignored by
+    git); tmp_path goes with the test. Returns the copy."""
+    folder = Path(os.environ.get("VEOLAB_SCREENSHOTS") or SCREENSHOTS)
+    folder.mkdir(parents=True, exist_ok=True)
+    return Path(shutil.copyfile(path, folder / path.name))
 
 
 def _plays(v: dict[str, Any]) -> bool:

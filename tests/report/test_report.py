@@ -68,13 +68,15 @@ def test_report_writes_page_and_media(sweep, report):
     refs = re.findall(r'(?:src|href|poster)="([^"]+)"', html)
     assert len(refs) == 6 + 6 * 4 + 6  # videos, sheets and stills, posters
     assert all(ref.startswith("report_files/") for ref in refs)
-    assert "http://" not in html and "https://" not in html and "<script" not in html
+    assert "http://" not in html and "https://" not in html
+    # the player is inlined (test_report_player.py): no script from elsewhere
+    assert html.count("<script>") == 2 and "<script src" not in html
     # the dark variant's prompt shows what changed from the baseline
     assert (
         "a red fox walking along a blue shoreline, <del>bright sunny morning light,</del>"
         "<ins>dark moonlit night,</ins> gentle waves"
     ) in html
-    assert html.count('class="col baseline"') == 1
+    assert html.count('class="card baseline"') == 1
     assert f"<h3>{BRIGHT}</h3>" in html and f"<h3>{DARK}</h3>" in html
     assert "brightness_mean lower" in html
     # the rating (escaped), the reproducibility, and the two new metrics in the table

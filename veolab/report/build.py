@@ -4,13 +4,17 @@
     info.files_dir
     # -> PosixPath('report_files')
 
-The page (``templates/report.html.j2``, inline CSS, no scripts, no network) has one column per
-group: its prompt with the differences from the baseline highlighted, metric and check badges,
-and for every run its video, contact sheet and first/middle/last stills; then the compare table
-and the A/B verdicts (a comparison with too few runs for a verdict says so once and shows its
-differences marked inconclusive). Media are copied from MLflow into ``<name>_files/<run id>/``
-and linked relatively, so the folder works offline once zipped. The page and its folder are
-also logged to the sweep's parent run under ``report/``.
+The page (``templates/report.html.j2``: inline CSS and one inline script, no network) shows
+each group's prompt with the differences from the baseline highlighted and its metric and
+check badges; then, seed by seed, each group's run of that seed side by side (video, contact
+sheet, first/middle/last stills), the rows lined up across the groups, with one transport bar
+per seed that plays, seeks, steps and loops its videos together (the player of ``veolab
+review``, ``veolab/review/static/player.js``, inlined). When the groups cross two variables
+the videos of a seed form a grid (``report/layout.py``). Then the compare table and the A/B
+verdicts (a comparison with too few runs for a verdict says so once and shows its differences
+marked inconclusive). Media are copied from MLflow into ``<name>_files/<run id>/`` and linked
+relatively, so the folder works offline once zipped. The page and its folder are also logged
+to the sweep's parent run under ``report/``.
 """
 
 from __future__ import annotations
@@ -22,12 +26,22 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from markupsafe import Markup
+
 from veolab.compare.render import diff_text, fmt, mean_ci_text, verdict_text
 from veolab.compare.runs import RunTable
 from veolab.compare.stats import HIGHER, LOWER, MIN_N, SAME, TOO_FEW
 from veolab.compare.table import CompareResult, as_run_table, compare_runs, inconclusive
 from veolab.errors import ConfigError, VeolabError
 from veolab.report.diff import prompt_diff
+from veolab.report.layout import (
+    LAYOUTS,
+    MAX_GRID_COLUMNS,
+    Grid,
+    crossed_grid,
+    player_assets,
+    seed_rows,
+)
 from veolab.tracking import schema as S
 from veolab.tracking.store import Tracker, existing_store
 
@@ -117,12 +131,13 @@ def _context(
     files_dir: Path,
     tracker: Tracker,
     warnings: list[str],
+    grid: Grid | None = None,
 ) -> dict[str, Any]:
     frame = table.frame
     rows = {r["run_id"]: r for r in _records(frame)}
     base = result.group(result.baseline)
     base_prompt = _prompt(tracker, rows[base.run_ids[0]]) if base.run_ids else ""
-    columns = []
+    columns: list[dict[str, Any]] = []
     n_videos = n_images = 0
     verdict_rank = {HIGHER: 0, LOWER: 0, SAME: 1, TOO_FEW: 2}
     for g in result.groups:
@@ -213,6 +228,14 @@ def _context(
         for a in result.ab
     ]
     notes = list(result.notes)
+    for c in columns:
+        c["short"] = c["label"]  # the player's name for a group's video (wipe, mute, solo)
+    if grid:
+        for r, cells in enumerate(grid.cells):
+            for k, i in enumerate(cells):
+                columns[i]["short"] = f"{grid.rows[r]} · {grid.cols[k]}"
+    by_seed = seed_rows([c["runs_detail"] for c in columns])
+    player_js, player_css = player_assets()
     for a in result.ab:
         if a.verdict != TOO_FEW:  # said once per group, above its inconclusive differences
             notes += [n for n in a.notes if n not in notes]
@@ -226,6 +249,10 @@ def _context(
         "n_runs": len(frame),
         "metrics": result.metrics,
         "columns": columns,
+        "grid": grid,
+        "seed_rows": by_seed,
+        "player_js": Markup(player_js),
+        "player_css": Markup(player_css),
         "table": [
             {
                 "label": g.label,
@@ -267,6 +294,7 @@ def write_report(
     baseline: str | None = None,
     all_sweeps: bool = False,
     log_to_mlflow: bool = True,
+    layout: str = "auto",
 ) -> ReportInfo:
     """Write ``out`` (HTML) and ``<stem>_files/`` next to it; log both to the sweep run.
 
@@ -274,14 +302,23 @@ def write_report(
     run id (read from ``tracker``, else ``tracking_uri``, else MLFLOW_TRACKING_URI, else
     sqlite:///mlruns/mlflow.db) or a :class:`RunTable` from ``load_runs``; ``by``, ``metrics``,
     ``baseline`` and ``all_sweeps`` are the options of the same names, unless ``result`` is a
-    comparison already made.
+    comparison already made. ``layout``: ``"auto"`` (a grid when the groups cross two
+    variables, else one column per group), ``"columns"`` or ``"grid"``.
     """
     out = Path(out)
+    if layout not in LAYOUTS:
+        raise ConfigError(f"layout {layout!r}: choose one of {', '.join(LAYOUTS)}")
     if out.suffix.lower() not in (".html", ".htm"):
         raise ConfigError(f"-o {out}: the report is HTML, give a name ending in .html")
     tracker = tracker or existing_store(tracking_uri)
     table = as_run_table(table, tracker=tracker, all_sweeps=all_sweeps)
     result = result or compare_runs(table, by=by, metrics=metrics, baseline=baseline)
+    grid = crossed_grid(table, result) if layout != "columns" else None
+    if layout == "grid" and grid is None:
+        raise ConfigError(
+            "layout='grid' needs groups that cross two variables (every pair of their values "
+            f"once, at most {MAX_GRID_COLUMNS} across): use layout='auto' or 'columns'"
+        )
     out.parent.mkdir(parents=True, exist_ok=True)
     files_name = f"{out.stem}_files"
     files_dir = out.parent / files_name
@@ -296,7 +333,7 @@ def write_report(
     files_dir.mkdir(parents=True)
     marker.write_text("media of a veolab report; rewritten by the next `veolab report`\n")
     warnings: list[str] = []
-    ctx = _context(table, result, files_name, files_dir, tracker, warnings)
+    ctx = _context(table, result, files_name, files_dir, tracker, warnings, grid)
     try:
         html = _env().get_template("report.html.j2").render(**ctx)
     except Exception as exc:  # noqa: BLE001 - a template bug must not reach the user as a traceback
