@@ -71,8 +71,16 @@ def test_thumbnail_width_and_count_are_settings():
 def test_contact_sheet_is_one_grid_of_every_still():
     res = _known()
     sheet = _image(res.contact_sheet)
-    # 11 stills in 4 columns: 3 rows of 180 px tiles plus labels and padding
-    assert sheet.shape == (6 + 3 * (180 + 22 + 6), 6 + 4 * (320 + 6), 3)
+    # 11 stills in 4 columns: 3 rows of 180 px tiles plus 35 px labels and padding
+    assert sheet.shape == (6 + 3 * (180 + 35 + 6), 6 + 4 * (320 + 6), 3)
+
+
+def test_contact_sheet_labels_are_large_white_on_black():
+    sheet = _image(_known().contact_sheet)
+    band = sheet[6 + 180 : 6 + 180 + 35, 6 : 6 + 320]  # under the first still
+    text_rows = np.flatnonzero((band.max(axis=2) > 128).any(axis=1))
+    assert text_rows.size and text_rows[-1] - text_rows[0] + 1 >= 16  # was 9 px
+    assert band[:3].max() < 40 and band.max() > 240  # black band, white text
 
 
 def test_write_images(tmp_path):

@@ -19,7 +19,10 @@ from veolab.analysis.result import Thumbnail
 JPEG_QUALITY = 85
 SHEET_COLUMNS = 4
 SHEET_PAD = 6
-LABEL_HEIGHT = 22
+# the label band under each still, as a fraction of its width: 35 px for a 320 px still, so
+# the time stays legible when a viewer (MLflow's artifact preview) shows the sheet scaled down
+LABEL_BAND = 0.11
+LABEL_TEXT = 0.6  # the text's cap height, as a fraction of the band
 
 
 def _even(x: float) -> int:
@@ -93,19 +96,24 @@ class ThumbnailCollector:
 def contact_sheet(
     tiles: list[tuple[str, float, np.ndarray]], columns: int = SHEET_COLUMNS
 ) -> bytes:
-    """One JPEG: the stills in a grid, each labelled with its time and name."""
+    """One JPEG: the stills in a grid, each labelled with its time and name in white on a
+    black band under it."""
     if not tiles:
         return b""
     h, w = tiles[0][2].shape[:2]
     cols = min(columns, len(tiles))
     rows = -(-len(tiles) // cols)
-    cell_h = h + LABEL_HEIGHT
+    band = max(18, round(w * LABEL_BAND))
+    cell_h = h + band
     sheet = np.full(
         (SHEET_PAD + rows * (cell_h + SHEET_PAD), SHEET_PAD + cols * (w + SHEET_PAD), 3),
-        24,
+        0,
         dtype=np.uint8,
     )
-    scale = 0.45 if w < 400 else 0.6
+    font = cv2.FONT_HERSHEY_SIMPLEX
+    (_, cap), _ = cv2.getTextSize("0", font, 1.0, 1)
+    scale = band * LABEL_TEXT / cap
+    thickness = 2 if scale >= 0.6 else 1
     for i, (name, t, rgb) in enumerate(tiles):
         r, c = divmod(i, cols)
         y0, x0 = SHEET_PAD + r * (cell_h + SHEET_PAD), SHEET_PAD + c * (w + SHEET_PAD)
@@ -113,14 +121,8 @@ def contact_sheet(
         sheet[y0 : y0 + h, x0 : x0 + w] = tile
         minutes, seconds = divmod(t, 60)
         label = f"{int(minutes)}:{seconds:05.2f}  {name.split('_')[0]}"
+        baseline = y0 + h + (band + round(cap * scale)) // 2
         cv2.putText(
-            sheet,
-            label,
-            (x0 + 4, y0 + h + LABEL_HEIGHT - 7),
-            cv2.FONT_HERSHEY_SIMPLEX,
-            scale,
-            (235, 235, 235),
-            1,
-            cv2.LINE_AA,
+            sheet, label, (x0 + 4, baseline), font, scale, (255, 255, 255), thickness, cv2.LINE_AA
         )
     return _jpeg(sheet)
