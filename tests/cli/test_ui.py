@@ -1,5 +1,6 @@
-"""`veolab ui`: a remote store gets its address, a missing one an error, and a kill stops every
-process the UI started."""
+"""`veolab ui`: the address of the experiment's runs view, a missing store or experiment an
+error, an unreachable server a tracking error, and a kill stops every process the UI started
+(tests/tracking/test_mlflow_ui.py opens the address on a real server)."""
 
 from __future__ import annotations
 
@@ -51,10 +52,27 @@ def _alive(pid: int) -> bool:
     return state != "Z"
 
 
-def test_a_tracking_server_gets_its_address_not_a_second_ui():
+def test_a_tracking_server_that_does_not_answer_is_a_tracking_error(monkeypatch):
+    monkeypatch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
     r = CliRunner().invoke(cli, ["ui", "--tracking-uri", "http://127.0.0.1:9/"])
-    assert r.exit_code == 0, r.output
-    assert r.output == "MLflow UI of the tracking server: http://127.0.0.1:9/\n"
+    assert r.exit_code == 3, r.output
+    assert r.output.startswith("Error: MLflow search failed on http://127.0.0.1:9/: ")
+    assert r.output.endswith(
+        "; is the server running? (check --tracking-uri or MLFLOW_TRACKING_URI)\n"
+    )
+    assert r.output.count("\n") == 1
+
+
+def test_an_experiment_that_is_not_there_is_named_with_those_that_are(tmp_path: Path):
+    from veolab.tracking.store import Tracker
+
+    uri = f"sqlite:///{tmp_path / 'mlruns' / 'mlflow.db'}"
+    Tracker(uri).experiment_id("made-by-veolab")
+    r = CliRunner().invoke(cli, ["ui", "made-by-someone", "--tracking-uri", uri])
+    assert (r.exit_code, r.output) == (
+        2,
+        f"Error: no experiment named 'made-by-someone' in {uri} (experiments: made-by-veolab)\n",
+    )
 
 
 def test_a_missing_local_store_is_an_error_and_is_not_created(tmp_path: Path):
@@ -73,10 +91,13 @@ def test_sigterm_stops_the_ui_and_every_worker(tmp_path: Path):
     from veolab.tracking.store import Tracker
 
     uri = f"sqlite:///{tmp_path / 'mlruns' / 'mlflow.db'}"
-    Tracker(uri).experiment_id("made-by-veolab")  # an existing store
+    exp_id = Tracker(uri).experiment_id("made-by-veolab")  # an existing store
     port = _free_port()
     proc = subprocess.Popen(
-        [sys.executable, "-m", "veolab", "ui", "--tracking-uri", uri, "--port", str(port)],
+        [
+            *(sys.executable, "-m", "veolab", "ui", "made-by-veolab"),
+            *("--tracking-uri", uri, "--port", str(port)),
+        ],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -99,6 +120,11 @@ def test_sigterm_stops_the_ui_and_every_worker(tmp_path: Path):
         _, err = proc.communicate(timeout=120)
         assert proc.returncode == 143, err
         assert "interrupted by SIGTERM" in err
+        assert err.startswith(
+            f"MLflow UI for {uri}: http://127.0.0.1:{port}/#/experiments/{exp_id}/runs"
+            "?workflowType=machine_learning "
+            "(made-by-veolab; Ctrl-C stops it)\n"
+        )
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline and any(_alive(p) for p in started):
             time.sleep(0.2)
