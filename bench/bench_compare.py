@@ -22,6 +22,7 @@ from pathlib import Path
 class _Stub:
     passed = True
     checks: list = []
+    thumbnails: list = []
 
     def __init__(self, m):
         self.m = m

@@ -102,6 +102,7 @@ class StubAnalysis:
 
     passed = True
     checks: list = []
+    thumbnails: list = []
 
     def __init__(self, metrics: dict[str, float]):
         self.metrics = metrics

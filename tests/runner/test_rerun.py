@@ -34,10 +34,7 @@ def test_same_seed_reruns_reproduce_exactly_and_are_logged(sweep, tmp_path, sim_
     rid = sweep.runs[(BRIGHT, 1)]
     r = invoke("rerun", rid, "--times", "2", "--json", "--tracking-uri", uri)
     assert r.exit_code == 0, r.output
-    assert (
-        f"Rerun of {rid} ({BRIGHT} seed=1) on sim veo-3.1, seed 1: $0.00 (free provider)"
-        in r.output
-    )
+    assert f"Rerun of {rid} (bright s1) on sim veo-3.1, seed 1: $0.00 (free provider)" in r.output
     assert sim_calls == [1, 1]  # two new renders: nothing came from the store or MLflow
     d = json.loads(r.output[r.output.index("{") :])
     assert d["original_run_id"] == rid and d["spend"] == 0.0
@@ -106,7 +103,7 @@ def test_another_seed_is_clearly_less_reproducible(sweep, tmp_path, sim_calls):
     rid = sweep.runs[(DARK, 2)]
     r = invoke("rerun", rid, "--seed", "77", "--tracking-uri", uri)
     assert r.exit_code == 0, r.output
-    assert f"Rerun of {rid} ({DARK} seed=2) on sim veo-3.1, seed 77 (was 2): $0.00" in r.output
+    assert f"Rerun of {rid} (dark s2) on sim veo-3.1, seed 77 (was 2): $0.00" in r.output
     assert sim_calls == [77]
     tracker = Tracker(uri)
     [child] = tracker.search(
@@ -229,7 +226,7 @@ def test_paid_rerun_states_its_cost_and_asks(sweep, tmp_path, monkeypatch):
     r = invoke("rerun", rid, "--times", "2", "--tracking-uri", uri)  # stdin is not a terminal
     assert r.exit_code == 1
     assert r.output == (
-        f"Rerun of {rid} (with image seed=3) on segmind veo-3.1, seed 3: "
+        f"Rerun of {rid} (with image s3) on segmind veo-3.1, seed 3: "
         "2 x $1.60 = $3.20 (estimate)\n"
         "Error: not confirmed: the rerun would cost about $3.20; pass --yes to run without asking\n"
     )

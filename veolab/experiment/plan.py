@@ -11,7 +11,8 @@ provider and the experiment's ``prices:``).
 Expansion: list-valued ``vars`` and ``params`` form a cartesian product; ``zip`` lists advance
 together; each named variant applies its overrides and expands the same way. Every seed is its
 own run. A run's variant id is a short stable hash of everything except the seed; its label
-names the swept values. The plan touches no network and no tracking store.
+names the swept values, its short label says them compactly (``dark·drone``: see
+``experiment.names``). The plan touches no network and no tracking store.
 
 Before expanding anything, :func:`grid_size` multiplies the axes out; a plan of more than
 ``max_runs`` runs (the experiment's ``max_runs:``, default 10,000, or ``--max-runs``) is an
@@ -30,6 +31,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from veolab.errors import ConfigError, ExperimentError, RequestError
+from veolab.experiment.names import compact_labels
 from veolab.experiment.schema import Experiment, Variant
 from veolab.experiment.templates import PromptTemplates
 from veolab.images import ImageRef
@@ -69,6 +71,7 @@ class RunSpec:
     estimated_cost: float
     template_files: dict[str, str] = field(default_factory=dict)
     request_hash: str = ""
+    short_label: str = ""  # the swept values, compactly: the MLflow run name's stem
 
     def __post_init__(self) -> None:
         if not self.request_hash:
@@ -283,6 +286,10 @@ def build_plan(
                     estimated_cost=cost,
                 )
             )
+    for r, short in zip(
+        runs, compact_labels([(r.variant_name, r.swept) for r in runs]), strict=True
+    ):
+        r.short_label = short
     seen: dict[str, int] = {}
     for r in runs:
         if r.request_hash in seen:

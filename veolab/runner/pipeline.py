@@ -57,6 +57,10 @@ WAIT_POLL = 0.5  # seconds between looks at a claim another process holds
 # by job id), verifying and decoding the video; a provider may report more ("downloading")
 WAITING, GENERATING, ANALYSING = "waiting", "generating", "analysing"
 
+# the generation's own times, kept with the video (its .json) and logged as its run's start
+# and end: from the submit to the video in hand (a job fetched again by id: from its submit)
+STARTED_AT, FINISHED_AT = "started_at", "finished_at"
+
 
 class NotPaidAgain(VeolabError):
     """A run skipped because paying for it could pay twice: the user's flag decides."""
@@ -98,6 +102,16 @@ class Obtained:
     meta: dict[str, Any]
     source: str  # generated | resumed | store
     done_elsewhere: str | None = None  # another process logged it (its MLflow run id)
+
+    @property
+    def started_at(self) -> float | None:
+        """When the request was submitted (seconds since the epoch; None: not known)."""
+        return self.meta.get(STARTED_AT)
+
+    @property
+    def finished_at(self) -> float | None:
+        """When its video was in hand: downloaded, before it was verified and decoded."""
+        return self.meta.get(FINISHED_AT)
 
 
 @dataclass
@@ -246,17 +260,23 @@ class Custody:
                 raise
             await asyncio.to_thread(self.ledger.lost, job.key, str(exc))
             raise _billed_error(exc, job_id) from exc
+        span = (await asyncio.to_thread(self._submitted_at, job.key), time.time())
         cost = result.cost if result.cost is not None else job.estimate
-        return await self._keep(job, result, cost, "resumed")
+        return await self._keep(job, result, cost, "resumed", span)
+
+    def _submitted_at(self, key: str) -> float | None:
+        """When the ledger's latest payment for ``key`` (the job now fetched by id) was sent."""
+        sent = [p for p in self.ledger.payments_of(key) if p["status"] != L.P_NOT_BILLED]
+        return sent[-1]["created"] if sent else None
 
     async def _pay(self, job: Job) -> Obtained:
         # the slot first: a run waiting for one has sent nothing, and says so after a crash
         async with self._slot():
             self._state(job, GENERATING)
-            result, cost = await self._submit(job)
-        return await self._keep(job, result, cost, "generated")
+            result, cost, span = await self._submit(job)
+        return await self._keep(job, result, cost, "generated", span)
 
-    async def _submit(self, job: Job) -> tuple[ProviderResult, float]:
+    async def _submit(self, job: Job) -> tuple[ProviderResult, float, tuple[float, float]]:
         reserved = job.estimate if self.paid else 0.0
         if not self.budget.reserve(reserved):
             raise BudgetExceededError(
@@ -280,6 +300,7 @@ class Custody:
             accepted.append(job_id)
             self.ledger.submitted(job.key, payment, job_id)
 
+        started = time.time()
         try:
             result = await self.provider.generate(job.request, on_submitted=on_submitted)
         except OutcomeUnknownError as exc:
@@ -311,14 +332,22 @@ class Custody:
             # cancelled, interrupted or crashed in flight: the ledger keeps the job for resume
             self.budget.settle(reserved, None)
             raise
+        span = (started, time.time())
         cost = (result.cost if result.cost is not None else reserved) if self.paid else 0.0
         self.budget.settle(reserved, cost)
         await asyncio.to_thread(self.ledger.billed, job.key, payment, cost, result.request_id)
-        return result, cost
+        return result, cost, span
 
     # -- verify, decode, keep ---------------------------------------------------------------
 
-    async def _keep(self, job: Job, result: ProviderResult, cost: float, source: str) -> Obtained:
+    async def _keep(
+        self,
+        job: Job,
+        result: ProviderResult,
+        cost: float,
+        source: str,
+        span: tuple[float | None, float],
+    ) -> Obtained:
         from veolab.providers import verify_mp4
 
         try:
@@ -346,6 +375,8 @@ class Custody:
             "seed": result.seed,
             "request_id": result.request_id,
         }
+        if span[0] is not None:
+            meta[STARTED_AT], meta[FINISHED_AT] = span
         await asyncio.to_thread(_write_kept, job.dest, video, meta)
         await asyncio.to_thread(self.ledger.stored, job.key)
         return Obtained(video, job.dest, analysis, result, cost, meta, source)

@@ -56,6 +56,7 @@ from veolab.tracking.generation import (
     GenerationRecord,
     log_failure,
     log_generation,
+    name_stem,
     repro_metrics,
 )
 from veolab.tracking.store import Tracker, existing_store
@@ -268,6 +269,7 @@ def plan_rerun(
         },
         template=tags.get(S.TEMPLATE, ""),
         template_sha256=tags.get(S.TEMPLATE_SHA256, ""),
+        short_label=name_stem(run.info.run_name or ""),
         extra_tags={
             S.RERUN_OF: run_id,
             S.RERUN_SEED: "true" if req.seed != original_seed else "false",
@@ -296,6 +298,7 @@ def execute_rerun(plan: RerunPlan, *, tracker: Tracker | None = None, on_event=N
     tracker = tracker or existing_store()
     emit = on_event or (lambda msg: None)
     t0 = time.perf_counter()
+    tracker.mark_experiment(plan.experiment_id)
     parent = tracker.create_run(
         plan.experiment_id,
         f"rerun of {plan.run_name}",
@@ -422,6 +425,8 @@ def _finish(
         source="rerun",
         cost=cost if got.source != "store" else got.meta.get("cost"),
         response_meta=got.meta,
+        started_at=got.started_at,
+        finished_at=got.finished_at,
     )
     repro = None
     if original is not None:

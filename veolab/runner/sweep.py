@@ -66,6 +66,7 @@ from veolab.runner.videostore import VideoStore
 from veolab.tracking import schema as S
 from veolab.tracking.generation import GenerationRecord, log_failure, log_generation
 from veolab.tracking.store import Tracker
+from veolab.tracking.tables import log_plan, log_results, plan_row
 
 # outcome of one planned run
 GENERATED, RELOGGED, ALREADY, FAILED, CHECK_FAILED, SKIPPED = (
@@ -215,6 +216,7 @@ class Sweep:
         self.thresholds: Any = None
         self.result = SweepResult(None, None)
         self.specs: dict[str, RunSpec] = {}  # ledger key -> run, for the state events
+        self.inputs: list[Any] = []  # the plan as an MLflow dataset input, on every run
 
     # -- one run ----------------------------------------------------------------------------
 
@@ -229,6 +231,7 @@ class Sweep:
             vars=spec.vars,
             template=spec.template,
             template_sha256=spec.template_sha256,
+            short_label=spec.short_label,
         )
 
     def job(self, spec: RunSpec) -> Job:
@@ -254,6 +257,9 @@ class Sweep:
             source=source,
             cost=got.cost if got.source != "store" else got.meta.get("cost"),
             response_meta=got.meta,
+            started_at=got.started_at,
+            finished_at=got.finished_at,
+            inputs=self.inputs,
         )
         if not got.analysis.passed:
             kind = CHECK_FAILED
@@ -293,6 +299,7 @@ class Sweep:
                 self.record(spec),
                 exc,
                 cost=cost if self.plan.paid else None,
+                inputs=self.inputs,
             )
             outcome = RunOutcome(
                 spec.index,
@@ -336,6 +343,7 @@ class Sweep:
         assert exp_id is not None  # created when missing
         self.exp_id = exp_id
         self.result.experiment_id = self.exp_id
+        self.tracker.mark_experiment(self.exp_id)
         self.tracker.close_stale(self.exp_id)
         src = exp.source_path
         tags = {
@@ -349,9 +357,9 @@ class Sweep:
         commit = _git_commit(src.parent) if src else None
         if commit:
             tags[S.GIT_COMMIT] = commit
-        parent_id = self.tracker.create_run(
-            self.exp_id, f"sweep {time.strftime('%Y-%m-%d %H:%M:%S')}", tags
-        )
+        # short enough for MLflow's run name column; the Created column has the whole time
+        name = f"sweep {time.strftime('%m-%d %H:%M')}"
+        parent_id = self.tracker.create_run(self.exp_id, name, tags)
         self.parent_id = self.result.parent_run_id = parent_id
         final = "FAILED"
         try:
@@ -420,6 +428,25 @@ class Sweep:
                 target.parent.mkdir(parents=True, exist_ok=True)
                 target.write_text(source)
             self.tracker.log_artifacts(parent_id, d)
+        rows = [
+            plan_row(
+                r.index,
+                variant=r.variant_id,
+                label=r.variant_label,
+                name=r.variant_name,
+                vars=r.vars,
+                seed=r.seed,
+                request_hash=r.request_hash,
+                prompt=r.prompt,
+                template=r.template,
+                estimated_cost=r.estimated_cost,
+            )
+            for r in self.plan.runs
+        ]
+        src = str(exp.source_path) if exp.source_path else None
+        self.inputs = log_plan(
+            self.tracker, parent_id, rows, name=exp.name + S.DATASET_SUFFIX, source=src
+        )
 
     async def _close(self, status: str) -> None:
         if self.provider is not None:
@@ -443,8 +470,20 @@ class Sweep:
         if self.parent_id:
             try:
                 self.tracker.log(self.parent_id, metrics=metrics)
+                self._log_results(self.parent_id)
             finally:
                 self.tracker.terminate(self.parent_id, status)
+
+    def _log_results(self, parent_id: str) -> None:
+        """The results table (``results.json``): every generation of the plan this sweep
+        logged or found already done, one row each."""
+        ids = list(dict.fromkeys(o.run_id for o in self.result.outcomes if o.run_id))
+        runs = []
+        for i in range(0, len(ids), 100):
+            quoted = ", ".join(f"'{rid}'" for rid in ids[i : i + 100])
+            runs += self.tracker.search(self.exp_id, f"attributes.run_id IN ({quoted})")
+        if runs:
+            log_results(self.tracker, parent_id, runs)
 
 
 def nothing_to_do(plan: Plan, status: PlanStatus) -> bool:

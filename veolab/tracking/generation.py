@@ -1,7 +1,8 @@
 """Log one generation as an MLflow child run, following ``tracking.schema``.
 
 A successful generation becomes a FINISHED run with its params, tags, metrics and artifacts
-(video, thumbnails, contact sheet, prompt, request/response/analysis JSON, input images). A failed
+(video, thumbnails, contact sheet, prompt, request/response/analysis JSON, input images), and
+its stills again as MLflow images (the chart view's image grid, ``schema.IMAGE_FRAMES``). A failed
 one becomes a FAILED run with the error's class and message as tags and no video. The run is
 created and closed within one call, so nothing is left RUNNING if logging itself fails.
 """
@@ -9,6 +10,7 @@ created and closed within one call, so nothing is left RUNNING if logging itself
 from __future__ import annotations
 
 import json
+import re
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -34,9 +36,14 @@ class GenerationRecord:
     template: str = ""
     template_sha256: str = ""
     extra_tags: dict[str, str] = field(default_factory=dict)
+    short_label: str = ""  # the swept values compactly (RunSpec.short_label): the name's stem
 
     def run_name(self) -> str:
-        return f"{self.variant_label or 'run'} seed={self.request.seed}"
+        """``dark·drone s42`` (``... s42 rerun`` for a rerun): see ``tracking.schema``."""
+        name = self.short_label or self.variant_label or "run"
+        if self.request.seed is not None:
+            name += f"{S.RUN_NAME_SEED}{self.request.seed}"
+        return name + (S.RUN_NAME_RERUN if self.extra_tags.get(S.RERUN_OF) else "")
 
     def tags(self) -> dict[str, str]:
         t = {
@@ -70,6 +77,16 @@ class GenerationRecord:
                 v if isinstance(v, str | int | float | bool) else json.dumps(v)
             )
         return p
+
+
+def name_stem(run_name: str) -> str:
+    """A generation run's name without its seed (and rerun mark): what a rerun's name starts
+    with. Names from before compact names (``lighting=dark seed=2``) lose ``seed=2``.
+
+    >>> name_stem("dark·drone s42 rerun"), name_stem("lighting=dark seed=2")
+    ('dark·drone', 'lighting=dark')
+    """
+    return re.sub(r"(?: s| seed=)\d+(?: rerun)?$", "", run_name)
 
 
 def _write(path: Path, data: bytes | str) -> None:
@@ -131,8 +148,14 @@ def log_generation(
     source: str = "generated",
     cost: float | None = None,
     response_meta: dict[str, Any] | None = None,
+    started_at: float | None = None,
+    finished_at: float | None = None,
+    inputs: list[Any] | None = None,
 ) -> str:
-    """Create, fill and close one FINISHED child run; returns its run id."""
+    """Create, fill and close one FINISHED child run; returns its run id. ``started_at`` and
+    ``finished_at`` (seconds since the epoch): when the request was submitted and when its
+    video was in hand, the run's start and end (default: while it is logged). ``inputs``:
+    MLflow dataset inputs (the sweep's plan, ``tracking.tables``)."""
     tags = record.tags()
     tags[S.SOURCE] = source
     tags[S.CHECKS_PASSED_TAG] = "true" if analysis.passed else "false"
@@ -144,9 +167,14 @@ def log_generation(
     metrics = {**result_metrics(result), **analysis_metrics(analysis)}
     if cost is not None:
         metrics[S.COST] = cost
-    run_id = tracker.create_run(experiment_id, record.run_name(), tags, parent_id)
+    start, end = _span(started_at, finished_at)
+    run_id = tracker.create_run(
+        experiment_id, record.run_name(), tags, parent_id, start_time_ms=start
+    )
     try:
         tracker.log(run_id, params=record.params(), metrics=metrics)
+        if inputs:
+            tracker.log_inputs(run_id, inputs)
         with tempfile.TemporaryDirectory(prefix="veolab-art-") as tmp:
             folder = Path(tmp)
             _write(folder / S.ART_VIDEO, video)
@@ -163,11 +191,38 @@ def log_generation(
             _write(folder / S.ART_ANALYSIS, json.dumps(analysis.to_dict(), indent=2, default=str))
             _inputs(record.request, folder)
             tracker.log_artifacts(run_id, folder)
+        tracker.log_images(run_id, S.IMAGE_FRAMES, [_rgb(t.jpeg) for t in grid_stills(analysis)])
     except BaseException:
         _safe_terminate(tracker, run_id, "FAILED")
         raise
-    tracker.terminate(run_id, "FINISHED")
+    tracker.terminate(run_id, "FINISHED", end_time_ms=end)
     return run_id
+
+
+def grid_stills(analysis: Any) -> list[Any]:
+    """The stills of MLflow's image grid (``schema.IMAGE_FRAMES``), in time order: the first
+    frame, the evenly spaced ones, the last; ``middle`` (between two of them) is left out, so
+    that step k is the same place in every clip."""
+    return sorted((t for t in analysis.thumbnails if t.name != "middle"), key=lambda t: t.time_s)
+
+
+def _rgb(jpeg: bytes) -> Any:
+    import cv2
+    import numpy as np
+
+    bgr = cv2.imdecode(np.frombuffer(jpeg, np.uint8), cv2.IMREAD_COLOR)
+    if bgr is None:  # pragma: no cover - the analysis encoded it
+        raise ValueError("a thumbnail is not a JPEG")
+    return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+
+
+def _span(started_at: float | None, finished_at: float | None) -> tuple[int | None, int | None]:
+    """A run's start and end in MLflow's milliseconds; (None, None) when either is unknown (the
+    run then spans its logging), and never an end before the start."""
+    if started_at is None or finished_at is None:
+        return None, None
+    start = int(started_at * 1000)
+    return start, max(start, int(finished_at * 1000))
 
 
 def log_failure(
@@ -179,9 +234,11 @@ def log_failure(
     result: ProviderResult | None = None,
     *,
     cost: float | None = None,
+    inputs: list[Any] | None = None,
 ) -> str:
     """A FAILED child run carrying the error class and message; no video. ``cost``: what the
-    failed generation was billed (a failure after billing still costs money)."""
+    failed generation was billed (a failure after billing still costs money); ``inputs`` as
+    :func:`log_generation`'s."""
     tags = record.tags()
     tags[S.ERROR_CLASS] = type(error).__name__
     tags[S.ERROR_MESSAGE] = str(error)[:4000]
@@ -194,6 +251,8 @@ def log_failure(
         if cost is not None:
             metrics[S.COST] = cost
         tracker.log(run_id, params=record.params(), metrics=metrics)
+        if inputs:
+            tracker.log_inputs(run_id, inputs)
         with tempfile.TemporaryDirectory(prefix="veolab-art-") as tmp:
             folder = Path(tmp)
             _write(folder / S.ART_PROMPT, record.request.prompt + "\n")

@@ -112,7 +112,14 @@ ART_REQUEST = "request.json"
 ART_RESPONSE = "response.json"
 ART_ANALYSIS = "analysis.json"
 ART_INPUTS = "inputs"  # inputs/image.<ext>, inputs/last_frame.<ext>, inputs/reference_<i>.<ext>
+# the stills again as MLflow images (mlflow.log_image, under images/), for the chart view's image
+# grid: one key, step k = the k-th still in time order (0 the first frame, 1..8 the middles of
+# eight equal slices, 9 the last frame); MLflow tags such a run mlflow.loggedImages=true. The
+# part before "/" is the chart view's section: "video" comes before "Model metrics"
+IMAGE_FRAMES = "video/frames"
 # parent artifacts
+ART_RESULTS = "results.json"  # mlflow.log_table: one row per generation of the sweep
+ART_PLAN = "plan.json"  # mlflow.log_table: the plan's rows (the dataset input's, PLAN_COLUMNS)
 ART_EXPERIMENT = "experiment.yaml"
 ART_TEMPLATE_DIR = "templates"
 ART_REPORT = "report"  # report/report.html and its media folder (veolab report, issue 6)
@@ -125,15 +132,6 @@ PROMPT_TEMPLATE = "veolab.template"  # on a prompt version: the template's path 
 # on a generation and its sweep: the URI of the prompt version it rendered
 # ("prompts:/veolab.quickstart/3"), beside MLflow's own mlflow.linkedPrompts
 PROMPT = "veolab.prompt"
-
-# --- traces and feedback (tracking/traces.py, tracking/feedback.py, issue 13) -----------------
-TRACE_ID = "veolab.trace_id"  # on a generation: the id of its trace (one per generation)
-RATING_REVIEWER = "veolab.rating_reviewer"  # on a generation: who gave its latest rating
-# metadata of the feedback veolab logs on traces (names: human_score, pairwise)
-FEEDBACK_RATED_AT = "veolab.rated_at"  # the human_score metric's timestamp it mirrors
-FEEDBACK_VOTE = "veolab.vote_id"  # the vote's id in the ledger
-FEEDBACK_OTHER_RUN = "veolab.other_run_id"  # the generation it was compared with
-FEEDBACK_SIDE = "veolab.side"  # where this generation was shown: left or right
 
 # --- the review (veolab review, issue 12) ------------------------------------------------------
 # one run per `veolab review` invocation that saw votes, under the experiment, tagged
@@ -158,3 +156,28 @@ REVIEW_WINS = "review_wins"
 REVIEW_LOSSES = "review_losses"
 REVIEW_TIES = "review_ties"
 REVIEW_BOTH_BAD = "review_both_bad"
+
+# --- the plan as a dataset (mlflow.log_input on the sweep and each of its generations) -------
+DATASET_CONTEXT = "plan"  # the input's mlflow.data.context tag
+DATASET_SUFFIX = " plan"  # the dataset's name: <experiment name> plan
+PLAN_COLUMNS = (
+    "index",
+    "variant",
+    "variant_label",
+    "variant_name",
+    "vars",  # the template variables, as JSON
+    "seed",
+    "request_hash",
+    "prompt",  # rendered
+    "template",
+    "estimated_cost_usd",
+)
+
+# --- traces and feedback (tracking/traces.py, tracking/feedback.py, issue 13) -----------------
+TRACE_ID = "veolab.trace_id"  # on a generation: the id of its trace (one per generation)
+RATING_REVIEWER = "veolab.rating_reviewer"  # on a generation: who gave its latest rating
+# metadata of the feedback veolab logs on traces (names: human_score, pairwise)
+FEEDBACK_RATED_AT = "veolab.rated_at"  # the human_score metric's timestamp it mirrors
+FEEDBACK_VOTE = "veolab.vote_id"  # the vote's id in the ledger
+FEEDBACK_OTHER_RUN = "veolab.other_run_id"  # the generation it was compared with
+FEEDBACK_SIDE = "veolab.side"  # where this generation was shown: left or right

@@ -313,7 +313,9 @@ class Tracker:
                 return None
             try:
                 return self.client.create_experiment(
-                    name, artifact_location=_local_artifact_root(self.uri)
+                    name,
+                    artifact_location=_local_artifact_root(self.uri),
+                    tags={S.EXPERIMENT_KIND: S.EXPERIMENT_KIND_RUNS},
                 )
             except Exception:
                 # two first runs at once: the other process created it a moment ago
@@ -323,6 +325,19 @@ class Tracker:
                 return exp.experiment_id
 
         return self._call("experiment lookup", get)
+
+    def mark_experiment(self, experiment_id: str) -> None:
+        """Tag the experiment ``mlflow.experimentKind=custom_model_development``, so MLflow's UI
+        opens on its runs table (not the GenAI "Evaluations" view, which it opens, or infers,
+        for an experiment without the tag). Every command that writes runs calls it: an
+        experiment made before veolab tagged them is tagged on its next run."""
+        self._call(
+            "experiment tag",
+            self.client.set_experiment_tag,
+            experiment_id,
+            S.EXPERIMENT_KIND,
+            S.EXPERIMENT_KIND_RUNS,
+        )
 
     def close_stale(self, experiment_id: str) -> list[str]:
         """Close as KILLED the RUNNING runs of a veolab process that no longer exists."""
@@ -392,14 +407,23 @@ class Tracker:
     # -- runs -------------------------------------------------------------------------------
 
     def create_run(
-        self, experiment_id: str, name: str, tags: dict[str, str], parent_id: str | None = None
+        self,
+        experiment_id: str,
+        name: str,
+        tags: dict[str, str],
+        parent_id: str | None = None,
+        *,
+        start_time_ms: int | None = None,
     ) -> str:
+        """A RUNNING run; ``start_time_ms`` (default: now) when what it records began."""
         tags = {**tags, S.PID: str(os.getpid()), S.HOST: socket.gethostname()}
         if parent_id:
             tags[S.PARENT_RUN_ID] = parent_id
 
         def create() -> str:
-            run = self.client.create_run(experiment_id, tags=tags, run_name=name)
+            run = self.client.create_run(
+                experiment_id, start_time=start_time_ms, tags=tags, run_name=name
+            )
             _remember_artifact_uri(run.info.run_id, run.info.artifact_uri)
             return run.info.run_id
 
@@ -440,6 +464,24 @@ class Tracker:
 
         self._call("artifact upload", upload)
 
+    def log_images(self, run_id: str, key: str, images: list[Any]) -> None:
+        """``images`` (RGB arrays) as MLflow's stepped images under ``key``, step 0, 1, ...:
+        the chart view shows them as an image grid with a step slider, run beside run."""
+
+        def log() -> None:
+            for step, image in enumerate(images):
+                self.client.log_image(run_id, image, key=key, step=step, synchronous=True)
+
+        self._call("image upload", log)
+
+    def log_inputs(self, run_id: str, datasets: list[Any]) -> None:
+        """MLflow ``DatasetInput`` s as the run's inputs (``tracking.tables.plan_dataset``)."""
+        self._call("dataset input", self.client.log_inputs, run_id, datasets)
+
+    def log_table(self, run_id: str, frame: Any, artifact_file: str) -> None:
+        """A pandas DataFrame as an MLflow table artifact (``MlflowClient.log_table``)."""
+        self._call("table upload", self.client.log_table, run_id, frame, artifact_file)
+
     def log_artifact(self, run_id: str, local_path: Path, artifact_path: str | None = None) -> None:
         self._call(
             "artifact upload", self.client.log_artifact, run_id, str(local_path), artifact_path
@@ -461,8 +503,9 @@ class Tracker:
         uri = add_databricks_profile_info_to_artifact_uri(uri, self.uri)
         return get_artifact_repository(uri, tracking_uri=self.uri)
 
-    def terminate(self, run_id: str, status: str) -> None:
-        self._call("end run", self.client.set_terminated, run_id, status)
+    def terminate(self, run_id: str, status: str, *, end_time_ms: int | None = None) -> None:
+        """End the run with ``status`` at ``end_time_ms`` (default: now)."""
+        self._call("end run", self.client.set_terminated, run_id, status, end_time_ms)
 
     def get_run(self, run_id: str):
         run = self._fast_read(lambda st: _or_miss(st.get_run(run_id)))  # none: MLflow's error
