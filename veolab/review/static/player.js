@@ -2,7 +2,8 @@
  *
  *   const player = VeolabPlayer.create(videos, {bar: element, names: ['Left', 'Right']});
  *   // options: slots (an element per video for its mute/solo buttons), audible (the index of
- *   // the video heard at first; default none), loop, wipeAfter (the element the wipe view follows)
+ *   // the video heard at first; default none), loop, wipeAfter (the element the wipe view
+ *   // follows), onWipe (called with true or false as the wipe view opens and closes)
  *   player.play(); player.seek(1.5); player.step(+1); player.setRate(0.5);
  *   player.setLoop(1.0, 2.0); player.setWipe(true); player.times();   // -> [1.5, 1.5]
  *
@@ -340,6 +341,7 @@
       bar.classList.add('vp-bar');
       this.bar = bar;
       this.wipeAfter = opts.wipeAfter || null; // the wipe view goes after it (else after the bar)
+      this.onWipe = opts.onWipe || null; // called with true or false when the wipe view opens
       bar.addEventListener('pointerdown', function () { active = self; });
       this.playBtn = button('▶ Play', 'play / pause all (space)', function () { self.toggle(); },
         'vp-play');
@@ -516,6 +518,7 @@
         this.wipeBox.remove();
         this.wipeBox = null;
       }
+      if (this.onWipe) this.onWipe(on);
       // moving a video can drop a frame of sync: line them up again
       if (this.playing()) this._restart(this.time());
     },
