@@ -117,7 +117,7 @@ def test_a_perfect_record_keeps_a_finite_score_and_interval():
 
 def test_the_same_votes_give_the_same_intervals():
     votes = simulated_votes(60, seed=3)
-    first, second = rank_votes(votes), rank_votes(votes)
+    first, second = rank_votes(votes, n_boot=100), rank_votes(votes, n_boot=100)
     assert [(g.lo, g.hi) for g in first.groups] == [(g.lo, g.hi) for g in second.groups]
     assert first.diff_interval("s8", "s1") == second.diff_interval("s8", "s1")
 

@@ -115,6 +115,7 @@ def test_slugs_are_metric_names():
     assert len(got["x" * 200]) == 80
 
 
+@pytest.mark.slow
 def test_the_review_run_in_mlflow(sweep, tmp_path):
     import mlflow
 
