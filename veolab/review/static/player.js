@@ -16,7 +16,9 @@
  * each can play, then starts them in one task. While playing, each animation frame compares each
  * follower with the leader: a follower off by more than 0.25 s is seeked; a smaller drift is
  * corrected by nudging its playbackRate (8 x the drift per second, in steps of 5 %, at most
- * +-50 %: 20 ms behind plays at 1.15x until caught up), which keeps the sound continuous. The
+ * +-50 %: 20 ms behind plays at 1.15x until caught up), which keeps the sound continuous; a
+ * muted follower is resampled rather than time-stretched (preservesPitch off: less work, and
+ * under load fewer audio stalls, the cause of most drift). The
  * leader is the longest video, and of equally long ones the one you hear, so the sound you hear
  * is never nudged. A video that stalls (waiting for data) holds the others until it can play
  * again, then they restart together. Frame steps are 1/24 s (Veo's frame rate).
@@ -326,7 +328,9 @@
         if (all) self.maxDrift = Math.max(self.maxDrift, Math.abs(d));
         var nudge = Math.abs(d) < DEAD_BAND ? 0 : clamp(-GAIN * d, -MAX_NUDGE, MAX_NUDGE);
         var want = self.rate * (1 + Math.round(nudge / RATE_STEP) * RATE_STEP);
-        // each rate change costs the audio renderer a little: change only in steps
+        // each rate change costs the audio renderer a little: change only in steps; and a
+        // muted video is resampled, not time-stretched (cheaper: fewer stalls under load)
+        if (v.preservesPitch !== !v.muted) v.preservesPitch = !v.muted;
         if (Math.abs(v.playbackRate - want) > RATE_STEP / 2) v.playbackRate = want;
       });
       this._ui(false);
