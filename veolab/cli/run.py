@@ -150,6 +150,8 @@ def _summary(p, result) -> None:
             click.echo(f"  run {o.index}: {o.outcome}: {o.error}", err=True)
         elif o.outcome == CHECK_FAILED:
             click.echo(f"  run {o.index}: failed checks (MLflow run {o.run_id})", err=True)
+    for warning in result.warnings:
+        click.echo(f"warning: {warning}", err=True)
     click.echo(
         f"MLflow sweep run {result.parent_run_id} (experiment {result.experiment_id}); "
         "see it with: veolab ui"

@@ -26,6 +26,7 @@ import hashlib
 import itertools
 import json
 import math
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -72,6 +73,8 @@ class RunSpec:
     template_files: dict[str, str] = field(default_factory=dict)
     request_hash: str = ""
     short_label: str = ""  # the swept values, compactly: the MLflow run name's stem
+    # when its prompt was rendered (seconds since the epoch): the first stage of its trace
+    rendered_span: tuple[float, float] | None = None
 
     def __post_init__(self) -> None:
         if not self.request_hash:
@@ -240,7 +243,9 @@ def build_plan(
     runs: list[RunSpec] = []
     tsha: set[str] = set()
     for variant_name, vars_, params in groups:
+        render_start = time.time()
         rendered = templates.render(exp.template, vars_, inline=exp.prompt, where=where)
+        render_span = (render_start, time.time())
         tsha.add(rendered.sha256)
         try:
             base_req = VideoRequest.build(
@@ -284,6 +289,7 @@ def build_plan(
                     template_sha256=rendered.sha256,
                     template_files=rendered.files,
                     estimated_cost=cost,
+                    rendered_span=render_span,
                 )
             )
     for r, short in zip(

@@ -49,6 +49,7 @@ from veolab.request import VideoRequest
 from veolab.runner import ledger as L
 from veolab.runner.budget import Budget
 from veolab.runner.ledger import Busy, Claim, Ledger
+from veolab.tracking.traces import Timeline
 
 WAIT_POLL = 0.5  # seconds between looks at a claim another process holds
 
@@ -88,6 +89,9 @@ class Job:
     estimate: float
     dest: Path  # where the obtained video is kept (with a .json of what the host said)
     expectations: Any = None  # analysis.Expectations; from the request when None
+    # what each stage took (claim, submit, queue, generate, download, verify, analyse, store):
+    # the generation's trace (tracking.traces), written by whoever logs the job
+    timeline: Timeline = field(default_factory=Timeline)
 
 
 @dataclass
@@ -156,7 +160,9 @@ class Custody:
         ProviderError (failed, not billed)."""
         on_phase = (lambda phase: self._state(job, phase)) if self.on_state else None
         with watch_phases(on_phase):
-            claim = await self._claim(job)
+            with job.timeline.span("claim") as stage:
+                claim = await self._claim(job)
+                stage.attributes["state"] = claim.state
             try:
                 return await self._obtain(job, claim, planned_state)
             except BaseException:
@@ -233,7 +239,7 @@ class Custody:
         meta_path = job.dest.with_suffix(".json")
         meta = json.loads(meta_path.read_text()) if meta_path.is_file() else {}
         try:
-            analysis = await self._decode(job, video)
+            analysis = await self._analyse(job, video)
         except AnalysisError as exc:
             where = self._quarantine(job, video)
             job.dest.unlink(missing_ok=True)
@@ -249,17 +255,20 @@ class Custody:
 
     async def _resume(self, job: Job, job_id: str) -> Obtained:
         """Fetch an accepted (billed) job by its id: poll, download. Never a new payment."""
+        resumed = time.time()
         try:
             async with self._slot():
                 self._state(job, GENERATING)
                 result = await self.provider.resume(job.request, job_id)
-        except GenerationFailedError:
-            raise
-        except ProviderError as exc:
-            if isinstance(exc, OutcomeUnknownError):
+        except BaseException as exc:
+            job.timeline.add("resume", resumed, time.time(), error=_failure(exc), job_id=job_id)
+            if not isinstance(exc, ProviderError) or isinstance(
+                exc, GenerationFailedError | OutcomeUnknownError
+            ):
                 raise
             await asyncio.to_thread(self.ledger.lost, job.key, str(exc))
             raise _billed_error(exc, job_id) from exc
+        job.timeline.add("resume", resumed, time.time(), job_id=job_id)
         span = (await asyncio.to_thread(self._submitted_at, job.key), time.time())
         cost = result.cost if result.cost is not None else job.estimate
         return await self._keep(job, result, cost, "resumed", span)
@@ -296,42 +305,53 @@ class Custody:
             raise
         accepted: list[str] = []
 
+        accepted_at: list[float] = []
+
         def on_submitted(job_id: str) -> None:
+            accepted_at.append(time.time())
             accepted.append(job_id)
             self.ledger.submitted(job.key, payment, job_id)
 
         started = time.time()
         try:
-            result = await self.provider.generate(job.request, on_submitted=on_submitted)
-        except OutcomeUnknownError as exc:
-            self.budget.settle(reserved, None)  # it may be billed: count it
-            exc.billed_cost = reserved  # type: ignore[attr-defined]
-            if exc.request_id and not accepted:
-                await asyncio.to_thread(self.ledger.submitted, job.key, payment, exc.request_id)
-            raise
-        except ProviderError as exc:
-            billed = (bool(accepted) or isinstance(exc, OutputNotObtainedError)) and not (
-                isinstance(exc, GenerationFailedError)
-            )
-            if not billed:
-                self.budget.release(reserved)
-                await asyncio.to_thread(
-                    self.ledger.not_billed, job.key, payment, f"{type(exc).__name__}: {exc}"
+            try:
+                result = await self.provider.generate(job.request, on_submitted=on_submitted)
+            except OutcomeUnknownError as exc:
+                self.budget.settle(reserved, None)  # it may be billed: count it
+                exc.billed_cost = reserved  # type: ignore[attr-defined]
+                if exc.request_id and not accepted:
+                    await asyncio.to_thread(self.ledger.submitted, job.key, payment, exc.request_id)
+                raise
+            except ProviderError as exc:
+                billed = (bool(accepted) or isinstance(exc, OutputNotObtainedError)) and not (
+                    isinstance(exc, GenerationFailedError)
                 )
+                if not billed:
+                    self.budget.release(reserved)
+                    await asyncio.to_thread(
+                        self.ledger.not_billed, job.key, payment, f"{type(exc).__name__}: {exc}"
+                    )
+                    raise
+                self.budget.settle(reserved, None)
+                job_id = accepted[0] if accepted else exc.request_id
+                await asyncio.to_thread(self.ledger.billed, job.key, payment, None, job_id)
+                await asyncio.to_thread(self.ledger.lost, job.key, str(exc))
+                err = _billed_error(exc, job_id)
+                err.billed_cost = reserved  # type: ignore[attr-defined]
+                if err is exc:
+                    raise
+                raise err from exc
+            except BaseException:
+                # cancelled, interrupted or crashed in flight: the ledger keeps the job for resume
+                self.budget.settle(reserved, None)
                 raise
-            self.budget.settle(reserved, None)
-            job_id = accepted[0] if accepted else exc.request_id
-            await asyncio.to_thread(self.ledger.billed, job.key, payment, None, job_id)
-            await asyncio.to_thread(self.ledger.lost, job.key, str(exc))
-            err = _billed_error(exc, job_id)
-            err.billed_cost = reserved  # type: ignore[attr-defined]
-            if err is exc:
-                raise
-            raise err from exc
-        except BaseException:
-            # cancelled, interrupted or crashed in flight: the ledger keeps the job for resume
-            self.budget.settle(reserved, None)
+        except BaseException as exc:
+            job_id = accepted[0] if accepted else getattr(exc, "request_id", None)
+            job.timeline.add(
+                "submit", started, time.time(), error=_failure(exc), job_id=job_id or ""
+            )
             raise
+        _host_stages(job.timeline, started, accepted_at, result)
         span = (started, time.time())
         cost = (result.cost if result.cost is not None else reserved) if self.paid else 0.0
         self.budget.settle(reserved, cost)
@@ -351,9 +371,11 @@ class Custody:
         from veolab.providers import verify_mp4
 
         try:
-            video = result.video_bytes()
-            verify_mp4(video)
-            analysis = await self._decode(job, video)
+            with job.timeline.span("verify") as stage:
+                video = result.video_bytes()
+                stage.attributes["bytes"] = len(video)
+                verify_mp4(video)
+            analysis = await self._analyse(job, video)
         except (InvalidOutputError, AnalysisError, ValueError, OSError) as exc:
             if not self.paid:  # nothing was paid: say what is wrong, keep nothing aside
                 msg = str(exc)
@@ -377,9 +399,18 @@ class Custody:
         }
         if span[0] is not None:
             meta[STARTED_AT], meta[FINISHED_AT] = span
-        await asyncio.to_thread(_write_kept, job.dest, video, meta)
-        await asyncio.to_thread(self.ledger.stored, job.key)
+        with job.timeline.span("store"):
+            await asyncio.to_thread(_write_kept, job.dest, video, meta)
+            await asyncio.to_thread(self.ledger.stored, job.key)
         return Obtained(video, job.dest, analysis, result, cost, meta, source)
+
+    async def _analyse(self, job: Job, video: bytes) -> Any:
+        """:meth:`_decode`, recorded as the stage ``analyse`` with the checks' verdict."""
+        with job.timeline.span("analyse") as stage:
+            analysis = await self._decode(job, video)
+            failed = [c.name for c in analysis.checks if not c.passed]
+            stage.attributes.update(checks_passed=not failed, failed_checks=",".join(failed))
+        return analysis
 
     async def _decode(self, job: Job, video: bytes) -> Any:
         from veolab.analysis import Expectations, analyze_video
@@ -445,6 +476,31 @@ def numbered_keys(ledger: Ledger, prefix: str, count: int) -> list[str]:
 def _number(key: str, prefix: str) -> int:
     tail = key[len(prefix) :]
     return int(tail) if tail.isdigit() else 0
+
+
+def _failure(exc: BaseException) -> str:
+    return f"{type(exc).__name__}: {exc}"[:1000]
+
+
+def _host_stages(
+    timeline: Timeline, started: float, accepted_at: list[float], result: ProviderResult
+) -> None:
+    """The stages of a generation the host ran: ``submit`` until it accepted the job, then its
+    own queue, generate and download times (``ProviderResult.timings``) end to end, up to now."""
+    now = time.time()
+    accepted = min(accepted_at[0], now) if accepted_at else started
+    timeline.add("submit", started, accepted, job_id=result.request_id or "")
+    t, cursor = result.timings, accepted
+    for name, secs in (
+        ("queue", t.queued),
+        ("generate", t.generating),
+        ("download", t.downloading),
+    ):
+        if secs and secs > 0:
+            end = min(now, cursor + secs)
+            attrs: dict[str, Any] = {"seed": result.seed} if name == "generate" else {}
+            timeline.add(name, cursor, end, **attrs)
+            cursor = end
 
 
 def _write_kept(dest: Path, video: bytes, meta: dict[str, Any]) -> None:

@@ -64,7 +64,9 @@ from veolab.runner.pipeline import (
 from veolab.runner.status import DONE, NEW, PlanStatus, plan_status, run_key
 from veolab.runner.videostore import VideoStore
 from veolab.tracking import schema as S
+from veolab.tracking import traces
 from veolab.tracking.generation import GenerationRecord, log_failure, log_generation
+from veolab.tracking.prompts import link_run, register_templates
 from veolab.tracking.store import Tracker
 from veolab.tracking.tables import log_plan, log_results, plan_row
 
@@ -110,6 +112,8 @@ class SweepResult:
     spend: float = 0.0
     wall: float = 0.0
     unknown: list[RunSpec] = field(default_factory=list)
+    # what went wrong outside custody (the prompt registry, a trace): said, never fatal
+    warnings: list[str] = field(default_factory=list)
 
     @property
     def counts(self) -> Counter:
@@ -217,6 +221,9 @@ class Sweep:
         self.result = SweepResult(None, None)
         self.specs: dict[str, RunSpec] = {}  # ledger key -> run, for the state events
         self.inputs: list[Any] = []  # the plan as an MLflow dataset input, on every run
+        self.prompts: dict[str, Any] = {}  # template sha256 -> its Prompt Registry version
+        self.tracing = traces.enabled()
+        self.traced = 0
 
     # -- one run ----------------------------------------------------------------------------
 
@@ -244,8 +251,9 @@ class Sweep:
             self.store.video_path(self.plan.provider, self.plan.model, spec.request_hash),
         )
 
-    def _log(self, spec: RunSpec, got: Obtained) -> RunOutcome:
+    def _log(self, spec: RunSpec, got: Obtained, job: Job) -> RunOutcome:
         source = "store" if got.source == "store" else "generated"
+        started = time.time()
         run_id = log_generation(
             self.tracker,
             self.exp_id,
@@ -261,6 +269,8 @@ class Sweep:
             finished_at=got.finished_at,
             inputs=self.inputs,
         )
+        job.timeline.add("log", started, time.time())
+        self._trace(spec, job, run_id, got.result, got.cost if got.source != "store" else 0.0)
         if not got.analysis.passed:
             kind = CHECK_FAILED
         else:
@@ -281,7 +291,7 @@ class Sweep:
                 else:
                     self.on_event(LOGGING, spec, None)
                     loop = asyncio.get_running_loop()
-                    outcome = await loop.run_in_executor(self.pool, self._log, spec, got)
+                    outcome = await loop.run_in_executor(self.pool, self._log, spec, got, job)
                     await self.custody.logged(job, outcome.run_id)
             finally:
                 await self.custody.release(job)
@@ -292,14 +302,7 @@ class Sweep:
         except (ProviderError, AnalysisError) as exc:
             cost = getattr(exc, "billed_cost", None)  # paid by this run, output not obtained
             run_id = await asyncio.to_thread(
-                log_failure,
-                self.tracker,
-                self.exp_id,
-                self.parent_id,
-                self.record(spec),
-                exc,
-                cost=cost if self.plan.paid else None,
-                inputs=self.inputs,
+                self._log_failure, spec, job, exc, cost if self.plan.paid else None
             )
             outcome = RunOutcome(
                 spec.index,
@@ -317,6 +320,56 @@ class Sweep:
         self.result.spend = round(self.budget.spent, 4)
         self.on_event(END, spec, outcome)
         return outcome
+
+    def _log_failure(self, spec: RunSpec, job: Job, exc: BaseException, cost: float | None) -> str:
+        started = time.time()
+        run_id = log_failure(
+            self.tracker,
+            self.exp_id,
+            self.parent_id,
+            self.record(spec),
+            exc,
+            cost=cost,
+            inputs=self.inputs,
+        )
+        job.timeline.add("log", started, time.time())
+        self._trace(spec, job, run_id, None, cost)
+        return run_id
+
+    def _trace(self, spec: RunSpec, job: Job, run_id: str, result: Any, cost: float | None) -> None:
+        """Link the run to its prompt version and write its trace; a failure is a warning (the
+        video is paid for and logged: a trace is never a reason to lose it)."""
+        try:
+            version = self.prompts.get(spec.template_sha256)
+            if version is not None:
+                link_run(self.tracker, run_id, version)
+            if not self.tracing:
+                return
+            if spec.rendered_span is not None:
+                job.timeline.add("render", *spec.rendered_span, template=spec.template)
+            attributes = {
+                "veolab.host": self.plan.provider,
+                "veolab.model": self.plan.model,
+                "veolab.request_hash": spec.request_hash,
+                "veolab.seed": spec.seed,
+                "veolab.variant": spec.variant_label,
+                "veolab.job_id": getattr(result, "request_id", None) or "",
+                "veolab.cost_usd": cost if cost is not None else 0.0,
+            }
+            if version is not None:
+                attributes["veolab.prompt"] = version.uri
+            traces.log_trace(
+                self.tracker,
+                self.exp_id,
+                run_id,
+                job.timeline,
+                attributes=attributes,
+                inputs={"prompt": spec.prompt, "seed": spec.seed},
+                outputs={"run_id": run_id},
+            )
+            self.traced += 1
+        except Exception as exc:  # noqa: BLE001 - see the docstring
+            self.result.warnings.append(f"run {spec.index}: no trace ({type(exc).__name__}: {exc})")
 
     def _on_state(self, job: Job, state: str) -> None:
         spec = self.specs.get(job.key)
@@ -447,6 +500,15 @@ class Sweep:
         self.inputs = log_plan(
             self.tracker, parent_id, rows, name=exp.name + S.DATASET_SUFFIX, source=src
         )
+        used = {(r.template, r.template_sha256): r.template_files for r in self.plan.runs}
+        self.prompts = register_templates(
+            self.tracker,
+            [(name, sha, files) for (name, sha), files in used.items()],
+            experiment=exp.name,
+            warnings=self.result.warnings,
+        )
+        for version in self.prompts.values():
+            link_run(self.tracker, parent_id, version)
 
     async def _close(self, status: str) -> None:
         if self.provider is not None:
@@ -467,6 +529,11 @@ class Sweep:
             S.SWEEP_SPEND: self.budget.spent,
             S.SWEEP_WALL: self.result.wall,
         }
+        if self.traced:
+            try:
+                traces.flush()  # MLflow writes traces in the background: all of them, now
+            except Exception as exc:  # noqa: BLE001 - the runs are logged; say it, go on
+                self.result.warnings.append(f"traces not all written: {exc}")
         if self.parent_id:
             try:
                 self.tracker.log(self.parent_id, metrics=metrics)

@@ -123,6 +123,10 @@ def _existing(client: Any, name: str, sha: str) -> Any:
 
 def link_run(tracker: Any, run_id: str, version: Any) -> None:
     """Link a run to a prompt version and tag it with the version's URI."""
+    from veolab.tracking.traces import bind_store
+
+    # MLflow links through the global tracking store, not the client's: point it at ours
+    bind_store(tracker.uri)
     with _link_lock:
         tracker.client.link_prompt_version_to_run(run_id, version)
     tracker.client.set_tag(run_id, S.PROMPT, version.uri)
