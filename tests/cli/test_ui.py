@@ -142,3 +142,26 @@ def test_sigterm_stops_the_ui_and_every_worker(tmp_path: Path):
             except ProcessLookupError:
                 pass
         proc.wait()
+
+
+def test_ratings_reach_mlflow_as_feedback_before_the_ui_starts(sweep, tmp_path: Path, capsys):
+    """``veolab rate`` does not import MLflow; ``veolab ui`` adds what is missing first."""
+    from helpers import NAME
+
+    from veolab.cli.ui import _sync_feedback
+    from veolab.tracking import schema as S
+    from veolab.tracking.rating import rate
+    from veolab.tracking.store import Tracker
+    from veolab.tracking.traces import flush
+
+    tracker = Tracker(sweep.isolated(tmp_path))
+    run_id = next(iter(sweep.runs.values()))
+    rate(run_id, 5, note="the one", tracker=tracker, reviewer="ana")
+    _sync_feedback(tracker, NAME)
+    _sync_feedback(tracker, NAME)  # a second time adds nothing
+    err = capsys.readouterr().err
+    assert err == "MLflow feedback: 1 new from ratings and votes (on their traces)\n"
+    flush()
+    trace = tracker.client.get_trace(tracker.get_run(run_id).data.tags[S.TRACE_ID])
+    (fb,) = [a for a in trace.info.assessments if a.name == "human_score"]
+    assert (fb.value, fb.source.source_id, fb.rationale) == (5.0, "ana", "the one")

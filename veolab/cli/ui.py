@@ -70,6 +70,31 @@ def stop_group(proc: subprocess.Popen, grace: float = GRACE_S) -> None:
     proc.wait()
 
 
+def _sync_feedback(tracker: Any, name: str) -> None:
+    """Ratings and votes not yet on the generations' traces, as MLflow feedback (``veolab
+    rate`` does not import MLflow, so its ratings reach MLflow's views here)."""
+    from veolab.review.votes import VoteStore
+    from veolab.tracking.feedback import sync_feedback
+
+    exp_id = tracker.experiment_id(name, create=False)
+    if exp_id is None:
+        return
+    try:
+        store = VoteStore.existing()
+        votes = []
+        if store is not None:
+            try:
+                votes = [v.to_dict() for v in store.votes(name)]
+            finally:
+                store.close()
+        n = sync_feedback(tracker, exp_id, votes)
+    except Exception as exc:  # noqa: BLE001 - the UI is still worth starting
+        click.echo(f"warning: ratings and votes not added as MLflow feedback: {exc}", err=True)
+        return
+    if n:
+        click.echo(f"MLflow feedback: {n} new from ratings and votes (on their traces)", err=True)
+
+
 def experiment_page(tracker: Any, base: str, name: str | None) -> tuple[str, str | None]:
     """The runs view of experiment ``name`` (else of the newest generation's experiment) under
     the UI at ``base``, and the experiment's name; ``base`` itself when there is none."""
@@ -118,7 +143,10 @@ def ui(
         if open_browser:
             _open_browser(page)
         return
-    page, name = experiment_page(existing_store(uri), f"http://{host}:{port}", experiment)
+    tracker = existing_store(uri)
+    page, name = experiment_page(tracker, f"http://{host}:{port}", experiment)
+    if name:
+        _sync_feedback(tracker, name)
     url = f"http://{host}:{port}"
     what = f"{name}; " if name else ""
     click.echo(f"MLflow UI for {uri}: {page} ({what}Ctrl-C stops it)", err=True)
