@@ -1,9 +1,13 @@
-"""Review in the MLflow UI that veolab installs: a child run's stills, contact sheet and video.
+"""Review in the MLflow UI that veolab installs, as docs/mlflow.md describes it.
 
-Starts ``mlflow server`` on a free local port over the shared sweep's store, opens the run's
-artifact pages in headless Chromium and checks what a person would see: the images decode and
-the MP4 plays (MLflow 3.x previews .mp4 as video; 2.x took it for audio). Also runs the
-``search_runs`` filters docs/compare.md gives for the review workflow.
+Starts ``mlflow server`` on a free local port over the shared sweep's store and opens it in
+headless Chromium: the address ``veolab ui`` prints opens on the runs table (not MLflow's GenAI
+views) with the compact run names, where a documented filter (``IS NULL``) works; the chart
+view's image card shows the frames of two runs at the step the slider picks; a child run's
+artifact pages show the stills and contact sheet and play the MP4 (MLflow 3.x previews .mp4 as
+video; 2.x took it for audio). Screenshots are kept for a person (tests/browser.py:
+keep_screenshot). The filters of docs/mlflow.md are checked through ``search_runs`` in
+test_mlflow_filters.py.
 """
 
 from __future__ import annotations
@@ -17,8 +21,11 @@ import time
 
 import httpx
 import pytest
-from browser import needs_chromium, open_page, wait_media
-from helpers import BRIGHT, DARK, NAME, StubAnalysis
+from browser import keep_screenshot, needs_chromium, open_page, wait_media
+from helpers import BRIGHT, DARK, invoke
+from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
+from veolab.tracking import schema as S
 
 
 def _free_port() -> int:
@@ -115,60 +122,169 @@ def test_child_run_artifacts_render_and_the_video_plays(sweep, mlflow_server, br
         page.close()
 
 
-def test_documented_search_filters(sweep, tmp_path):
-    """The search_runs filters of the review workflow in docs/compare.md find the right runs."""
-    from types import SimpleNamespace
+def _runs_view(browser, url: str):
+    """The page at ``url`` once MLflow's runs table is there, its assistant panel closed."""
+    page = open_page(browser, url, timeout=120)
+    page.get_by_text("Run Name", exact=True).first.wait_for(timeout=120_000)
+    close = page.get_by_role("button", name="Close")
+    if close.count():
+        close.last.click()
+    return page
 
-    import mlflow
 
-    from veolab.request import VideoRequest
-    from veolab.tracking.generation import GenerationRecord, log_generation
-    from veolab.tracking.store import Tracker
-
-    uri = sweep.isolated(tmp_path)
-    # one more run of the dark variant that failed two checks
-    bad = StubAnalysis({"brightness_mean": 3.0})
-    bad.passed = False
-    bad.checks = [
-        SimpleNamespace(name="black_segments", passed=False),
-        SimpleNamespace(name="audio_not_silent", passed=False),
-        SimpleNamespace(name="duration", passed=True),
-    ]
-    req = VideoRequest(prompt="a dark stage", resolution="720p", duration=4, seed=9)
-    rec = GenerationRecord(
-        req,
-        "sim",
-        "veo-3.1",
-        variant_id="dark",
-        variant_label=DARK,
-        vars={"lighting": "dark moonlit night"},
-    )
-    tracker = Tracker(uri)
-    bad_id = log_generation(tracker, sweep.experiment_id, sweep.parent_id, rec, b"v", bad, None)
-
-    def search(flt: str) -> list[str]:
-        df = mlflow.search_runs(experiment_names=[NAME], filter_string=flt)
-        return sorted(df["run_id"]) if len(df) else []
-
-    mlflow.set_tracking_uri(uri)
+def _show_generations(page, name: str) -> None:
+    """Expand the parent runs (their +; the UI remembers it) until generation ``name`` shows."""
+    shown = page.get_by_text(name, exact=True)
     try:
-        gen = "tags.`veolab.kind` = 'generation'"
-        assert search(f"{gen} AND tags.`veolab.variant_label` = '{DARK}'") == sorted(
-            [sweep.runs[(DARK, s)] for s in (1, 2, 3)] + [bad_id]
-        )
-        assert search(f"{gen} AND params.`var.lighting` = 'dark moonlit night'") == sorted(
-            [sweep.runs[(DARK, s)] for s in (1, 2, 3)] + [bad_id]
-        )
-        assert search(f"{gen} AND tags.`veolab.seed` = '2'") == sorted(
-            [sweep.runs[(BRIGHT, 2)], sweep.runs[(DARK, 2)]]
-        )
-        every = mlflow.search_runs(experiment_names=[NAME], filter_string=gen)
-        failed = sorted(every[every["metrics.checks_passed"] == 0]["run_id"])
-        assert bad_id in failed
-        assert search(f"{gen} AND metrics.checks_passed = 0") == failed
-        assert search(f"{gen} AND tags.`veolab.checks_passed` = 'false'") == failed
-        black = search(f"{gen} AND tags.`veolab.failed_checks` LIKE '%black_segments%'")
-        assert bad_id in black and set(black) <= set(failed)
-        assert search(f"{gen} AND metrics.`check.audio_not_silent` = 0") == [bad_id]
-    finally:
-        mlflow.set_tracking_uri(None)
+        shown.wait_for(timeout=5_000)
+        return
+    except PlaywrightTimeout:
+        pass
+    expand = page.locator("button[data-component-id$='runnamecellrenderer.tsx_46']")
+    for i in range(expand.count()):
+        expand.nth(i).click()
+    shown.wait_for(timeout=60_000)
+
+
+def _names(page) -> list[str]:
+    return page.locator("[role=row] a[href*='/runs/']").all_inner_texts()
+
+
+@pytest.mark.slow
+@needs_chromium
+@pytest.mark.browser
+def test_veolab_ui_opens_the_runs_view_and_a_documented_filter_works(
+    sweep, mlflow_server, browser, tmp_path
+):
+    r = invoke("ui", "--tracking-uri", mlflow_server)
+    assert r.exit_code == 0, r.output
+    url = f"{mlflow_server}/#/experiments/{sweep.experiment_id}/runs?workflowType=machine_learning"
+    assert r.output == f"MLflow UI of the tracking server: {url} (cmp-e2e)\n"
+    page = _runs_view(browser, url)
+    # MLflow's "Model training" side: the runs table, not the GenAI overview or evaluations
+    assert page.get_by_role("heading", name="Runs", exact=True).is_visible()
+    assert "/runs" in page.url and "workflowType=machine_learning" in page.url
+    # (the GenAI side's heading is "Training runs", beside "Evaluation runs" in its menu)
+    assert "Evaluation runs" not in page.inner_text("body")
+    _show_generations(page, "dark s3")
+    names = _names(page)
+    assert sorted(n for n in names if not n.startswith("sweep ")) == sorted(
+        f"{label[9:].split()[0]} s{seed}" for label, seed in sweep.runs
+    )
+    # the Dataset column: the plan, on the sweep and its generations
+    assert page.get_by_text("cmp-e2e plan", exact=False).count() == 7
+    page.screenshot(path=tmp_path / "mlflow-runs.png")
+    keep_screenshot(tmp_path / "mlflow-runs.png")
+
+    search = page.locator("input[placeholder*='metrics.rmse']")
+    search.fill(f"{S.FILTER_GENERATIONS} AND tags.`veolab.variant_label` = '{DARK}'")
+    search.press("Enter")
+    page.get_by_text("4 matching runs").wait_for(timeout=60_000)  # the sweep and its 3 dark runs
+    _show_generations(page, "dark s3")
+    assert sorted(n for n in _names(page) if not n.startswith("sweep ")) == [
+        "dark s1",
+        "dark s2",
+        "dark s3",
+    ]
+    page.screenshot(path=tmp_path / "mlflow-filter.png")
+    keep_screenshot(tmp_path / "mlflow-filter.png")
+
+    # a run's page drops the address's choice (MLflow 3.17 shows it under GenAI's
+    # "Evaluations"); "Model training" clicked once, the browser keeps it (docs/mlflow.md)
+    run_page = f"{mlflow_server}/#/experiments/{sweep.experiment_id}/runs/{sweep.runs[(DARK, 1)]}"
+    page.goto(run_page)
+    page.get_by_text("Model training", exact=True).first.click()
+    page.get_by_text("Run Name", exact=True).first.wait_for(timeout=60_000)
+    page.goto(run_page)
+    page.get_by_role("tab", name="Artifacts").wait_for(timeout=60_000)
+    assert page.get_by_role("heading", name="dark s1").is_visible()
+    assert "Evaluations" not in page.inner_text("body")
+    page.screenshot(path=tmp_path / "mlflow-run.png")
+    keep_screenshot(tmp_path / "mlflow-run.png")
+    page.close()
+
+
+# each image's place on the page: x, y, width, height
+_BOXES = """
+imgs => imgs.map(i => {
+  const r = i.getBoundingClientRect();
+  return [r.x, r.y, r.width, r.height];
+})
+"""
+
+# every image of the chart view's image card: its source (the step is in the file name) and
+# whether it decoded
+_CARD_IMAGES = """
+card => [...card.querySelectorAll('img')].map(i => ({
+  src: decodeURIComponent(i.getAttribute('src')), w: i.naturalWidth, done: i.complete,
+}))
+"""
+
+
+@pytest.mark.slow
+@needs_chromium
+@pytest.mark.browser
+def test_the_image_card_shows_the_frames_of_two_runs_at_one_step(
+    sweep, mlflow_server, browser, tmp_path
+):
+    url = f"{mlflow_server}/#/experiments/{sweep.experiment_id}/runs?workflowType=machine_learning"
+    page = _runs_view(browser, url)
+    page.set_viewport_size({"width": 1400, "height": 1400})
+    _show_generations(page, "dark s3")
+    chart_view = page.locator("label").filter(has=page.locator("input[value=CHART]"))
+    chart_view.click()
+    title = page.get_by_text(S.IMAGE_FRAMES, exact=True).first
+    title.wait_for(timeout=60_000)
+    # two runs to compare: hide the others (the eye icons)
+    shown = {"bright s2", "dark s2"}
+    for name in [n for n in _names(page) if n not in shown]:
+        row = page.locator("[role=row]").filter(has=page.get_by_text(name, exact=True)).first
+        row.locator("label").filter(has=page.locator("input.is-visibility-toggle-checkbox")).click()
+    # as docs/mlflow.md says: the card's menu, Configure, "Show run parameters" off, Save
+    page.locator("[data-testid=experiment-view-compare-runs-card-menu]").first.click()
+    page.get_by_role("menuitem", name="Configure").click()
+    dialog = page.get_by_role("dialog")
+    dialog.get_by_role("switch").click()
+    dialog.get_by_role("button", name="Save changes").click()
+    dialog.wait_for(state="hidden", timeout=30_000)
+    # then widen the card (drag its bottom right corner): the runs stand side by side
+    resize = page.locator("[data-testid=draggable-card-resize-handle]").first
+    card = resize.locator("xpath=..")
+    handle = resize.bounding_box()
+    assert handle is not None
+    page.mouse.move(handle["x"] + 8, handle["y"] + 8)
+    page.mouse.down()
+    page.mouse.move(1370, handle["y"] + 150, steps=25)
+    page.mouse.up()
+
+    def frames(step: int) -> list[dict]:
+        deadline = time.monotonic() + 60
+        while True:
+            imgs = card.evaluate(_CARD_IMAGES)
+            if len(imgs) == 2 and all(f"+step+{step}+" in i["src"] and i["w"] for i in imgs):
+                return imgs
+            if time.monotonic() > deadline:
+                raise AssertionError(f"the card shows {imgs}, not two frames of step {step}")
+            time.sleep(0.5)
+
+    ids = {sweep.runs[(BRIGHT, 2)], sweep.runs[(DARK, 2)]}
+    first = frames(0)
+    assert {i["src"].rsplit("run_uuid=", 1)[1] for i in first} == ids
+    assert all(i["src"].startswith("get-artifact?path=images/video~frames+step+0+") for i in first)
+    assert {i["w"] for i in first} == {256}  # MLflow's compressed copy of a 320 px still
+    slider = card.locator("[role=slider]")
+    slider.focus()
+    for _ in range(5):
+        page.keyboard.press("ArrowRight")
+    later = frames(5)
+    assert {i["src"].rsplit("run_uuid=", 1)[1] for i in later} == ids
+    text = card.inner_text()
+    assert "bright s2" in text and "dark s2" in text and "dark s1" not in text
+    assert "prompt=" not in text  # the run parameters are hidden
+    # side by side: one row, two columns, both in the viewport
+    left, right = sorted((b for b in card.locator("img").evaluate_all(_BOXES)), key=lambda b: b[0])
+    assert abs(left[1] - right[1]) < 5 and right[0] >= left[0] + left[2]
+    assert max(left[1] + left[3], right[1] + right[3]) <= 1400
+    page.screenshot(path=tmp_path / "mlflow-frames.png")
+    keep_screenshot(tmp_path / "mlflow-frames.png")
+    page.close()
