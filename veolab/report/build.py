@@ -4,14 +4,15 @@
     info.files_dir
     # -> PosixPath('report_files')
 
-The page (``templates/report.html.j2``: inline CSS and one inline script, no network) shows
+The page (``templates/report.html.j2``: inline CSS and scripts, nothing from the network) shows
+the A/B verdicts, the blind review's ranking when the experiment has votes (``veolab review``),
 each group's prompt with the differences from the baseline highlighted and its metric and
 check badges; then, seed by seed, each group's run of that seed side by side (video, contact
 sheet, first/middle/last stills), the rows lined up across the groups, with one transport bar
 per seed that plays, seeks, steps and loops its videos together (the player of ``veolab
 review``, ``veolab/review/static/player.js``, inlined). When the groups cross two variables
 the videos of a seed form a grid (``report/layout.py``). Then the compare table and the A/B
-verdicts (a comparison with too few runs for a verdict says so once and shows its differences
+table (a comparison with too few runs for a verdict says so once and shows its differences
 marked inconclusive). Media are copied from MLflow into ``<name>_files/<run id>/`` and linked
 relatively, so the folder works offline once zipped. The page and its folder are also logged
 to the sweep's parent run under ``report/``.
@@ -269,10 +270,46 @@ def _context(
             for g in result.groups
         ],
         "ab": ab_rows,
+        "ranking": _ranking(result.ranking),
         "notes": notes,
         "n_videos": n_videos,
         "n_images": n_images,
     }
+
+
+def _ranking(payload: dict[str, Any] | None) -> dict[str, Any] | None:
+    """The review's ranking (``CompareResult.ranking``: the shape of ``GET /api/ranking``) as
+    the report shows it, or None without votes."""
+    if not payload:
+        return None
+    return {
+        "votes": payload["votes"],
+        "level": round(100 * payload.get("level", 0.95)),
+        "reviewers": [(r["reviewer"], r["votes"]) for r in payload.get("reviewers", [])],
+        "groups": [
+            {
+                "group": g["group"],
+                "score": diff_text(g["score"], g["lo"], g["hi"]) if g["score"] is not None else "–",
+                "wins": g["wins"],
+                "losses": g["losses"],
+                "ties": g["ties"],
+                "both_bad": g["both_bad"],
+                "n": g["n"],
+            }
+            for g in payload["groups"]
+        ],
+        "agreement": _agreement_text(payload.get("agreement") or {}),
+    }
+
+
+def _agreement_text(a: dict[str, Any]) -> str:
+    if not a.get("pairs"):
+        return "no pair was judged by two reviewers"
+    text = (
+        f"{round(100 * a['percent'])}% of {a['pairs']} comparisons of two votes on "
+        f"{a['units']} pairs agree"
+    )
+    return text + (f", Krippendorff's alpha {a['alpha']:.2f}" if a.get("alpha") is not None else "")
 
 
 def _verdict_kind(verdict: str) -> str:
