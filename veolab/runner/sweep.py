@@ -66,7 +66,7 @@ from veolab.runner.videostore import VideoStore
 from veolab.tracking import schema as S
 from veolab.tracking import traces
 from veolab.tracking.generation import GenerationRecord, log_failure, log_generation
-from veolab.tracking.prompts import link_run, register_templates
+from veolab.tracking.prompts import link_run, link_tags, register_templates
 from veolab.tracking.store import Tracker
 from veolab.tracking.tables import log_plan, log_results, plan_row
 
@@ -239,6 +239,8 @@ class Sweep:
             template=spec.template,
             template_sha256=spec.template_sha256,
             short_label=spec.short_label,
+            # the link to its Prompt Registry version, written with the run's other tags
+            extra_tags=link_tags(self.prompts.get(spec.template_sha256)),
         )
 
     def job(self, spec: RunSpec) -> Job:
@@ -337,12 +339,10 @@ class Sweep:
         return run_id
 
     def _trace(self, spec: RunSpec, job: Job, run_id: str, result: Any, cost: float | None) -> None:
-        """Link the run to its prompt version and write its trace; a failure is a warning (the
-        video is paid for and logged: a trace is never a reason to lose it)."""
+        """Write the run's trace; a failure is a warning (the video is paid for and logged: a
+        trace is never a reason to lose it)."""
         try:
             version = self.prompts.get(spec.template_sha256)
-            if version is not None:
-                link_run(self.tracker, run_id, version)
             if not self.tracing:
                 return
             if spec.rendered_span is not None:

@@ -11,8 +11,8 @@ carries the tag ``veolab.sha256``, the same hash as the runs' ``veolab.template_
 registering the same content again reuses that version: a version number means one content.
 
 Every generation run is linked to its version (MLflow's ``mlflow.linkedPrompts`` tag, which the
-UI shows on the run and on the prompt version) and tagged ``veolab.prompt`` with the version's
-URI, so every run of a version is one filter away:
+UI shows on the run and on the prompt version, written with the run's tags: :func:`link_tags`)
+and tagged ``veolab.prompt`` with the version's URI, so every run of a version is one filter away:
 ``tags.`veolab.prompt` = 'prompts:/veolab.quickstart/3'``.
 
 The registry is a convenience for reading, not custody: a store that cannot hold prompts (an
@@ -31,6 +31,7 @@ from veolab.tracking import schema as S
 NAME_PREFIX = "veolab."
 _NOT_NAME = re.compile(r"[^A-Za-z0-9_.-]+")
 _link_lock = threading.Lock()  # MLflow: link_prompt_version_to_run is not thread-safe
+LINKED_PROMPTS = "mlflow.linkedPrompts"  # MLflow's own run tag
 
 
 def prompt_name(template: str, experiment: str = "") -> str:
@@ -119,6 +120,17 @@ def _existing(client: Any, name: str, sha: str) -> Any:
         token = getattr(page, "token", None)
         if not token:
             return best
+
+
+def link_tags(version: Any) -> dict[str, str]:
+    """The tags that link a run to ``version`` (MLflow's ``mlflow.linkedPrompts``, as
+    ``link_prompt_version_to_run`` writes it, and ``veolab.prompt``), for a run being created:
+    no extra call per run. ``{}`` for None."""
+    if version is None:
+        return {}
+    from mlflow.tracing.utils.prompt import update_linked_prompts_tag
+
+    return {LINKED_PROMPTS: update_linked_prompts_tag(None, [version]), S.PROMPT: version.uri}
 
 
 def link_run(tracker: Any, run_id: str, version: Any) -> None:
