@@ -6,6 +6,7 @@ from __future__ import annotations
 import random
 import re
 
+import pytest
 from helpers import BRIGHT, DARK, NAME
 
 from veolab.compare.runs import load_runs
@@ -23,6 +24,7 @@ def _vote(session: ReviewSession, reviewer: str, prefer: str, n: int) -> None:
         session.vote(pair["pair"], reviewer, "left" if left == prefer else "right")
 
 
+@pytest.mark.slow  # 6 s: two reports, a ledger, the ranking's bootstrap
 def test_the_report_ranks_the_groups_when_there_are_votes(sweep, tmp_path):
     out = tmp_path / "r.html"
     write_report(NAME, out, tracking_uri=sweep.uri, log_to_mlflow=False)
