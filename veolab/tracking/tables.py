@@ -40,6 +40,8 @@ def log_plan(
     with warnings.catch_warnings():
         # MLflow's schema inference advises models against integer columns (index, seed)
         warnings.filterwarnings("ignore", message="Hint: Inferred schema contains integer")
+        # a path source is "a local artifact" twice over in MLflow's registry: the same answer
+        warnings.filterwarnings("ignore", message="The specified dataset source can be interp")
         entity = from_pandas(frame, name=name, **where)._to_mlflow_entity()
     context = InputTag(MLFLOW_DATASET_CONTEXT, S.DATASET_CONTEXT)
     inputs = [DatasetInput(entity, tags=[context])]
