@@ -258,7 +258,9 @@ def test_ab_loop_repeats_between_a_and_b(report, browser):
     bar.locator(".vp-play").click()  # pause
     spreads = page.evaluate("window.__spreads")
     clock = [t for t, _ in spreads]
-    assert spreads and min(clock) >= 1.0 - 1e-6 and max(clock) < 2.0 + 2 * FRAME, clock
+    # back to A once B is reached: checked every animation frame, so on a loaded machine
+    # (a frame every 30-100 ms) it can run a little past B, never on to the end (4 s)
+    assert spreads and min(clock) >= 1.0 - 1e-6 and max(clock) < 2.25, clock
     times = _wait_settled(page, 1)
     assert 1.0 <= times[0] <= 2.0 + FRAME and _spread(times) < FRAME
     bar.locator(".vp-clear").click()
