@@ -124,7 +124,7 @@ def test_layout_is_checked(sweep, tmp_path):
     out = tmp_path / "site" / "r.html"
     with pytest.raises(ConfigError, match="layout 'rows': choose one of auto, columns, grid"):
         write_report(NAME, out, tracking_uri=sweep.uri, layout="rows")
-    with pytest.raises(ConfigError, match="layout='grid' needs groups that cross two variables"):
+    with pytest.raises(ConfigError, match="layout grid: 2 groups that do not cross two variables"):
         write_report(NAME, out, tracking_uri=sweep.uri, layout="grid")
     assert not out.parent.exists()  # nothing written
 
@@ -343,3 +343,22 @@ def test_four_groups_are_not_clipped_and_rows_line_up(crossed, browser, tmp_path
     at = _wait_playing_past(page, 0, 3.0)
     assert _spread(at["times"]) < FRAME, at
     page.close()
+
+
+def test_the_report_command_takes_the_layout(sweep, tmp_path):
+    from click.testing import CliRunner
+
+    from veolab.cli import cli
+
+    out = tmp_path / "r.html"
+    args = ["report", NAME, "-o", str(out), "--tracking-uri", sweep.uri, "--no-log"]
+    r = CliRunner().invoke(cli, [*args, "--layout", "grid"])
+    assert r.exit_code == 2
+    assert r.stderr == (
+        "Error: layout grid: 2 groups that do not cross two variables (a grid needs every pair "
+        "of their values once, at most 4 across): use the auto or columns layout\n"
+    )
+    assert not out.exists()
+    r = CliRunner().invoke(cli, [*args, "--layout", "columns"])
+    assert r.exit_code == 0, r.output
+    assert 'class="cmp is-grid"' not in out.read_text()

@@ -107,6 +107,14 @@ def compare(
     help="The HTML file; media go in <name>_files/ beside it.",
 )
 @_compare_options
+@click.option(
+    "--layout",
+    type=click.Choice(["auto", "columns", "grid"]),
+    default="auto",
+    show_default=True,
+    help="Per seed: a column per group, or a grid when the groups cross two variables "
+    "(auto: the grid where it fits).",
+)
 @click.option("--no-log", is_flag=True, help="Do not log the report to the sweep's MLflow run.")
 @handle_errors
 def report(
@@ -117,13 +125,16 @@ def report(
     by: str,
     metrics: tuple[str, ...],
     baseline: str | None,
+    layout: str,
     no_log: bool,
 ) -> None:
     """Write a side-by-side HTML report of EXPERIMENT's variants (videos, stills, verdicts)."""
     from veolab.report import write_report
 
     tracker, table, result = _compare(experiment, tracking_uri, all_sweeps, by, metrics, baseline)
-    info = write_report(table, output, result=result, tracker=tracker, log_to_mlflow=not no_log)
+    info = write_report(
+        table, output, result=result, tracker=tracker, log_to_mlflow=not no_log, layout=layout
+    )
     for w in info.warnings:
         click.echo(f"warning: {w}", err=True)
     click.echo(

@@ -353,8 +353,9 @@ def write_report(
     grid = crossed_grid(table, result) if layout != "columns" else None
     if layout == "grid" and grid is None:
         raise ConfigError(
-            "layout='grid' needs groups that cross two variables (every pair of their values "
-            f"once, at most {MAX_GRID_COLUMNS} across): use layout='auto' or 'columns'"
+            f"layout grid: {len(result.groups)} groups that do not cross two variables (a grid "
+            f"needs every pair of their values once, at most {MAX_GRID_COLUMNS} across): use "
+            "the auto or columns layout"
         )
     out.parent.mkdir(parents=True, exist_ok=True)
     files_name = f"{out.stem}_files"
