@@ -90,3 +90,23 @@ def test_tracing_off_writes_no_trace(tmp_path: Path, monkeypatch) -> None:
     (run,) = generations("untraced")
     assert S.TRACE_ID not in run.data.tags
     assert run.data.tags[S.PROMPT] == "prompts:/veolab.p/1"  # the registry does not depend on it
+
+
+def test_a_rerun_has_its_own_trace_and_the_original_prompt_version(sweep, tmp_path):
+    from helpers import BRIGHT, invoke
+
+    uri = sweep.isolated(tmp_path)
+    rid = sweep.runs[(BRIGHT, 2)]
+    r = invoke("rerun", rid, "--json", "--tracking-uri", uri)
+    assert r.exit_code == 0, r.output
+    d = json.loads(r.output[r.output.index("{") :])
+    tracker = Tracker(uri)
+    child = tracker.get_run(d["reruns"][0]["run_id"])
+    assert child.data.tags[S.PROMPT] == "prompts:/veolab.scene/1"
+    trace = _trace(tracker, child)
+    assert trace.info.request_metadata["mlflow.sourceRun"] == child.info.run_id
+    names = {s.name for s in trace.data.spans}
+    assert {"claim", "generate", "verify", "analyse", "store", "log"} <= names
+    assert trace.data.spans[0].attributes["veolab.seed"] == 2
+    # its own trace, not the original's
+    assert child.data.tags[S.TRACE_ID] != tracker.get_run(rid).data.tags[S.TRACE_ID]

@@ -30,6 +30,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import sys
 import tempfile
 import time
 from dataclasses import dataclass, field
@@ -52,6 +53,7 @@ from veolab.request import (
 )
 from veolab.runner.ledger import Ledger
 from veolab.tracking import schema as S
+from veolab.tracking import traces
 from veolab.tracking.generation import (
     GenerationRecord,
     log_failure,
@@ -59,6 +61,7 @@ from veolab.tracking.generation import (
     name_stem,
     repro_metrics,
 )
+from veolab.tracking.prompts import LINKED_PROMPTS
 from veolab.tracking.store import Tracker, existing_store
 
 MAX_TIMES = 100
@@ -273,6 +276,8 @@ def plan_rerun(
         extra_tags={
             S.RERUN_OF: run_id,
             S.RERUN_SEED: "true" if req.seed != original_seed else "false",
+            # the prompt version the original rendered (the rerun sends its exact prompt)
+            **{k: tags[k] for k in (LINKED_PROMPTS, S.PROMPT) if tags.get(k)},
         },
     )
     return RerunPlan(
@@ -324,7 +329,7 @@ def execute_rerun(plan: RerunPlan, *, tracker: Tracker | None = None, on_event=N
                 jobs, obtained = asyncio.run(_obtain_all(plan, ledger))
                 for i, (job, got) in enumerate(zip(jobs, obtained, strict=True)):
                     emit(f"rerun {i + 1}/{plan.times}: logging")
-                    outcome = _finish(plan, tracker, parent, i, got, original)
+                    outcome = _finish(plan, tracker, parent, i, got, original, job)
                     result.reruns.append(outcome)
                     if not isinstance(got, BaseException):
                         if outcome.run_id:
@@ -402,18 +407,28 @@ async def _obtain_all(plan: RerunPlan, ledger: Any) -> tuple[list[Any], list[Any
 
 
 def _finish(
-    plan: RerunPlan, tracker: Tracker, parent: str, i: int, got: Any, original: Path | None
+    plan: RerunPlan,
+    tracker: Tracker,
+    parent: str,
+    i: int,
+    got: Any,
+    original: Path | None,
+    job: Any,
 ) -> RerunOutcome:
     from veolab.analysis.repro import reproducibility
 
     if isinstance(got, VeolabError):
         cost = getattr(got, "billed_cost", None)
+        started = time.time()
         run_id = log_failure(tracker, plan.experiment_id, parent, plan.record, got, cost=cost)
+        job.timeline.add("log", started, time.time())
+        _trace(plan, tracker, run_id, job, None, cost)
         return RerunOutcome(
             i, run_id, plan.request.seed, cost or 0.0, error=f"{type(got).__name__}: {got}"
         )
     result, video, analysis, cost = got.result, got.video, got.analysis, got.cost
     seed = result.seed if result is not None else got.meta.get("seed")
+    started = time.time()
     run_id = log_generation(
         tracker,
         plan.experiment_id,
@@ -428,6 +443,8 @@ def _finish(
         started_at=got.started_at,
         finished_at=got.finished_at,
     )
+    job.timeline.add("log", started, time.time())
+    _trace(plan, tracker, run_id, job, result, cost)
     repro = None
     if original is not None:
         repro = reproducibility(original, video)
@@ -441,6 +458,19 @@ def _finish(
         if not plan.seed_changed:
             tracker.log(plan.original_run_id, metrics={S.REPRO_SCORE: repro.repro_score})
     return RerunOutcome(i, run_id, seed, cost, repro, analysis.passed)
+
+
+def _trace(
+    plan: RerunPlan, tracker: Tracker, run_id: str, job: Any, result: Any, cost: float | None
+) -> None:
+    """The rerun's trace (a failure to write it is said, not fatal: the clip is logged)."""
+    try:
+        if traces.trace_generation(
+            tracker, plan.experiment_id, run_id, job.timeline, plan.record, result=result, cost=cost
+        ):
+            traces.flush()
+    except Exception as exc:  # noqa: BLE001 - MLflow's tracing raises many kinds
+        print(f"veolab: rerun {run_id}: no trace ({type(exc).__name__}: {exc})", file=sys.stderr)
 
 
 __all__ = [

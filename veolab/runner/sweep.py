@@ -222,7 +222,6 @@ class Sweep:
         self.specs: dict[str, RunSpec] = {}  # ledger key -> run, for the state events
         self.inputs: list[Any] = []  # the plan as an MLflow dataset input, on every run
         self.prompts: dict[str, Any] = {}  # template sha256 -> its Prompt Registry version
-        self.tracing = traces.enabled()
         self.traced = 0
 
     # -- one run ----------------------------------------------------------------------------
@@ -342,32 +341,17 @@ class Sweep:
         """Write the run's trace; a failure is a warning (the video is paid for and logged: a
         trace is never a reason to lose it)."""
         try:
-            version = self.prompts.get(spec.template_sha256)
-            if not self.tracing:
-                return
-            if spec.rendered_span is not None:
-                job.timeline.add("render", *spec.rendered_span, template=spec.template)
-            attributes = {
-                "veolab.host": self.plan.provider,
-                "veolab.model": self.plan.model,
-                "veolab.request_hash": spec.request_hash,
-                "veolab.seed": spec.seed,
-                "veolab.variant": spec.variant_label,
-                "veolab.job_id": getattr(result, "request_id", None) or "",
-                "veolab.cost_usd": cost if cost is not None else 0.0,
-            }
-            if version is not None:
-                attributes["veolab.prompt"] = version.uri
-            traces.log_trace(
+            if traces.trace_generation(
                 self.tracker,
                 self.exp_id,
                 run_id,
                 job.timeline,
-                attributes=attributes,
-                inputs={"prompt": spec.prompt, "seed": spec.seed},
-                outputs={"run_id": run_id},
-            )
-            self.traced += 1
+                self.record(spec),
+                result=result,
+                cost=cost,
+                rendered=spec.rendered_span,
+            ):
+                self.traced += 1
         except Exception as exc:  # noqa: BLE001 - see the docstring
             self.result.warnings.append(f"run {spec.index}: no trace ({type(exc).__name__}: {exc})")
 

@@ -161,6 +161,49 @@ def log_trace(
     return trace_id
 
 
+def trace_generation(
+    tracker: Any,
+    experiment_id: str,
+    run_id: str,
+    timeline: Timeline,
+    record: Any,
+    *,
+    result: Any = None,
+    cost: float | None = None,
+    rendered: tuple[float, float] | None = None,
+) -> str | None:
+    """The trace of one generation run (``record``: its ``tracking.generation.GenerationRecord``,
+    ``result``: what the host returned, if anything): the root's attributes say host, model,
+    request hash, seed, variant, job id, cost and prompt version; ``rendered`` adds the
+    ``render`` stage. None when tracing is off."""
+    if not enabled():
+        return None
+    if rendered is not None:
+        timeline.add("render", *rendered, template=record.template)
+    request = record.request
+    attributes = {
+        "veolab.host": record.provider,
+        "veolab.model": record.model,
+        "veolab.request_hash": request.request_hash(),
+        "veolab.seed": request.seed,
+        "veolab.variant": record.variant_label,
+        "veolab.job_id": getattr(result, "request_id", None) or "",
+        "veolab.cost_usd": cost if cost is not None else 0.0,
+    }
+    prompt = record.extra_tags.get(S.PROMPT)
+    if prompt:
+        attributes["veolab.prompt"] = prompt
+    return log_trace(
+        tracker,
+        experiment_id,
+        run_id,
+        timeline,
+        attributes=attributes,
+        inputs={"prompt": request.prompt, "seed": request.seed},
+        outputs={"run_id": run_id},
+    )
+
+
 def bind_store(uri: str) -> None:
     """Point MLflow's trace exporter at ``uri``.
 
