@@ -174,3 +174,21 @@ def test_names_are_printed_as_given():
     text = ranking_text(payload, width=100)
     assert "from 1 reviewer ([bold]eve[/bold] 1)" in text
     assert "\n[red]A " in text
+
+
+@pytest.mark.slow
+def test_compare_keeps_the_ranking_of_the_same_votes(sweep, clean_env):
+    """The fit and its bootstrap are kept by what they are computed from: the same votes give
+    the kept numbers, a new vote computes them again."""
+    session = cast(sweep.uri)
+    store = ("--tracking-uri", sweep.uri)
+    first = json.loads(invoke("compare", NAME, "--json", *store).stdout)["ranking"]
+    kept = list((clean_env / "veolab-home" / "cache" / "rankings").glob("*.json"))
+    assert len(kept) == 1
+    assert json.loads(invoke("compare", NAME, "--json", *store).stdout)["ranking"] == first
+    pair = session.next_pair("cy")
+    session.vote(pair["pair"], "cy", "left")
+    session.close()
+    after = json.loads(invoke("compare", NAME, "--json", *store).stdout)["ranking"]
+    assert after["votes"] == first["votes"] + 1
+    assert len(list(kept[0].parent.glob("*.json"))) == 2
