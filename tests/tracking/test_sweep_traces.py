@@ -46,6 +46,13 @@ def test_each_generation_has_a_trace_of_its_stages_and_a_prompt_version(sweep):
         assert root.attributes["veolab.prompt"] == "prompts:/veolab.scene/1"
         analyse = next(s for s in trace.data.spans if s.name == "analyse")
         assert analyse.attributes["checks_passed"] is True
+    # the version lists the traces that rendered it, and the prompt is on the experiment's page
+    linked = tracker.client.search_traces(
+        locations=[sweep.experiment_id], filter_string="prompt = 'veolab.scene/1'"
+    )
+    assert sorted(t.info.trace_id for t in linked) == sorted(r.data.tags[S.TRACE_ID] for r in runs)
+    experiments = tracker.client.get_prompt("veolab.scene").tags["_mlflow_experiment_ids"]
+    assert f",{sweep.experiment_id}," in experiments
     parent = tracker.get_run(sweep.parent_id)
     assert json.loads(parent.data.tags["mlflow.linkedPrompts"]) == [
         {"name": "veolab.scene", "version": "1"}

@@ -143,7 +143,9 @@ def _serve(
         serve_forever(server, on_ready=ready)
         votes = len(session.votes())
         click.echo(
-            f"Stopped: {votes} votes on {session.experiment} ({votes - before} new)", err=True
+            f"Stopped: {votes} vote{'s' if votes != 1 else ''} on {session.experiment} "
+            f"({votes - before} new)",
+            err=True,
         )
         if not no_log and votes:
             click.echo("Logging the review to MLflow ...", err=True)

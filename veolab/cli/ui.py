@@ -150,7 +150,9 @@ def ui(
     url = f"http://{host}:{port}"
     what = f"{name}; " if name else ""
     click.echo(f"MLflow UI for {uri}: {page} ({what}Ctrl-C stops it)", err=True)
+    # the registry (prompts) lives in the same store; naming it keeps MLflow from saying so
     cmd = [sys.executable, "-m", "mlflow", "ui", "--backend-store-uri", uri]
+    cmd += ["--registry-store-uri", uri]
     cmd += ["--host", host, "--port", str(port)]
     proc = subprocess.Popen(cmd, env=os.environ.copy(), start_new_session=True)
     try:

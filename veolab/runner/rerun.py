@@ -469,6 +469,7 @@ def _trace(
             tracker, plan.experiment_id, run_id, job.timeline, plan.record, result=result, cost=cost
         ):
             traces.flush()
+            traces.link_prompts()
     except Exception as exc:  # noqa: BLE001 - MLflow's tracing raises many kinds
         print(f"veolab: rerun {run_id}: no trace ({type(exc).__name__}: {exc})", file=sys.stderr)
 

@@ -350,6 +350,7 @@ class Sweep:
                 result=result,
                 cost=cost,
                 rendered=spec.rendered_span,
+                prompt_version=self.prompts.get(spec.template_sha256),
             ):
                 self.traced += 1
         except Exception as exc:  # noqa: BLE001 - see the docstring
@@ -490,6 +491,7 @@ class Sweep:
             [(name, sha, files) for (name, sha), files in used.items()],
             experiment=exp.name,
             warnings=self.result.warnings,
+            experiment_id=self.exp_id,
         )
         for version in self.prompts.values():
             link_run(self.tracker, parent_id, version)
@@ -516,6 +518,7 @@ class Sweep:
         if self.traced:
             try:
                 traces.flush()  # MLflow writes traces in the background: all of them, now
+                traces.link_prompts(self.result.warnings)
             except Exception as exc:  # noqa: BLE001 - the runs are logged; say it, go on
                 self.result.warnings.append(f"traces not all written: {exc}")
         if self.parent_id:

@@ -16,7 +16,7 @@ rating and vote is also logged as one:
 Logging feedback needs MLflow itself, which ``veolab rate`` does not import on a local store (it
 answers in a quarter of a second). So feedback is *synced*: each call finds what is missing on
 the traces and logs only that, so running it twice logs nothing new. ``veolab ui`` syncs before
-it serves the UI, and ``veolab run`` and ``veolab review`` at their end; a run without a trace
+it serves the UI, and ``veolab review`` at its end; a run without a trace
 (tracing off, or logged before traces existed) gets none.
 """
 

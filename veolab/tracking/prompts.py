@@ -70,11 +70,15 @@ def register_templates(
     templates: Iterable[tuple[str, str, dict[str, str]]],
     experiment: str = "",
     warnings: list[str] | None = None,
+    experiment_id: str | None = None,
 ) -> dict[str, Any]:
     """Register each ``(template, sha256, files)`` once; return ``{sha256: PromptVersion}``.
 
-    An existing version with the same ``veolab.sha256`` tag is reused. Failures of the registry
-    become a line in ``warnings`` (when given) and leave that template out of the result.
+    An existing version with the same ``veolab.sha256`` tag is reused. With ``experiment_id``
+    the prompt is also listed on that experiment's own Prompts page (MLflow's prompt tag
+    ``_mlflow_experiment_ids``; MLflow itself only ever adds the active experiment, "Default"
+    for veolab). Failures of the registry become a line in ``warnings`` (when given) and leave
+    that template out of the result.
     """
     out: dict[str, Any] = {}
     for template, sha, files in templates:
@@ -83,6 +87,8 @@ def register_templates(
         name = prompt_name(template, experiment)
         try:
             out[sha] = _version_for(tracker.client, name, sha, template, files)
+            if experiment_id is not None:
+                _list_on_experiment(tracker.client, name, experiment_id)
         except Exception as exc:  # the registry is optional: any store error is a warning
             if warnings is not None:
                 first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
@@ -102,6 +108,30 @@ def _version_for(client: Any, name: str, sha: str, template: str, files: dict[st
     )
     # two processes may have registered the same content at once: both use the oldest
     return _existing(client, name, sha)
+
+
+def _list_on_experiment(client: Any, name: str, experiment_id: str) -> None:
+    """Add ``experiment_id`` to the prompt's ``_mlflow_experiment_ids`` tag (",1,5," form)."""
+    from mlflow.prompt.constants import PROMPT_EXPERIMENT_IDS_TAG_KEY
+
+    with _link_lock:
+        prompt = client.get_prompt(name)
+        tag = (prompt.tags or {}).get(PROMPT_EXPERIMENT_IDS_TAG_KEY, "")
+        ids = [i for i in tag.split(",") if i]
+        if experiment_id not in ids:
+            value = "," + ",".join([*ids, experiment_id]) + ","
+            client.set_prompt_tag(name, PROMPT_EXPERIMENT_IDS_TAG_KEY, value)
+
+
+def version_of(tracker: Any, uri: str | None) -> Any:
+    """The PromptVersion a ``prompts:/name/version`` URI names (None for none or unknown)."""
+    if not uri or not uri.startswith("prompts:/"):
+        return None
+    name, _, version = uri.removeprefix("prompts:/").rpartition("/")
+    try:
+        return tracker.client.get_prompt_version(name, version)
+    except Exception:  # noqa: BLE001 - a version deleted since: nothing to link to
+        return None
 
 
 def _existing(client: Any, name: str, sha: str) -> Any:

@@ -49,6 +49,7 @@ STAGES = (
 
 _bound_uri: str | None = None  # the store MLflow's trace exporter writes to
 _bind_lock = threading.Lock()
+_unlinked: list[tuple[Any, Any, str]] = []  # (tracker, prompt version, trace id) to link
 
 
 def enabled() -> bool:
@@ -171,11 +172,14 @@ def trace_generation(
     result: Any = None,
     cost: float | None = None,
     rendered: tuple[float, float] | None = None,
+    prompt_version: Any = None,
 ) -> str | None:
     """The trace of one generation run (``record``: its ``tracking.generation.GenerationRecord``,
     ``result``: what the host returned, if anything): the root's attributes say host, model,
     request hash, seed, variant, job id, cost and prompt version; ``rendered`` adds the
-    ``render`` stage. None when tracing is off."""
+    ``render`` stage. The trace is linked to its prompt version (``prompt_version``, else the
+    one the record's ``veolab.prompt`` names; done by :func:`link_prompts`), so the version's
+    page lists its traces. None when tracing is off."""
     if not enabled():
         return None
     if rendered is not None:
@@ -193,7 +197,7 @@ def trace_generation(
     prompt = record.extra_tags.get(S.PROMPT)
     if prompt:
         attributes["veolab.prompt"] = prompt
-    return log_trace(
+    trace_id = log_trace(
         tracker,
         experiment_id,
         run_id,
@@ -202,6 +206,35 @@ def trace_generation(
         inputs={"prompt": request.prompt, "seed": request.seed},
         outputs={"run_id": run_id},
     )
+    if trace_id and prompt:
+        from veolab.tracking.prompts import version_of
+
+        version = prompt_version if prompt_version is not None else version_of(tracker, prompt)
+        if version is not None:
+            with _bind_lock:
+                _unlinked.append((tracker, version, trace_id))
+    return trace_id
+
+
+def link_prompts(warnings: list[str] | None = None) -> int:
+    """Link the traces written so far to their prompt versions (after :func:`flush`: MLflow
+    links only a trace it has stored, and it stores them in the background); return how many.
+    A failure is a line in ``warnings``."""
+    with _bind_lock:
+        todo = list(_unlinked)
+        _unlinked.clear()
+    if not todo:
+        return 0
+    flush()
+    done = 0
+    for tracker, version, trace_id in todo:
+        try:
+            tracker.client.link_prompt_versions_to_trace([version], trace_id)
+            done += 1
+        except Exception as exc:  # noqa: BLE001 - the trace is there, only its link is not
+            if warnings is not None:
+                warnings.append(f"trace {trace_id} not linked to {version.uri}: {exc}")
+    return done
 
 
 def bind_store(uri: str) -> None:
