@@ -10,7 +10,9 @@ headless Chromium looks at it as a reviewer would:
   filter ``tags.`veolab.prompt` = ...`` finds the runs of a version;
 - a generation's Traces tab shows its trace, with the rating and the vote as columns; the trace
   shows the pipeline's spans, ``veolab.cost_usd`` among the root span's attributes, and the
-  feedback ``human_score`` 4 from ``ana`` and ``pairwise`` win from ``ben`` with their notes.
+  feedback ``human_score`` 4 from ``ana`` and ``pairwise`` win from ``ben`` with their notes;
+- the experiment's own Prompts page lists ``veolab.scene`` and its Traces view lists, for
+  version 1, the six generations' traces the sweep linked to it, and none for version 2.
 
 What the page shows is checked against what MLflow's API returns for the same store. MLflow 3.17's
 UI lists no runs for a prompt version (it reads a version tag its own client does not write), so
@@ -20,6 +22,7 @@ Screenshots are kept for a person (tests/browser.py: keep_screenshot).
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 from dataclasses import dataclass
@@ -180,7 +183,7 @@ def test_a_run_names_its_prompt_version_and_the_filter_finds_the_runs_of_a_versi
     )
     page.get_by_text("Registered prompts", exact=True).wait_for(timeout=120_000)
     link = page.get_by_role("link", name="veolab.scene (v1)", exact=True)
-    assert link.is_visible()
+    link.wait_for(timeout=60_000)  # the section's title can come before its links
     assert link.get_attribute("href") == "#/prompts/veolab.scene"
     page.close()
 
@@ -273,4 +276,61 @@ def test_the_traces_tab_shows_the_spans_the_cost_and_the_feedback(reviewed, ui, 
     vote = card("pairwise")
     assert "ben" in vote.splitlines() and "win" in vote.splitlines() and NOTE_BEN in vote
     _shot(page, tmp_path, "mlflow-trace.png")
+    page.close()
+
+
+# the prompt page's Preview / Compare / Traces switch
+_MODE = "[data-component-id='mlflow.prompts.details.mode']"
+
+
+@pytest.mark.slow
+@needs_chromium
+@pytest.mark.browser
+def test_the_experiments_prompts_page_lists_the_traces_of_a_version(
+    reviewed, ui, browser, tmp_path
+):
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
+    tracker = _tracker(reviewed)
+    exp = reviewed.experiment_id
+    # the sweep listed its prompt on its experiment and linked each generation's trace to v1
+    assert f",{exp}," in tracker.client.get_prompt("veolab.scene").tags["_mlflow_experiment_ids"]
+
+    def linked(version: int) -> set[str]:
+        flt = f"prompt = 'veolab.scene/{version}'"
+        found = tracker.client.search_traces(locations=[exp], filter_string=flt)
+        return {t.info.trace_id for t in found}
+
+    v1 = linked(1)
+    assert v1 == {tracker.get_run(r).data.tags[S.TRACE_ID] for r in reviewed.runs.values()}
+    assert len(v1) == 6 and linked(2) == set()  # version 2 was registered, never generated
+
+    page = open_page(browser, f"{ui}/#/experiments/{exp}/prompts", timeout=120)
+    link = page.get_by_role("link", name="veolab.scene", exact=True)
+    link.wait_for(timeout=120_000)
+    _close_assistant(page)
+    assert link.get_attribute("href") == f"#/experiments/{exp}/prompts/veolab.scene"
+    link.click()
+    page.get_by_text("Viewing version 2", exact=True).wait_for(timeout=60_000)
+    _close_assistant(page)
+    page.locator(_MODE).get_by_text("Traces", exact=True).click()
+    got_it = page.get_by_role("button", name="Got it")  # a one-time tip over the traces table
+    with contextlib.suppress(PlaywrightTimeout):
+        got_it.wait_for(timeout=15_000)
+        got_it.click()
+    # version 2 (the one it opens on) has none of the experiment's traces
+    page.get_by_text("No traces found", exact=False).wait_for(timeout=60_000)
+    assert page.get_by_text(f"0 of {len(v1)}", exact=True).is_visible()
+
+    page.get_by_text("Version 1", exact=True).click()
+    page.get_by_text(f"{len(v1)} of {len(v1)}", exact=True).wait_for(timeout=60_000)
+    rows = page.locator("[role=row], tr").filter(has_text="tr-")
+    rows.nth(len(v1) - 1).wait_for(timeout=60_000)
+    shown = {r.split()[0] for r in rows.all_inner_texts()}
+    assert shown == v1
+    # the rated generation's row carries ana's rating and ben's vote
+    rated = tracker.get_run(reviewed.rated).data.tags[S.TRACE_ID]
+    cells = rows.filter(has_text=rated).inner_text().splitlines()
+    assert "4" in [c.strip() for c in cells] and "win" in [c.strip() for c in cells], cells
+    _shot(page, tmp_path, "mlflow-prompt-traces.png")
     page.close()
