@@ -28,6 +28,7 @@ below, chained with ``from exc``. Each class carries the CLI exit code it maps t
     │   │   └── ServerError              5xx
     │   ├── InvalidOutputError       what came back is not an MP4
     │   ├── GenerationFailedError    the host reports the job FAILED
+    │   │   └── FilteredError        the host's safety system filtered the output out
     │   ├── OutputNotObtainedError   billed, but the output could not be obtained (kept by job id)
     │   └── OutcomeUnknownError      a submit was sent but its answer lost: it may be billed
     ├── TrackingError                (exit 3) MLflow could not be reached or written
@@ -205,6 +206,17 @@ class InvalidOutputError(ProviderError):
 
 class GenerationFailedError(ProviderError):
     """The host accepted the job and then reported it FAILED."""
+
+
+class FilteredError(GenerationFailedError):
+    """The host's safety system filtered the output out (``reasons``: the host's own words);
+    nothing to download and, like any failed job, not billed: change the prompt or images."""
+
+    def __init__(
+        self, message: str, *, request_id: str | None = None, reasons: list[str] | None = None
+    ) -> None:
+        super().__init__(message, request_id=request_id)
+        self.reasons = list(reasons or [])
 
 
 class OutputNotObtainedError(ProviderError):
