@@ -8,8 +8,10 @@ experiment shape runs twice per round under two names, once with ``VEOLAB_TRACIN
 with tracing on (the order alternates between rounds). In the traced sweep the time spent
 inside veolab's tracing calls is measured where it is spent, on the logging thread:
 
-- ``log_trace`` (the trace written with its spans; MLflow exports it from a background queue),
-- the final ``flush`` (waiting for that queue once, at the end of the sweep),
+- ``log_trace`` (the trace and its spans built in memory and queued, on the logging thread),
+- ``store`` (the writer thread storing them: ``start_trace``, one ``log_spans`` for every trace
+  waiting, the run's tag, the prompt link; in the background, while the sweep goes on),
+- the final ``flush`` (waiting for that writer once, at the end of the sweep),
 - ``link_run`` (the Prompt Registry link and the ``veolab.prompt`` tag; done with tracing off too),
 - ``register_templates`` (once per sweep).
 
@@ -37,7 +39,7 @@ vars:
   lighting: [bright sunny morning, dark moonlit night]
 params: {{resolution: 720p, duration: 4, generate_audio: false}}
 seeds: [{seeds}]
-provider: {{name: sim}}
+provider: {{name: sim, latency: {latency}}}
 concurrency: 4
 """
 
@@ -63,12 +65,13 @@ class Clock:
         setattr(owner, attr, timed)
 
 
-def sweep(root: Path, name: str, seeds: int, traced: bool) -> float:
+def sweep(root: Path, name: str, seeds: int, traced: bool, latency: float = 0.0) -> float:
     from veolab.experiment import load_experiment
     from veolab.runner import RunOptions, plan_experiment, run_plan
 
     path = root / f"{name}.yaml"
-    path.write_text(EXPERIMENT.format(name=name, seeds=", ".join(map(str, range(1, seeds + 1)))))
+    seed_list = ", ".join(map(str, range(1, seeds + 1)))
+    path.write_text(EXPERIMENT.format(name=name, seeds=seed_list, latency=latency))
     os.environ["VEOLAB_TRACING"] = "1" if traced else "0"
     t = time.perf_counter()
     result = run_plan(plan_experiment(load_experiment(path)), RunOptions())
@@ -81,6 +84,13 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--runs", type=int, default=40, help="generations per sweep (2 variants)")
     ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument(
+        "--latency",
+        type=float,
+        default=0.0,
+        help="the simulator's seconds per generation (0: as fast as it renders; a real host "
+        "takes about 60)",
+    )
     a = ap.parse_args()
     seeds = max(1, a.runs // 2)
     with tempfile.TemporaryDirectory() as tmp:
@@ -97,6 +107,7 @@ def main() -> None:
         clock = Clock()
         clock.wrap(traces, "log_trace", "log_trace")
         clock.wrap(traces, "flush", "flush")
+        clock.wrap(traces._Writer, "_write", "store")
         clock.wrap(sweep_mod, "link_run", "link_run")
         clock.wrap(sweep_mod, "register_templates", "register_templates")
 
@@ -107,12 +118,12 @@ def main() -> None:
         for r in range(a.rounds):
             order = ["off", "on"] if r % 2 == 0 else ["on", "off"]
             for mode in order:
-                walls[mode].append(sweep(root, f"bench-{mode}-{r}", seeds, mode == "on"))
+                walls[mode].append(sweep(root, f"bench-{mode}-{r}", seeds, mode == "on", a.latency))
     generations = 2 * seeds * a.rounds  # traced generations over all rounds
     per_gen = {
         k: round(1000 * v / generations, 2)
         for k, v in clock.spent.items()
-        if k in ("log_trace", "flush")
+        if k in ("log_trace", "flush", "store")
     }
     per_gen["link_run"] = round(1000 * clock.spent.get("link_run", 0.0) / (2 * generations), 2)
     per_gen["register_templates_per_sweep"] = round(
@@ -122,8 +133,12 @@ def main() -> None:
     out = {
         "generations_per_sweep": 2 * seeds,
         "rounds": a.rounds,
+        "sim_latency_s": a.latency,
         "ms_per_generation": per_gen,
+        # what the sweep waits for: building on the logging thread, and the final wait
         "tracing_ms_per_generation": round(per_gen["log_trace"] + per_gen.get("flush", 0.0), 2),
+        # what the store does per trace, in the background
+        "stored_ms_per_generation": per_gen.get("store", 0.0),
         "sweep_wall_s": {"tracing_off": round(off, 2), "tracing_on": round(on, 2)},
         "wall_difference_ms_per_generation": round(1000 * (on - off) / (2 * seeds), 1),
         "calls": clock.calls,

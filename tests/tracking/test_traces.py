@@ -81,3 +81,30 @@ def test_tracing_can_be_turned_off(monkeypatch, value, on):
     else:
         monkeypatch.setenv("VEOLAB_TRACING", value)
     assert enabled() is on
+
+
+def test_the_run_is_tagged_with_its_trace_and_the_trace_id_is_known_before_it_is_stored():
+    from veolab.tracking import schema as S
+
+    tracker = Tracker()
+    exp = tracker.experiment_id("traces-test")
+    run_id = tracker.client.create_run(exp).info.run_id
+    tl = _timeline()
+    known = tl.trace_id  # what a run logged with run_tags(tl) carries
+    assert known.startswith("tr-") and len(known) == 35
+    assert log_trace(tracker, exp, run_id, tl) == known
+    assert _trace(tracker, known).info.trace_id == known
+    assert tracker.get_run(run_id).data.tags[S.TRACE_ID] == known
+
+
+def test_a_trace_that_cannot_be_stored_is_a_warning_not_an_exception():
+    tracker = Tracker()
+    run_id = tracker.client.create_run(tracker.experiment_id("traces-test")).info.run_id
+    tid = log_trace(tracker, "987654", run_id, _timeline())  # no such experiment
+    warnings: list[str] = []
+    flush(warnings)
+    assert len(warnings) == 1 and f"trace of run {run_id} not written" in warnings[0]
+    with pytest.raises(Exception, match="not found|does not exist|No Experiment"):
+        tracker.client.get_trace(tid)
+    flush(warnings)  # reported once
+    assert len(warnings) == 1

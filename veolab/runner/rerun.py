@@ -468,8 +468,10 @@ def _trace(
         if traces.trace_generation(
             tracker, plan.experiment_id, run_id, job.timeline, plan.record, result=result, cost=cost
         ):
-            traces.flush()
-            traces.link_prompts()
+            warnings: list[str] = []
+            traces.flush(warnings)
+            for line in warnings:
+                print(f"veolab: rerun {run_id}: {line}", file=sys.stderr)
     except Exception as exc:  # noqa: BLE001 - MLflow's tracing raises many kinds
         print(f"veolab: rerun {run_id}: no trace ({type(exc).__name__}: {exc})", file=sys.stderr)
 

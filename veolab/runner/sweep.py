@@ -226,7 +226,11 @@ class Sweep:
 
     # -- one run ----------------------------------------------------------------------------
 
-    def record(self, spec: RunSpec) -> GenerationRecord:
+    def record(self, spec: RunSpec, job: Job | None = None) -> GenerationRecord:
+        """The run's record; with ``job``, its tags name the trace it will have."""
+        tags = link_tags(self.prompts.get(spec.template_sha256))
+        if job is not None:
+            tags |= traces.run_tags(job.timeline)
         return GenerationRecord(
             request=spec.request,
             provider=self.plan.provider,
@@ -238,8 +242,9 @@ class Sweep:
             template=spec.template,
             template_sha256=spec.template_sha256,
             short_label=spec.short_label,
-            # the link to its Prompt Registry version, written with the run's other tags
-            extra_tags=link_tags(self.prompts.get(spec.template_sha256)),
+            # the link to its Prompt Registry version (and its trace's id), written with the
+            # run's other tags
+            extra_tags=tags,
         )
 
     def job(self, spec: RunSpec) -> Job:
@@ -259,7 +264,7 @@ class Sweep:
             self.tracker,
             self.exp_id,
             self.parent_id,
-            self.record(spec),
+            self.record(spec, job),
             got.video,
             got.analysis,
             got.result,
@@ -328,7 +333,7 @@ class Sweep:
             self.tracker,
             self.exp_id,
             self.parent_id,
-            self.record(spec),
+            self.record(spec, job),
             exc,
             cost=cost,
             inputs=self.inputs,
@@ -351,6 +356,7 @@ class Sweep:
                 cost=cost,
                 rendered=spec.rendered_span,
                 prompt_version=self.prompts.get(spec.template_sha256),
+                run_tagged=True,
             ):
                 self.traced += 1
         except Exception as exc:  # noqa: BLE001 - see the docstring
@@ -517,8 +523,7 @@ class Sweep:
         }
         if self.traced:
             try:
-                traces.flush()  # MLflow writes traces in the background: all of them, now
-                traces.link_prompts(self.result.warnings)
+                traces.flush(self.result.warnings)  # traces are stored in the background
             except Exception as exc:  # noqa: BLE001 - the runs are logged; say it, go on
                 self.result.warnings.append(f"traces not all written: {exc}")
         if self.parent_id:
