@@ -192,11 +192,18 @@ class SimState:
     # -- jobs -------------------------------------------------------------------------------
 
     def create_job(
-        self, model: str, mode: Literal["sync", "queue"], received: VideoRequest, fail: bool = False
+        self,
+        model: str,
+        mode: Literal["sync", "queue"],
+        received: VideoRequest,
+        fail: bool = False,
+        *,
+        cost: float | None = None,
     ) -> Job:
-        """Accept a job: pick its seed, price it, hold the price (406 if it does not fit)."""
+        """Accept a job: pick its seed, price it, hold the price (406 if it does not fit).
+        ``cost``: a host's own price for it (default: the server's price table)."""
         self._evict()
-        cost = self.price(model, received)
+        cost = self.price(model, received) if cost is None else cost
         if self.credits is not None and self.credits - self.reserved < cost - 1e-9:
             raise Rejected(
                 self.config.insufficient_status,

@@ -17,7 +17,7 @@ import email.utils
 import logging
 import random
 import time
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Collection, Iterable
 from datetime import datetime
 from typing import TypeVar
 
@@ -115,12 +115,14 @@ def wait_hint(
     return None
 
 
-def _should_retry(config: HTTPConfig) -> Callable[[BaseException], bool]:
+def _should_retry(
+    config: HTTPConfig, statuses: Collection[int] = RETRIED_STATUSES
+) -> Callable[[BaseException], bool]:
     def check(exc: BaseException) -> bool:
         if isinstance(exc, RateLimitError):
             return exc.retry_after is None or exc.retry_after <= config.retry_max_wait
         if isinstance(exc, ServerError):
-            return exc.status_code in RETRIED_STATUSES
+            return exc.status_code in statuses
         return isinstance(exc, ProviderConnectionError)
 
     return check
@@ -144,10 +146,13 @@ async def with_retries(
     config: HTTPConfig,
     what: str,
     attempts: list[int] | None = None,
+    statuses: Collection[int] = RETRIED_STATUSES,
 ) -> T:
     """Run ``call`` (which raises veolab errors) with the retry policy above.
 
     ``attempts``, if given, gets one element appended per attempt (for metadata and tests).
+    ``statuses``: the 5xx statuses retried (a host whose submit may have been accepted under
+    some of them retries fewer: Vertex AI's submit retries only 503).
     """
 
     async def counted() -> T:
@@ -170,7 +175,7 @@ async def with_retries(
     retrying = AsyncRetrying(
         stop=stop_after_attempt(config.max_retries + 1),
         wait=_wait(config),
-        retry=retry_if_exception(_should_retry(config)),
+        retry=retry_if_exception(_should_retry(config, statuses)),
         before_sleep=before_sleep,
         reraise=True,
     )
