@@ -382,7 +382,7 @@ CASES = [
         id="gen-refs-4",
     ),
     P(*gen("--provider", "nope"), "unknown provider 'nope'", id="gen-provider"),
-    P(*gen("--model", "veo-4"), "model: Input should be 'veo-3.1' or 'veo-3", id="gen-model"),
+    P(*gen("--model", "veo-4"), "model: Input should be 'veo-3.1', 'veo-3.1-fast'", id="gen-model"),
     P(*gen("--mode", "sync"), "provider sim: mode: unknown field", id="gen-sim-mode"),
     P(*gen("--mode", "fast"), "'fast' is not one of 'queue', 'sync'", id="gen-mode"),
     P(*gen("-o", "adir"), "File 'adir' is a directory", id="gen-output-dir"),

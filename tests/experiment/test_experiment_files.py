@@ -76,7 +76,8 @@ BAD = [
     ),
     (
         GOOD + "provider: {model: veo-4}\n",
-        "provider.model: Input should be 'veo-3.1' or 'veo-3.1-fast' (got 'veo-4')",
+        "provider.model: Input should be 'veo-3.1', 'veo-3.1-fast', 'veo-3.1-lite', 'veo-3' or "
+        "'veo-3-fast' (got 'veo-4')",
     ),
     (
         GOOD + "variants: [{name: a}, {name: a}]\n",

@@ -368,7 +368,7 @@ def test_cli_serve_subprocess_announces_and_exits_cleanly_on_sigterm():
         url = line.rsplit(" ", 1)[1]
         assert httpx.get(url + "/_sim/health").json() == {
             "ok": True,
-            "models": ["veo-3.1", "veo-3.1-fast"],
+            "models": ["veo-3.1", "veo-3.1-fast", "veo-3.1-lite", "veo-3", "veo-3-fast"],
         }
         assert httpx.post(url + "/v2/veo-3.1", json=FOX).status_code == 401
         # rendered in the server's process pool (one worker per CPU by default)

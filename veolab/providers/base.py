@@ -1,9 +1,13 @@
 """The provider interface: turn a VideoRequest into an MP4.
 
 A provider is a subclass of :class:`Provider` with capability attributes (``needs_key``,
-``paid``, its ``models`` and ``prices``), a pydantic ``config_class`` for its settings and one
-async method, :meth:`Provider.generate`. Built-in providers register through the
-``veolab.providers`` entry-point group, the same one a third-party package would use::
+``paid``, and its ``capabilities``: one :class:`~veolab.providers.capabilities.ModelCaps` row
+per model, from which its ``models``, ``prices`` and ``typical_seconds`` are derived), a
+pydantic ``config_class`` for its settings and one async method, :meth:`Provider.generate`.
+A provider that sets ``models`` and ``prices`` itself (and no ``capabilities``) works as before:
+it is priced from ``prices`` and no request is refused for its model. Built-in providers
+register through the ``veolab.providers`` entry-point group, the same one a third-party
+package would use::
 
     [project.entry-points."veolab.providers"]
     myhost = "mypkg.provider:MyHostProvider"
@@ -25,6 +29,8 @@ from typing import Any, ClassVar
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from veolab.errors import ConfigError
+from veolab.providers import capabilities as caps
+from veolab.providers.capabilities import ModelCaps
 from veolab.request import VideoRequest, describe_error
 
 #: USD per second of video, per model, with and without audio: {"veo-3.1": {"audio": 0.4, ...}}
@@ -131,12 +137,30 @@ class Provider(abc.ABC):
     paid: ClassVar[bool] = False
     #: the settings this provider takes: ProviderConfig, or a subclass with its own fields
     config_class: ClassVar[type[ProviderConfig]] = ProviderConfig
-    #: the model ids this provider serves; the first is the default
+    #: one row per model this provider serves, keyed by veolab's model name (the first is the
+    #: default): parameters, rules, price per second with its source and date
+    capabilities: ClassVar[Mapping[str, ModelCaps]] = {}
+    #: the model ids this provider serves; the first is the default (from ``capabilities``)
     models: ClassVar[tuple[str, ...]] = ()
-    #: USD per second of video, per model, with and without audio (a paid provider's)
+    #: USD per second of video, per model, with and without audio (a paid provider's; from
+    #: ``capabilities``)
     prices: ClassVar[PriceTable] = {}
-    #: typical seconds one generation takes, per model (for the plan's time estimate)
+    #: typical seconds one generation takes, per model (the plan's time estimate; from
+    #: ``capabilities``)
     typical_seconds: ClassVar[Mapping[str, float]] = {}
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        rows = cls.__dict__.get("capabilities")
+        if not rows:
+            return
+        # what a subclass sets itself wins; the rest comes from its rows
+        if "models" not in cls.__dict__:
+            cls.models = tuple(rows)
+        if "prices" not in cls.__dict__:
+            cls.prices = caps.price_table(rows)
+        if "typical_seconds" not in cls.__dict__:
+            cls.typical_seconds = {model: row.typical_seconds for model, row in rows.items()}
 
     def __init__(self, config: ProviderConfig | Mapping[str, Any] | None = None) -> None:
         self.config = self.configure(config)
@@ -150,13 +174,24 @@ class Provider(abc.ABC):
         The one price path of the plan, the budget, the run, the rerun and ``generate``."""
         if not cls.paid:
             return 0.0
-        table = {**cls.prices, **(overrides or {})}
-        if model not in table:
+        if overrides and model in overrides:
+            return price_of(overrides, model, request)
+        row = cls.capabilities.get(model)
+        if row is not None and row.usd_per_second:
+            return caps.price(row, request)
+        if model not in cls.prices:
             raise ConfigError(
                 f"provider {cls.name} has no price for model {model!r}: add it under prices: "
                 "in the experiment file"
             )
-        return price_of(table, model, request)
+        return price_of(cls.prices, model, request)
+
+    @classmethod
+    def problems(cls, request: VideoRequest, model: str) -> list[str]:
+        """What ``model`` on this provider cannot do with ``request``, one phrase each (see
+        :func:`veolab.providers.capabilities.problems`); none for a model without a row."""
+        row = cls.capabilities.get(model)
+        return caps.problems(row, request) if row is not None else []
 
     @classmethod
     def seconds_per_run(cls, config: ProviderConfig) -> float:

@@ -39,6 +39,7 @@ from veolab.providers._http.limiter import Limiter, shared_limiter
 from veolab.providers._http.redact import redact_json, redact_url
 from veolab.providers._http.verify import verify_mp4
 from veolab.providers.base import Provider, ProviderConfig, ProviderResult, Timings
+from veolab.providers.capabilities import SEGMIND, ModelCaps, price_table
 from veolab.providers.phase import report_phase
 from veolab.providers.segmind.body import file_urls, request_body
 from veolab.providers.segmind.client import SegmindHTTP
@@ -58,14 +59,10 @@ DEFAULT_STORAGE_URL = "https://workflows-api.segmind.com"
 KEY_ENV = "SEGMIND_API_KEY"
 BASE_URL_ENV = "SEGMIND_BASE_URL"
 STORAGE_URL_ENV = "SEGMIND_STORAGE_URL"
-MODELS = ("veo-3.1", "veo-3.1-fast")
-# USD per second of video, from ../shared/veo-api-notes.md (Segmind model pages, 2026)
-PRICES: dict[str, dict[str, float]] = {
-    "veo-3.1": {"audio": 0.40, "no_audio": 0.20},
-    "veo-3.1-fast": {"audio": 0.15, "no_audio": 0.10},
-}
-# typical seconds per generation, from ../shared/veo-api-notes.md
-TYPICAL_SECONDS = {"veo-3.1": 70.0, "veo-3.1-fast": 99.0}
+#: the Veo family on Segmind, its rules and prices: veolab.providers.capabilities
+MODELS = tuple(SEGMIND)
+PRICES: dict[str, dict[str, float]] = price_table(SEGMIND)
+TYPICAL_SECONDS = {model: row.typical_seconds for model, row in SEGMIND.items()}
 DONE = ("COMPLETED", "SUCCEEDED", "SUCCESS")
 FAILED = ("FAILED", "ERROR", "CANCELED", "CANCELLED")
 STARTED = ("PROCESSING", "IN_PROGRESS", "RUNNING", "STARTED")
@@ -95,16 +92,15 @@ def resolve_base_url(configured: str | None) -> str:
 
 
 class SegmindProvider(Provider):
-    """Veo 3.1 (and veo-3.1-fast) on Segmind; paid, needs SEGMIND_API_KEY."""
+    """The Veo family (veo-3.1, -fast, -lite, veo-3, -fast) on Segmind; paid, needs
+    SEGMIND_API_KEY."""
 
     name: ClassVar[str] = "segmind"
     needs_key: ClassVar[bool] = True
     key_env_var: ClassVar[str | None] = KEY_ENV
     paid: ClassVar[bool] = True
     config_class: ClassVar[type[ProviderConfig]] = SegmindConfig
-    models: ClassVar[tuple[str, ...]] = MODELS
-    prices: ClassVar[Mapping[str, Mapping[str, float]]] = PRICES
-    typical_seconds: ClassVar[Mapping[str, float]] = TYPICAL_SECONDS
+    capabilities: ClassVar[Mapping[str, ModelCaps]] = SEGMIND
     config: SegmindConfig
 
     def __init__(

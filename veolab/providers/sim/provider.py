@@ -6,15 +6,16 @@ import asyncio
 import hashlib
 import secrets
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any, ClassVar
 
 from pydantic import Field, field_validator
 
 from veolab.providers.base import Provider, ProviderConfig, ProviderResult, Timings
+from veolab.providers.capabilities import SIM, ModelCaps
 from veolab.request import VideoRequest
 
-MODELS = ("veo-3.1", "veo-3.1-fast")
+MODELS = tuple(SIM)
 
 
 class SimConfig(ProviderConfig):
@@ -55,13 +56,15 @@ def simulate(request: VideoRequest, config: SimConfig | None = None) -> tuple[by
 
 
 class SimProvider(Provider):
-    """Makes Veo-shaped MP4s locally; costs nothing, needs no key."""
+    """Makes Veo-shaped MP4s locally; costs nothing, needs no key. Serves Segmind's Veo
+    family with Segmind's rules (``capabilities.SIM``), so a grid is checked offline as it
+    would be on Segmind."""
 
     name: ClassVar[str] = "sim"
     needs_key: ClassVar[bool] = False
     paid: ClassVar[bool] = False
     config_class: ClassVar[type[ProviderConfig]] = SimConfig
-    models: ClassVar[tuple[str, ...]] = MODELS
+    capabilities: ClassVar[Mapping[str, ModelCaps]] = SIM
     config: SimConfig
 
     @classmethod
