@@ -1,4 +1,4 @@
-"""VideoRequest: every type and range check, every Veo 3.1 rule, and the hashing contract."""
+"""VideoRequest: every type and range check, every Veo rule, and the hashing contract."""
 
 from __future__ import annotations
 
@@ -48,9 +48,30 @@ def test_defaults_are_the_apis() -> None:
     assert req.veo_rules is True
 
 
-def test_the_ten_api_fields() -> None:
-    assert set(API_FIELDS) == set(build().identity())
-    assert len(API_FIELDS) == 10
+def test_the_eleven_api_fields() -> None:
+    # fps, added later, is left out of the request while unset (see test_old_hashes_hold)
+    assert set(API_FIELDS) == set(build().identity()) | {"fps"}
+    assert set(API_FIELDS) == set(build(fps=30).identity())
+    assert len(API_FIELDS) == 11
+
+
+def test_old_hashes_hold() -> None:
+    """Requests hashed before 4k, more aspect ratios and fps hash the same after: no store
+    pays twice (the hashes below were computed by the request model before issue 14; the
+    first one is in docs/hosts.md)."""
+    fox = build(resolution="720p", duration=4, generate_audio=False, seed=7)
+    assert fox.request_hash() == "b248ccdbdc2742a977809b96f9a43ddeb3500977c83d2aee6981688783506d0b"
+    assert "fps" not in fox.canonical_json()
+    sea = VideoRequest.build(
+        prompt="calm sea",
+        negative_prompt="blur",
+        image="https://example.com/a.png",
+        last_frame="https://example.com/b.png",
+        seed=1,
+    )
+    assert sea.request_hash() == "40f0f0b3a7ce5bc1510f060a4ef913d77444b431c04466bcfa045d536f6c8d4d"
+    # fps given is part of the request, even at the host's default
+    assert fox.model_copy(update={"fps": 24}).request_hash() != fox.request_hash()
 
 
 def test_the_field_lists_derive_from_the_model() -> None:
@@ -65,7 +86,7 @@ def test_every_api_field_reaches_the_body_the_params_and_the_record() -> None:
     from veolab.providers.segmind.body import request_body
     from veolab.tracking.generation import GenerationRecord
 
-    full = build(negative_prompt="blur", seed=5, image=URL, last_frame=URL2)
+    full = build(negative_prompt="blur", seed=5, image=URL, last_frame=URL2, fps=30)
     refs = build(reference_images=[REF, URL], seed=1)
 
     async def upload(urls: list[str]) -> list[str]:
@@ -86,7 +107,8 @@ def test_every_api_field_reaches_the_body_the_params_and_the_record() -> None:
             template="t.j2",
             template_sha256="0",
         ).params()
-        assert set(API_FIELDS) <= set(params)
+        assert set(req.api_values()) <= set(params)
+        assert req is refs or set(API_FIELDS) <= set(params)
         assert set(req.to_record()["image_sources"]) == set(IMAGE_FIELDS)
     assert body["reference_images"] == [REF, URL]
     assert [(f, n) for f, n, _ in refs.images()] == [
@@ -107,12 +129,27 @@ def test_every_api_field_reaches_the_body_the_params_and_the_record() -> None:
         ("720p", "9:16", 8, Geometry(720, 1280, 24, 192)),
         ("1080p", "16:9", 8, Geometry(1920, 1080, 24, 192)),
         ("1080p", "9:16", 8, Geometry(1080, 1920, 24, 192)),
+        ("4k", "16:9", 8, Geometry(3840, 2160, 24, 192)),
+        ("4k", "9:16", 8, Geometry(2160, 3840, 24, 192)),
+        ("720p", "4:3", 4, Geometry(960, 720, 24, 96)),
+        ("720p", "1:1", 6, Geometry(720, 720, 24, 144)),
+        ("720p", "3:4", 8, Geometry(720, 960, 24, 192)),
+        ("1080p", "4:3", 8, Geometry(1440, 1080, 24, 192)),
+        ("1080p", "1:1", 8, Geometry(1080, 1080, 24, 192)),
+        ("1080p", "3:4", 8, Geometry(1080, 1440, 24, 192)),
     ],
 )
 def test_geometry(resolution: str, aspect_ratio: str, duration: int, expected: Geometry) -> None:
     req = build(resolution=resolution, aspect_ratio=aspect_ratio, duration=duration)
     assert req.geometry() == expected
     assert expected_geometry(resolution, aspect_ratio, duration) == expected
+
+
+def test_fps() -> None:
+    assert build().fps is None
+    assert build(resolution="720p", duration=4, fps=30).geometry() == Geometry(1280, 720, 30, 120)
+    assert build(fps=24).geometry() == build().geometry()
+    assert build(resolution="4K").resolution == "4k"
 
 
 def test_duration_accepts_seconds_text() -> None:
@@ -140,10 +177,14 @@ def test_seed_bounds_are_inclusive() -> None:
         ({"prompt": "  \n "}, "prompt: must not be empty"),
         ({"prompt": None}, "prompt: Input should be a valid string"),
         ({"negative_prompt": 3}, "negative_prompt: Input should be a valid string"),
-        ({"aspect_ratio": "4:3"}, "aspect_ratio: Input should be '16:9' or '9:16' (got '4:3')"),
+        (
+            {"aspect_ratio": "2:1"},
+            "aspect_ratio: Input should be '16:9', '9:16', '4:3', '1:1' or '3:4' (got '2:1')",
+        ),
         ({"duration": 5}, "duration: Input should be 4, 6 or 8 (got 5)"),
         ({"duration": True}, "duration: Input should be 4, 6 or 8 (got True)"),
-        ({"resolution": "4k"}, "resolution: Input should be '720p' or '1080p' (got '4k')"),
+        ({"resolution": "8k"}, "resolution: Input should be '720p', '1080p' or '4k' (got '8k')"),
+        ({"fps": 25}, "fps: Input should be 24 or 30 (got 25)"),
         (
             {"generate_audio": "maybe"},
             "generate_audio: Input should be a valid boolean, unable to interpret input",
@@ -180,7 +221,7 @@ def test_missing_prompt() -> None:
         {"duration": 5},
         {"seed": -1},
         {"seed": 2**32},
-        {"aspect_ratio": "1:1"},
+        {"aspect_ratio": "2:1"},
         {"prompt": " "},
         {"reference_images": [REF] * 4},
     ],
@@ -204,6 +245,11 @@ def test_type_and_range_checks_stay_without_veo_rules(fields: dict[str, object])
         (
             {"duration": 6, "aspect_ratio": "9:16"},
             "resolution 1080p requires duration 8 (got duration 6): use --duration 8 or "
+            "--resolution 720p",
+        ),
+        (
+            {"duration": 4, "resolution": "4k"},
+            "resolution 4k requires duration 8 (got duration 4): use --duration 8 or "
             "--resolution 720p",
         ),
         (
@@ -335,6 +381,8 @@ BASE = {"prompt": "a lake", "resolution": "720p", "duration": 8, "seed": 7}
         {"image": URL},
         {"image": URL, "last_frame": URL2},
         {"reference_images": [REF]},
+        {"fps": 30},
+        {"aspect_ratio": "1:1"},
     ],
 )
 def test_any_parameter_change_changes_the_hash(change: dict[str, object]) -> None:

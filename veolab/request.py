@@ -1,4 +1,4 @@
-"""The Veo 3.1 request model: the single source of truth for every later stage.
+"""The Veo request model: the single source of truth for every later stage.
 
     >>> req = VideoRequest(prompt="a red fox running", resolution="720p", duration=4, seed=7)
     >>> req.geometry()
@@ -8,7 +8,14 @@
 
 ``canonical_json()`` has sorted keys, no secrets, and images by content hash; ``request_hash()``
 is its sha256: equal requests give equal hashes, any change to a parameter or an image byte
-changes it. It is the key later stages use to never pay twice.
+changes it. It is the key later stages use to never pay twice (with the host and the model:
+the ledger's, the store's and MLflow's key is ``provider/model/request_hash``). A parameter added
+later with a default of None (``fps``) is left out of the request while unset
+(:data:`UNSET_OMITTED`), so the hash of every request made before it stays the same.
+
+Veo's generic rules (1080p and 4k need 8 s, reference images need 16:9 and 8 s...) are checked
+here; what one model on one host offers (4k, fps 30, 1:1) is its row in the capability table
+(:mod:`veolab.providers.capabilities`), checked per (host, model) when a plan is built.
 
 The model's fields are the one list of Veo's parameters: :data:`API_FIELDS` (and
 :data:`IMAGE_FIELDS`, :data:`LIST_FIELDS`) derive from it, and so do the plan's sweepable
@@ -39,14 +46,13 @@ from veolab.errors import ImageReferenceError, RequestError
 from veolab.images import ImageRef
 
 SEED_MAX = 4_294_967_295
-FPS = 24
+FPS = 24  # Veo's frame rate unless a request asks for another (veo-3: 30)
 
-_SIZES = {
-    ("720p", "16:9"): (1280, 720),
-    ("720p", "9:16"): (720, 1280),
-    ("1080p", "16:9"): (1920, 1080),
-    ("1080p", "9:16"): (1080, 1920),
-}
+#: the height of a landscape frame (the width of a portrait one) per resolution
+_SHORT_SIDE = {"720p": 720, "1080p": 1080, "4k": 2160}
+_RATIOS = {"16:9": (16, 9), "9:16": (9, 16), "4:3": (4, 3), "3:4": (3, 4), "1:1": (1, 1)}
+#: the parameters added after requests were first hashed: left out of a request while None
+UNSET_OMITTED = ("fps",)
 
 
 class Geometry(NamedTuple):
@@ -58,14 +64,30 @@ class Geometry(NamedTuple):
     frames: int
 
 
-def expected_geometry(resolution: str, aspect_ratio: str, duration: int) -> Geometry:
-    """Veo 3.1's output geometry for a setting (24 fps, 24 x duration frames)."""
-    w, h = _SIZES[(resolution, aspect_ratio)]
-    return Geometry(w, h, FPS, FPS * int(duration))
+def frame_size(resolution: str, aspect_ratio: str) -> tuple[int, int]:
+    """Width and height of a Veo frame: the short side is the resolution's (720, 1080, 2160).
+
+    >>> frame_size("720p", "16:9"), frame_size("1080p", "3:4"), frame_size("4k", "9:16")
+    ((1280, 720), (1080, 1440), (2160, 3840))
+    """
+    short = _SHORT_SIDE[resolution]
+    a, b = _RATIOS[aspect_ratio]
+    if a >= b:
+        return short * a // b, short
+    return short, short * b // a
+
+
+def expected_geometry(
+    resolution: str, aspect_ratio: str, duration: int, fps: int | None = None
+) -> Geometry:
+    """Veo's output geometry for a setting (24 fps unless ``fps``; fps x duration frames)."""
+    w, h = frame_size(resolution, aspect_ratio)
+    rate = fps or FPS
+    return Geometry(w, h, rate, rate * int(duration))
 
 
 class VideoRequest(BaseModel):
-    """The 10 parameters of a Veo 3.1 generation, validated before any money is spent.
+    """The 11 parameters of a Veo generation, validated before any money is spent.
 
     ``veo_rules=False`` turns off Veo's documented combination rules (a host may relax them);
     the type and range checks always stay. ``base_dir`` resolves relative image paths.
@@ -75,14 +97,15 @@ class VideoRequest(BaseModel):
 
     prompt: str
     negative_prompt: str | None = None
-    aspect_ratio: Literal["16:9", "9:16"] = "16:9"
+    aspect_ratio: Literal["16:9", "9:16", "4:3", "1:1", "3:4"] = "16:9"
     duration: Literal[4, 6, 8] = 8
-    resolution: Literal["720p", "1080p"] = "1080p"
+    resolution: Literal["720p", "1080p", "4k"] = "1080p"
     generate_audio: bool = True
     seed: int | None = Field(default=None, ge=0, le=SEED_MAX)
     image: ImageRef | None = None
     last_frame: ImageRef | None = None
     reference_images: list[ImageRef] = Field(default_factory=list, max_length=3)
+    fps: Literal[24, 30] | None = None  # None: the host's (24)
     veo_rules: bool = Field(default=True, exclude=True)
 
     @field_validator("prompt")
@@ -103,6 +126,11 @@ class VideoRequest(BaseModel):
         if isinstance(v, str) and v.strip().rstrip("s").isdigit():
             return int(v.strip().rstrip("s"))
         return v
+
+    @field_validator("resolution", mode="before")
+    @classmethod
+    def _resolution_case(cls, v: Any) -> Any:
+        return v.lower() if isinstance(v, str) and v.lower() == "4k" else v
 
     @field_validator("seed", mode="before")
     @classmethod
@@ -144,10 +172,10 @@ class VideoRequest(BaseModel):
         if not self.veo_rules:
             return self
         problems = []
-        if self.resolution == "1080p" and self.duration != 8:
+        if self.resolution in ("1080p", "4k") and self.duration != 8:
             problems.append(
-                f"resolution 1080p requires duration 8 (got duration {self.duration}): "
-                "use --duration 8 or --resolution 720p"
+                f"resolution {self.resolution} requires duration 8 (got duration "
+                f"{self.duration}): use --duration 8 or --resolution 720p"
             )
         if self.reference_images:
             if self.aspect_ratio != "16:9" or self.duration != 8:
@@ -188,10 +216,13 @@ class VideoRequest(BaseModel):
 
     def api_values(self, image: Callable[[ImageRef], Any] = lambda ref: ref) -> dict[str, Any]:
         """Every API field by name, in :data:`API_FIELDS` order; each image through ``image``
-        (a list of images stays a list, a missing image stays None)."""
+        (a list of images stays a list, a missing image stays None). A field of
+        :data:`UNSET_OMITTED` left at None is not there at all (so old hashes hold)."""
         out: dict[str, Any] = {}
         for name in API_FIELDS:
             value = getattr(self, name)
+            if value is None and name in UNSET_OMITTED:
+                continue
             if name in IMAGE_FIELDS:
                 if isinstance(value, list):
                     value = [image(ref) for ref in value]
@@ -234,7 +265,7 @@ class VideoRequest(BaseModel):
         return rec
 
     def geometry(self) -> Geometry:
-        return expected_geometry(self.resolution, self.aspect_ratio, self.duration)
+        return expected_geometry(self.resolution, self.aspect_ratio, self.duration, self.fps)
 
 
 def _holds_images(annotation: Any) -> bool:

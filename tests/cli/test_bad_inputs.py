@@ -244,8 +244,8 @@ CASES = [
     # -- request parameters (Veo rules) -------------------------------------------------------
     P(*param("resolution: 720p, duration: 5"), "duration: Input should be 4, 6 or 8", id="dur-5"),
     P(*param("resolution: 720p, duration: -8"), "duration: Input should be 4, 6", id="dur-neg"),
-    P(*param("resolution: 4k, duration: 4"), "resolution: Input should be '720p'", id="res-4k"),
-    P(*param("resolution: 720p, duration: 4, aspect_ratio: '4:3'"), "aspect_ratio", id="ratio"),
+    P(*param("resolution: 8k, duration: 4"), "resolution: Input should be '720p'", id="res-8k"),
+    P(*param("resolution: 720p, duration: 4, aspect_ratio: '2:1'"), "aspect_ratio", id="ratio"),
     P(*param("resolution: 1080p, duration: 4"), "resolution 1080p requires duration 8", id="1080"),
     P(*param("resolution: 720p, duration: 4, generate_audio: maybe"), "generate_audio", id="aud"),
     P(
@@ -362,8 +362,8 @@ CASES = [
     P(["nosuchcommand"], {}, "No such command 'nosuchcommand'", id="unknown-command"),
     # -- command line: generate ----------------------------------------------------------------
     P(*gen("--duration", "5"), "'5' is not one of '4', '6', '8'", id="gen-duration"),
-    P(*gen("--resolution", "4k"), "'4k' is not one of '720p', '1080p'", id="gen-res"),
-    P(*gen("--aspect-ratio", "4:3"), "'4:3' is not one of '16:9', '9:16'", id="gen-ratio"),
+    P(*gen("--resolution", "8k"), "'8k' is not one of '720p', '1080p', '4k'", id="gen-res"),
+    P(*gen("--aspect-ratio", "2:1"), "'2:1' is not one of '16:9', '9:16', '4:3'", id="gen-ratio"),
     P(*gen("--seed", "-1"), "seed: Input should be greater than or equal to 0", id="gen-seed"),
     P(*gen("--seed", "4294967296"), "seed: Input should be less than or equal", id="gen-s-big"),
     P(*gen("--seed", "abc"), "'abc' is not a valid integer", id="gen-seed-str"),

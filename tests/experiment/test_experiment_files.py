@@ -30,13 +30,14 @@ BAD = [
         "run resolution=720p, duration=5: duration: Input should be 4, 6 or 8 (got 5)",
     ),
     (
-        GOOD.replace("resolution: 720p", "resolution: 4k"),
-        "run resolution=4k, duration=4: resolution: Input should be '720p' or '1080p' (got '4k')",
+        GOOD.replace("resolution: 720p", "resolution: 8k"),
+        "run resolution=8k, duration=4: resolution: Input should be '720p', '1080p' or '4k' "
+        "(got '8k')",
     ),
     (
         GOOD.replace("params: {", "params: {colour: red, "),
         "params: unknown param 'colour': allowed are negative_prompt, aspect_ratio, duration, "
-        "resolution, generate_audio, image, last_frame, reference_images",
+        "resolution, generate_audio, image, last_frame, reference_images, fps",
     ),
     (
         GOOD.replace("params: {", "params: {seed: 3, "),

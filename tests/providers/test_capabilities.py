@@ -92,7 +92,7 @@ def test_problems_name_what_the_row_offers() -> None:
     assert problems(row, request) == [
         "duration 4 not offered by h m (8)",
         "1080p not offered by h m (720p)",
-        "aspect ratio 9:16 not offered by h m (16:9)",
+        "aspect_ratio 9:16 not offered by h m (16:9)",
         "generate_audio false not offered by h m (its videos always have audio)",
         "image (a first frame) not offered by h m",
         "last_frame not offered by h m",

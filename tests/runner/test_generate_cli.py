@@ -13,6 +13,7 @@ from click.testing import CliRunner, Result
 from veolab import errors
 from veolab.cli import cli
 from veolab.cli.common import handle_errors
+from veolab.providers import available_providers
 from veolab.providers.sim import SimProvider
 from veolab.request import VideoRequest
 
@@ -174,8 +175,19 @@ BAD = [
         "--no-veo-rules turns them off)",
     ),
     (
+        ["-p", FOX, "--model", "veo-3.1-lite", "--reference-image", "https://e.com/r.png"],
+        "Error: reference_images not offered by sim veo-3.1-lite: change the parameter or "
+        "--model (--no-veo-rules sends it anyway)",
+    ),
+    (
+        ["-p", FOX, "--resolution", "4k", "--fps", "30"],
+        "Error: 4k not offered by sim veo-3.1 (720p, 1080p); fps 30 not offered by sim veo-3.1 "
+        "(24): change the parameter or --model (--no-veo-rules sends it anyway)",
+    ),
+    (
         ["-p", FOX, *FAST, "--provider", "nope"],
-        "Error: unknown provider 'nope': choose one of segmind, sim",
+        # every installed provider, whatever other hosts are installed
+        f"Error: unknown provider 'nope': choose one of {', '.join(available_providers())}",
     ),
     (
         ["-p", FOX, *FAST, "-o", "/proc/no/such/dir/x.mp4"],
@@ -207,8 +219,13 @@ USAGE = [
         "Error: Invalid value for '--seed': 'abc' is not a valid integer.",
     ),
     (
-        ["-p", FOX, "--aspect-ratio", "1:1"],
-        "Error: Invalid value for '--aspect-ratio': '1:1' is not one of '16:9', '9:16'.",
+        ["-p", FOX, "--aspect-ratio", "2:1"],
+        "Error: Invalid value for '--aspect-ratio': '2:1' is not one of '16:9', '9:16', '4:3', "
+        "'1:1', '3:4'.",
+    ),
+    (
+        ["-p", FOX, "--fps", "25"],
+        "Error: Invalid value for '--fps': '25' is not one of '24', '30'.",
     ),
 ]
 
@@ -257,6 +274,17 @@ def test_output_that_is_not_an_mp4_exits_3_without_a_file(
     assert list(out.iterdir()) == []
 
 
+def test_veo_3_takes_4_3_at_30_fps(out: Path) -> None:
+    target = out / "square.mp4"
+    args = ["--model", "veo-3", "--aspect-ratio", "4:3", "--fps", "30", "--seed", "7"]
+    result = run("-p", FOX, *FAST, *args, "-o", str(target))
+    assert result.exit_code == 0, result.output
+    with av.open(io.BytesIO(target.read_bytes())) as c:
+        v = c.streams.video[0]
+        assert (v.codec_context.width, v.codec_context.height, v.average_rate) == (960, 720, 30)
+        assert v.frames == 120
+
+
 def test_help_lists_every_option() -> None:
     result = CliRunner().invoke(cli, ["generate", "--help"], prog_name="veolab")
     assert result.exit_code == 0
@@ -264,7 +292,7 @@ def test_help_lists_every_option() -> None:
     for option in (
         "--prompt", "--negative-prompt", "--aspect-ratio", "--duration", "--resolution",
         "--audio / --no-audio", "--image", "--last-frame", "--reference-image", "--seed",
-        "--no-veo-rules", "--provider", "--model", "--output",
+        "--no-veo-rules", "--provider", "--model", "--output", "--fps",
     ):  # fmt: skip
         assert option in result.stdout, option
 

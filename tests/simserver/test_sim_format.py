@@ -126,6 +126,39 @@ def test_shape_matches_veo(
     assert top_level_boxes(data)[-2:] == ["mdat", "moov"]  # moov at the end, as Veo writes it
 
 
+NEW_SHAPES = [
+    # resolution, aspect, duration, fps, size: veo-3's ratios and 30 fps, 4k (issue 14)
+    ("720p", "4:3", 4, 30, (960, 720)),
+    ("720p", "1:1", 4, None, (720, 720)),
+    ("720p", "3:4", 6, 24, (720, 960)),
+    ("1080p", "1:1", 8, 30, (1080, 1080)),
+    ("4k", "16:9", 8, None, (3840, 2160)),
+]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("resolution", "aspect", "duration", "fps", "size"), NEW_SHAPES)
+def test_more_shapes_and_30_fps(
+    sim_cache: dict,
+    resolution: str,
+    aspect: str,
+    duration: int,
+    fps: int | None,
+    size: tuple[int, int],
+) -> None:
+    data = render(sim_cache, resolution=resolution, aspect_ratio=aspect, duration=duration, fps=fps)
+    verify_mp4(data)
+    facts = probe(data)
+    rate = fps or 24
+    assert (facts["size"], facts["fps"], facts["frames"]) == (
+        size,
+        Fraction(rate, 1),
+        rate * duration,
+    )
+    assert facts["video_seconds"] == duration
+    assert facts["audio"]["seconds"] == float(duration)
+
+
 def test_decoded_frame_count_and_audio_samples(sim_cache: dict) -> None:
     data = render(sim_cache)  # 720p 16:9 4 s with audio
     with av.open(io.BytesIO(data)) as c:

@@ -132,7 +132,23 @@ def test_no_seed_means_the_server_picks_and_reports_one(sim_server):
         ),
         ("/v2/veo-9", FOX, KEY, 404, "Model veo-9 not found"),
         ("/v1/veo-3.1", {"duration": 4}, KEY, 400, "Prompt is Mandatory and must be string"),
-        ("/v1/veo-3.1", FOX | {"fps": 30}, KEY, 400, "Unknown parameter(s): fps"),
+        ("/v1/veo-3.1", FOX | {"frames": 30}, KEY, 400, "Unknown parameter(s): frames"),
+        # each model of the family takes what its page lists (capabilities.SEGMIND)
+        ("/v1/veo-3.1", FOX | {"fps": 30}, KEY, 422, "fps 30 not offered by segmind veo-3.1 (24)"),
+        (
+            "/v2/veo-3.1-lite",
+            FOX | {"duration": 8, "reference_images": ["https://example.com/r.png"]},
+            KEY,
+            422,
+            "reference_images not offered by segmind veo-3.1-lite",
+        ),
+        (
+            "/v2/veo-3.1",
+            FOX | {"aspect_ratio": "4:3"},
+            KEY,
+            422,
+            "aspect_ratio 4:3 not offered by segmind veo-3.1 (16:9, 9:16)",
+        ),
         (
             "/v1/veo-3.1",
             FOX | {"seed": "x"},
@@ -170,6 +186,16 @@ def test_errors_are_segmind_json(sim_server, path, body, key, status, error):
     r = post(srv, path, body, key=key)
     assert (r.status_code, r.json()) == (status, {"error": error})
     assert srv.ledger()["jobs"] == []
+
+
+def test_veo_3_takes_its_ratios_and_30_fps(sim_server):
+    srv = sim_server(api_key=KEY)
+    r = post(srv, "/v1/veo-3-fast", FOX | {"aspect_ratio": "1:1", "fps": 30})
+    assert r.status_code == 200, r.text
+    verify_mp4(r.content)
+    assert r.headers["x-cost"] == "0.4000"  # 4 s without audio at $0.10/s
+    (job,) = srv.ledger()["jobs"]
+    assert (job["model"], job["cost"]) == ("veo-3-fast", 0.4)
 
 
 def test_wrong_content_type_is_plain_text_406(sim_server):

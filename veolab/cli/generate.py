@@ -14,7 +14,11 @@ from veolab.cli.common import handle_errors
 @click.option("-p", "--prompt", required=True, help="What the video shows (required).")
 @click.option("--negative-prompt", default=None, help="What the video must not show.")
 @click.option(
-    "--aspect-ratio", type=click.Choice(["16:9", "9:16"]), default="16:9", show_default=True
+    "--aspect-ratio",
+    type=click.Choice(["16:9", "9:16", "4:3", "1:1", "3:4"]),
+    default="16:9",
+    show_default=True,
+    help="4:3, 1:1 and 3:4 on veo-3 models.",
 )
 @click.option(
     "--duration",
@@ -24,7 +28,17 @@ from veolab.cli.common import handle_errors
     help="Seconds.",
 )
 @click.option(
-    "--resolution", type=click.Choice(["720p", "1080p"]), default="1080p", show_default=True
+    "--resolution",
+    type=click.Choice(["720p", "1080p", "4k"]),
+    default="1080p",
+    show_default=True,
+    help="4k where the host offers it.",
+)
+@click.option(
+    "--fps",
+    type=click.Choice(["24", "30"]),
+    default=None,
+    help="Frames per second (default: the host's, 24; 30 on veo-3 models).",
 )
 @click.option(
     "--audio/--no-audio",
@@ -42,12 +56,17 @@ from veolab.cli.common import handle_errors
     help="Style/subject reference (repeatable, at most 3).",
 )
 @click.option("--seed", type=int, default=None, help="0..4294967295; omitted: the host picks one.")
-@click.option("--no-veo-rules", is_flag=True, help="Skip Veo 3.1's combination rules.")
-@click.option("--provider", default="sim", show_default=True, help="sim (offline) or segmind.")
+@click.option(
+    "--no-veo-rules", is_flag=True, help="Skip Veo's combination rules and the model's limits."
+)
+@click.option(
+    "--provider", default="sim", show_default=True, help="sim (offline), segmind, or another host."
+)
 @click.option(
     "--model",
     default=None,
-    help="One of the provider's models (sim, segmind: veo-3.1, the default, or veo-3.1-fast).",
+    help="One of the provider's models (sim, segmind: veo-3.1, the default, veo-3.1-fast, "
+    "veo-3.1-lite, veo-3, veo-3-fast; see docs/hosts.md).",
 )
 @click.option(
     "-o",
@@ -101,6 +120,7 @@ def generate(
     from veolab.runner.single import generate_one
 
     params["duration"] = int(str(params["duration"]))
+    params["fps"] = int(str(params["fps"])) if params["fps"] else None
     params["reference_images"] = list(params["reference_images"])  # type: ignore[call-overload]
     # the host's own flags go to its config only when given: a provider without them (sim)
     # refuses them by name (ConfigError, exit 2)

@@ -87,7 +87,7 @@ def problems(caps: ModelCaps, request: VideoRequest) -> list[str]:
         out.append(f"{request.resolution} not offered by {where} ({_offered(caps.resolutions)})")
     if request.aspect_ratio not in caps.aspect_ratios:
         out.append(
-            f"aspect ratio {request.aspect_ratio} not offered by {where} "
+            f"aspect_ratio {request.aspect_ratio} not offered by {where} "
             f"({_offered(caps.aspect_ratios)})"
         )
     fps = getattr(request, "fps", None)

@@ -19,8 +19,8 @@ from pathlib import Path
 from typing import Any
 
 from veolab._fs import atomic_write_bytes, check_writable, remove_empty_dirs
-from veolab.errors import ConfigError, MissingKeyError
-from veolab.providers import ProviderConfig, provider_class
+from veolab.errors import ConfigError, MissingKeyError, RequestError
+from veolab.providers import Provider, ProviderConfig, provider_class
 from veolab.request import VideoRequest
 
 
@@ -63,6 +63,11 @@ async def generate_one(
     cls = provider_class(provider)
     data = config.dump() if isinstance(config, ProviderConfig) else dict(config or {})
     config = cls.configure(data | ({"model": model} if model else {}))
+    wrong = cls.problems(request, config.model) if veo_rules else []
+    if wrong:  # what this (host, model) cannot do: refused before anything is paid
+        raise RequestError(
+            "; ".join(wrong) + ": change the parameter or --model (--no-veo-rules sends it anyway)"
+        )
     created: list[Path] = []
     if output is not None:
         created = _check_output(Path(output))  # before the (maybe paid) generation
@@ -71,6 +76,8 @@ async def generate_one(
         try:
             prov.check_ready()  # before any claim or payment is recorded
         except MissingKeyError as exc:
+            if type(prov).check_ready is not Provider.check_ready:
+                raise  # the provider's own check says how to fix it (vertex: two ways)
             raise MissingKeyError(
                 f"No {provider.capitalize()} API key: set {cls.key_env_var} or pass --api-key"
             ) from exc

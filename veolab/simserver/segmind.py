@@ -30,6 +30,7 @@ from starlette.routing import BaseRoute
 
 from veolab.errors import ImageReferenceError
 from veolab.images import ImageRef
+from veolab.providers.capabilities import SEGMIND, problems
 from veolab.request import API_FIELDS, VideoRequest, format_validation_error
 from veolab.simserver.config import Fault
 from veolab.simserver.faults import FaultInjector, page
@@ -132,6 +133,11 @@ class Segmind:
         except ValueError:
             raise Rejected(400, "Request body is not valid JSON") from None
         received = self.parse_request(data)
+        caps = SEGMIND.get(model)
+        if self.config.veo_rules and caps is not None:
+            wrong = problems(caps, received)  # what this model does not take (veo-3: no refs)
+            if wrong:
+                raise Rejected(422, "; ".join(wrong))
         job = self.state.create_job(
             model, mode, received, fail=bool(fault and fault.kind == "fail")
         )

@@ -1,6 +1,7 @@
 """Encode a simulated clip to MP4 bytes shaped like real Veo 3.1 output.
 
-H.264 High, yuv420p, 24/1 fps constant, exactly 24 x duration frames at Veo's geometry, one
+H.264 High, yuv420p, 24/1 fps constant (or the request's fps), exactly fps x duration frames at
+Veo's geometry, one
 keyframe; AAC-LC 48 kHz stereo of the same duration when audio is requested, no audio stream
 otherwise; moov at the end (as Veo writes it). Same request and seed, same bytes.
 """
@@ -18,11 +19,11 @@ from pydantic import BaseModel, ConfigDict, Field
 from veolab.images import ImageRef, decode_image
 from veolab.providers.sim.cues import read_scene
 from veolab.providers.sim.render import SAMPLE_RATE, FramePainter, _rng, audio_blocks
-from veolab.request import FPS, VideoRequest
+from veolab.request import VideoRequest
 
 WORK_DIVISOR = 4  # frames are painted at a quarter of the output size
-SAMPLES_PER_FRAME = SAMPLE_RATE // FPS  # 2000
 AAC_FRAME = 1024
+TICKS_PER_FRAME = 512  # the video time base is 1/(fps x 512): 1/12288 at 24 fps, as Veo's
 
 
 class SimDefects(BaseModel):
@@ -70,15 +71,15 @@ def _tint(
     ]
 
 
-def _defect_spans(defects: SimDefects, seed: int, n: int) -> tuple[range, range]:
+def _defect_spans(defects: SimDefects, seed: int, n: int, fps: int) -> tuple[range, range]:
     rng = _rng(seed, "defects")
     black = frozen = range(0)
     if defects.black_seconds:
-        length = min(n - 2, round(defects.black_seconds * FPS))
+        length = min(n - 2, round(defects.black_seconds * fps))
         start = int(rng.integers(1, max(2, n - length)))
         black = range(start, start + length)
     if defects.frozen_seconds:
-        length = min(n - 2, round(defects.frozen_seconds * FPS))
+        length = min(n - 2, round(defects.frozen_seconds * fps))
         start = int(rng.integers(1, max(2, n - length)))
         frozen = range(start, start + length)
     return black, frozen
@@ -88,9 +89,11 @@ def render_mp4(request: VideoRequest, seed: int, defects: SimDefects | None = No
     """The whole simulated clip for ``request`` with ``seed``, as MP4 bytes."""
     defects = defects or SimDefects()
     geo = request.geometry()
+    fps = geo.fps
+    samples_per_frame = SAMPLE_RATE // fps  # 2000 at 24 fps
     n_frames = geo.frames
     if defects.short_seconds:
-        n_frames = max(FPS // 2, n_frames - round(defects.short_seconds * FPS))
+        n_frames = max(fps // 2, n_frames - round(defects.short_seconds * fps))
     spec = read_scene(request.prompt, request.negative_prompt, seed)
     spec.palette = _tint(spec.palette, request.reference_images)
     work_w, work_h = geo.width // WORK_DIVISOR, geo.height // WORK_DIVISOR
@@ -103,7 +106,7 @@ def render_mp4(request: VideoRequest, seed: int, defects: SimDefects | None = No
         first=_image_rgb(request.image, "image"),
         last=_image_rgb(request.last_frame, "last_frame"),
     )
-    black, frozen = _defect_spans(defects, seed, n_frames)
+    black, frozen = _defect_spans(defects, seed, n_frames, fps)
     with_audio = request.generate_audio and not defects.drop_audio
 
     buf = io.BytesIO()
@@ -111,7 +114,7 @@ def render_mp4(request: VideoRequest, seed: int, defects: SimDefects | None = No
         # (no "encoder" tag of our own: libavformat always overwrites it with its own name)
         video = out.add_stream(
             "libx264",
-            rate=FPS,
+            rate=fps,
             options={
                 # ultrafast with the 8x8 transform, CABAC and deblocking back on: High profile
                 # and a realistic decode cost (as Veo writes), cheaper than superfast to encode;
@@ -127,11 +130,11 @@ def render_mp4(request: VideoRequest, seed: int, defects: SimDefects | None = No
             },
         )
         video.width, video.height, video.pix_fmt = geo.width, geo.height, "yuv420p"
-        video.time_base = Fraction(1, 12288)
+        video.time_base = Fraction(1, fps * TICKS_PER_FRAME)
         audio = None
         if with_audio:
             audio = out.add_stream("aac", rate=SAMPLE_RATE, layout="stereo")
-            audio_iter = audio_blocks(spec, seed, n_frames * SAMPLES_PER_FRAME, AAC_FRAME)
+            audio_iter = audio_blocks(spec, seed, n_frames * samples_per_frame, AAC_FRAME)
             pending = np.zeros((2, 0), dtype=np.float32)
             audio_pts = 0
         held = None
@@ -146,11 +149,11 @@ def render_mp4(request: VideoRequest, seed: int, defects: SimDefects | None = No
             frame = av.VideoFrame.from_ndarray(rgb, format="rgb24").reformat(
                 width=geo.width, height=geo.height, format="yuv420p", interpolation="BILINEAR"
             )
-            frame.pts = i * (12288 // FPS)
-            frame.time_base = Fraction(1, 12288)
+            frame.pts = i * TICKS_PER_FRAME
+            frame.time_base = Fraction(1, fps * TICKS_PER_FRAME)
             out.mux(video.encode(frame))
             if audio is not None:
-                target = (i + 1) * SAMPLES_PER_FRAME
+                target = (i + 1) * samples_per_frame
                 while audio_pts + pending.shape[1] < target:
                     pending = np.concatenate([pending, next(audio_iter)], axis=1)
                 while pending.shape[1] >= AAC_FRAME or (i == n_frames - 1 and pending.shape[1]):
