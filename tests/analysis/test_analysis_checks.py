@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 from pydantic import ValidationError
 
@@ -151,7 +153,7 @@ def test_audio_stream_must_match_the_request():
     assert _verdicts(_metrics(), probe=_probe(audio=False))["audio_present"] is False
     # no audio_not_silent check when there is nothing to listen to
     assert "audio_not_silent" not in _verdicts(_metrics(), probe=_probe(audio=False))
-    no_audio = FULL.model_copy(update={"audio": False})
+    no_audio = dataclasses.replace(FULL, audio=False)
     assert _verdicts(_metrics(), exp=no_audio)["audio_present"] is False
     assert _verdicts(_metrics(), exp=no_audio, probe=_probe(audio=False))["audio_present"] is True
 
@@ -177,7 +179,7 @@ def test_colour_is_checked_only_when_the_negative_prompt_excludes_black_and_whit
 def test_check_values_and_expectations_are_readable():
     checks = run_checks(_probe(), _metrics(duration_s=7.96), FULL, CheckThresholds())
     by_name = {c.name: c for c in checks}
-    assert by_name["duration"].model_dump() == {
+    assert by_name["duration"].to_dict() == {
         "name": "duration",
         "passed": True,
         "value": 7.96,
@@ -208,8 +210,17 @@ def test_thresholds_are_settings():
 )
 def test_thresholds_reject_bad_fields(fields, error):
     with pytest.raises(ValidationError) as info:
-        CheckThresholds(**fields)
+        CheckThresholds.parse(fields)
     assert info.value.errors()[0]["type"] == error
+
+
+def test_parsed_thresholds_are_typed_and_keep_the_defaults():
+    thr = CheckThresholds.parse({"max_black_segment": "0.25", "frame_tolerance": 2})
+    assert thr == CheckThresholds(max_black_segment=0.25, frame_tolerance=2)
+    assert thr.to_dict()["max_black_segment"] == 0.25 and thr.scene_threshold == 0.3
+    with pytest.raises(ValidationError):
+        Expectations.parse({"aspect_ratio": "wide"})
+    assert Expectations.parse({"duration": "8"}).duration == 8.0
 
 
 def test_expectations_from_a_request():
@@ -222,7 +233,7 @@ def test_expectations_from_a_request():
         negative_prompt="monochrome",
     )
     exp = Expectations.from_request(req)
-    assert exp.model_dump() == {
+    assert dataclasses.asdict(exp) == {
         "duration": 6.0,
         "width": 720,
         "height": 1280,
@@ -234,7 +245,9 @@ def test_expectations_from_a_request():
     }
     assert exp.wants_colour()
     with pytest.raises(ValidationError):
-        Expectations(resolution="720p")
+        Expectations.parse({"resolution": "720p"})
+    with pytest.raises(TypeError):
+        Expectations(resolution="720p")  # type: ignore[call-arg]
 
 
 def test_aspect_labels():

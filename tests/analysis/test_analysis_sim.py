@@ -6,6 +6,8 @@ the check it is meant to trip. The real Veo 3.1 clip passes every check for its 
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 
 from veolab.analysis import AnalysisResult, CheckThresholds, Expectations, analyze_video
@@ -112,7 +114,7 @@ def test_fast_moves_more_than_calm():
 def test_black_and_white_prompt_is_grey_and_fails_colour_when_excluded():
     req, res = sim("an old man reading, black and white film")
     assert res.metrics.colorfulness < 1.0
-    exp = Expectations.from_request(req).model_copy(update={"negative_prompt": "monochrome"})
+    exp = dataclasses.replace(Expectations.from_request(req), negative_prompt="monochrome")
     verdict = {c.name: c.passed for c in run_checks(res.probe, res.metrics, exp, CheckThresholds())}
     assert verdict["colour"] is False
     _, coloured = sim(

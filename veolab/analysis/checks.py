@@ -8,15 +8,20 @@
 :class:`CheckThresholds` holds every setting of the detectors and every limit of the checks (it
 is embedded in experiment files under ``checks:``, so unknown keys are an error). Check names
 and their meaning are part of the documented JSON contract (docs/analysis.md).
+
+They are plain dataclasses, so that ``veolab check`` does not build pydantic models before it
+decodes (issue 11); input from a person (``checks:``, ``--threshold``) goes through
+:meth:`CheckThresholds.parse`, which validates it with pydantic against each field's limits.
 """
 
 from __future__ import annotations
 
 import math
 import re
-from typing import TYPE_CHECKING
-
-from pydantic import BaseModel, ConfigDict, Field
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields
+from functools import cache
+from typing import TYPE_CHECKING, Any, get_type_hints
 
 if TYPE_CHECKING:
     from veolab.analysis.result import Metrics, Probe
@@ -35,17 +40,42 @@ MONOCHROME_WORDS = (
 )
 
 
-class Expectations(BaseModel):
+def _limit(default: Any, **limits: Any) -> Any:
+    """A dataclass field with pydantic's limits (``ge``, ``gt``, ``le``, ``pattern``), which
+    :func:`_validator` applies to input."""
+    return field(default=default, metadata={"limits": limits})
+
+
+@cache
+def _validator(cls: type) -> Any:
+    """A pydantic model with ``cls``'s fields and limits, unknown fields forbidden."""
+    from pydantic import ConfigDict, Field, create_model
+
+    hints = get_type_hints(cls)
+    spec: dict[str, Any] = {
+        f.name: (hints[f.name], Field(default=f.default, **f.metadata.get("limits", {})))
+        for f in fields(cls)
+    }
+    return create_model(cls.__name__, __config__=ConfigDict(extra="forbid"), **spec)
+
+
+def parse(cls: type[Any], data: Mapping[str, Any]) -> Any:
+    """``data`` validated against the fields of dataclass ``cls`` and their limits;
+    raises pydantic's ValidationError (the callers word it)."""
+    model = _validator(cls)  # type: ignore[arg-type]  # a class is hashable
+    return cls(**model.model_validate(dict(data)).model_dump())
+
+
+@dataclass
+class Expectations:
     """What the clip should be; every field is optional and ``None`` means "not checked"."""
 
-    model_config = ConfigDict(extra="forbid")
-
-    duration: float | None = Field(default=None, gt=0)  # seconds
-    width: int | None = Field(default=None, gt=0)
-    height: int | None = Field(default=None, gt=0)
-    aspect_ratio: str | None = Field(default=None, pattern=r"^\d+:\d+$")  # "16:9"
-    fps: float | None = Field(default=None, gt=0)
-    frames: int | None = Field(default=None, gt=0)
+    duration: float | None = _limit(None, gt=0)  # seconds
+    width: int | None = _limit(None, gt=0)
+    height: int | None = _limit(None, gt=0)
+    aspect_ratio: str | None = _limit(None, pattern=r"^\d+:\d+$")  # "16:9"
+    fps: float | None = _limit(None, gt=0)
+    frames: int | None = _limit(None, gt=0)
     audio: bool | None = None  # True: an audio stream must be there; False: must not
     negative_prompt: str | None = None  # excluding black and white requires colour
 
@@ -64,36 +94,49 @@ class Expectations(BaseModel):
             negative_prompt=request.negative_prompt,
         )
 
+    @classmethod
+    def parse(cls, data: Mapping[str, Any]) -> Expectations:
+        """Validated input (see :func:`parse`)."""
+        return parse(cls, data)  # type: ignore[no-any-return]
+
     def wants_colour(self) -> bool:
         """True when the negative prompt rules out a black-and-white picture."""
         low = (self.negative_prompt or "").lower()
         return any(re.search(rf"(?<![a-z]){re.escape(w)}(?![a-z])", low) for w in MONOCHROME_WORDS)
 
 
-class CheckThresholds(BaseModel):
+@dataclass
+class CheckThresholds:
     """Detector settings and check limits (defaults follow FFmpeg's detectors where one exists)."""
 
-    model_config = ConfigDict(extra="forbid")
-
     # -- limits of the checks -------------------------------------------------------------
-    duration_tolerance: float = Field(default=0.1, ge=0)  # seconds either side
-    fps_tolerance: float = Field(default=0.01, ge=0)
-    frame_tolerance: int = Field(default=0, ge=0)  # frames either side
-    aspect_tolerance: float = Field(default=0.01, ge=0)  # relative
-    max_black_segment: float = Field(default=0.5, ge=0)  # seconds
-    max_frozen_segment: float = Field(default=1.0, ge=0)  # seconds
-    min_colorfulness: float = Field(default=5.0, ge=0)  # Hasler-Suesstrunk M
-    max_silent_fraction: float = Field(default=0.9, ge=0, le=1)  # of the audio's duration
+    duration_tolerance: float = _limit(0.1, ge=0)  # seconds either side
+    fps_tolerance: float = _limit(0.01, ge=0)
+    frame_tolerance: int = _limit(0, ge=0)  # frames either side
+    aspect_tolerance: float = _limit(0.01, ge=0)  # relative
+    max_black_segment: float = _limit(0.5, ge=0)  # seconds
+    max_frozen_segment: float = _limit(1.0, ge=0)  # seconds
+    min_colorfulness: float = _limit(5.0, ge=0)  # Hasler-Suesstrunk M
+    max_silent_fraction: float = _limit(0.9, ge=0, le=1)  # of the audio's duration
 
     # -- detector settings ----------------------------------------------------------------
-    black_pixel_threshold: float = Field(default=0.10, ge=0, le=1)  # blackdetect pix_th
-    black_picture_ratio: float = Field(default=0.98, gt=0, le=1)  # blackdetect pic_th
-    black_min_duration: float = Field(default=0.0, ge=0)  # list black runs this long or more
-    freeze_noise_db: float = Field(default=-60.0, le=0)  # freezedetect n
-    freeze_min_duration: float = Field(default=0.5, ge=0)  # list freezes this long or more
-    scene_threshold: float = Field(default=0.3, gt=0, le=1)  # FFmpeg scene score for a cut
-    silence_threshold_db: float = Field(default=-60.0, le=0)  # silencedetect n (dBFS)
-    silence_min_duration: float = Field(default=0.5, ge=0)  # silencedetect d
+    black_pixel_threshold: float = _limit(0.10, ge=0, le=1)  # blackdetect pix_th
+    black_picture_ratio: float = _limit(0.98, gt=0, le=1)  # blackdetect pic_th
+    black_min_duration: float = _limit(0.0, ge=0)  # list black runs this long or more
+    freeze_noise_db: float = _limit(-60.0, le=0)  # freezedetect n
+    freeze_min_duration: float = _limit(0.5, ge=0)  # list freezes this long or more
+    scene_threshold: float = _limit(0.3, gt=0, le=1)  # FFmpeg scene score for a cut
+    silence_threshold_db: float = _limit(-60.0, le=0)  # silencedetect n (dBFS)
+    silence_min_duration: float = _limit(0.5, ge=0)  # silencedetect d
+
+    @classmethod
+    def parse(cls, data: Mapping[str, Any]) -> CheckThresholds:
+        """Validated input: an experiment's ``checks:``, ``--threshold`` flags (see
+        :func:`parse`)."""
+        return parse(cls, data)  # type: ignore[no-any-return]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {f.name: getattr(self, f.name) for f in fields(self)}
 
     @property
     def freeze_noise(self) -> float:
@@ -104,15 +147,22 @@ class CheckThresholds(BaseModel):
         return 10 ** (self.silence_threshold_db / 20)
 
 
-class Check(BaseModel):
+@dataclass(frozen=True, slots=True)
+class Check:
     """One verdict: the measured ``value`` against the ``expected`` one."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
     name: str
     passed: bool
     value: float | int | str | bool | None
     expected: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "passed": self.passed,
+            "value": self.value,
+            "expected": self.expected,
+        }
 
 
 def _num(x: float) -> str:
@@ -132,8 +182,8 @@ def run_checks(
     """Every check that applies to ``exp``, in a fixed order."""
     checks: list[Check] = []
 
-    def add(**fields: object) -> None:
-        checks.append(Check.model_validate(fields))
+    def add(name: str, passed: bool, value: float | int | str | bool | None, expected: str) -> None:
+        checks.append(Check(name, bool(passed), value, expected))
 
     if exp.duration is not None:
         d = metrics.duration_s

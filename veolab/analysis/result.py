@@ -8,21 +8,18 @@ kept beside it, written by :meth:`AnalysisResult.write_images`.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, NamedTuple
-
-from pydantic import BaseModel, ConfigDict
 
 from veolab._fs import atomic_write_bytes
 from veolab.analysis.checks import Check
 from veolab.analysis.segments import Segment
 
 
-class VideoProbe(BaseModel):
+@dataclass
+class VideoProbe:
     """The video stream as its headers describe it."""
-
-    model_config = ConfigDict(extra="forbid")
 
     codec: str
     profile: str | None
@@ -38,10 +35,9 @@ class VideoProbe(BaseModel):
     bit_rate: int | None
 
 
-class AudioProbe(BaseModel):
+@dataclass
+class AudioProbe:
     """The first audio stream as its headers describe it."""
-
-    model_config = ConfigDict(extra="forbid")
 
     codec: str
     profile: str | None
@@ -53,10 +49,9 @@ class AudioProbe(BaseModel):
     bit_rate: int | None
 
 
-class Probe(BaseModel):
+@dataclass
+class Probe:
     """Container facts read with PyAV before decoding."""
-
-    model_config = ConfigDict(extra="forbid")
 
     container: str  # FFmpeg's demuxer name, e.g. "mov,mp4,m4a,3gp,3g2,mj2"
     brand: str | None  # the MP4 major brand, e.g. "isom"
@@ -68,10 +63,9 @@ class Probe(BaseModel):
     audio: AudioProbe | None
 
 
-class Metrics(BaseModel):
+@dataclass
+class Metrics:
     """What one decode pass measured. Times are seconds from the first frame."""
-
-    model_config = ConfigDict(extra="forbid")
 
     # decoded geometry and timing
     width: int
@@ -103,6 +97,19 @@ class Metrics(BaseModel):
     silent_fraction: float | None = None  # share of the audio inside silent segments
 
 
+def plain(value: Any) -> Any:
+    """A result dataclass as JSON-ready data (segments with their duration)."""
+    if isinstance(value, Segment | Check):
+        return value.to_dict()
+    if isinstance(value, list):
+        return [plain(v) for v in value]
+    if hasattr(value, "__dataclass_fields__"):
+        return {f.name: plain(getattr(value, f.name)) for f in fields(value)}
+    if hasattr(value, "item"):  # a NumPy scalar
+        return value.item()
+    return value
+
+
 class Thumbnail(NamedTuple):
     """A still of the clip: ``name`` ("first", "middle", "last", "t01_0.50s"), time, JPEG."""
 
@@ -132,16 +139,16 @@ class AnalysisResult:
     def to_dict(self) -> dict[str, Any]:
         """The JSON contract: ``probe``, ``metrics``, ``checks``, ``passed``."""
         return {
-            "probe": self.probe.model_dump(mode="json"),
-            "metrics": self.metrics.model_dump(mode="json"),
-            "checks": [c.model_dump(mode="json") for c in self.checks],
+            "probe": plain(self.probe),
+            "metrics": plain(self.metrics),
+            "checks": [c.to_dict() for c in self.checks],
             "passed": self.passed,
         }
 
     def numeric_metrics(self) -> dict[str, float]:
         """Every numeric metric as a flat ``name -> float`` (for MLflow); None values left out."""
         out: dict[str, float] = {}
-        for key, value in self.metrics.model_dump().items():
+        for key, value in plain(self.metrics).items():
             if isinstance(value, bool) or value is None:
                 continue
             if isinstance(value, int | float):

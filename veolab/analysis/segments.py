@@ -7,25 +7,27 @@ only the start of the run in progress.
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, computed_field
+from dataclasses import dataclass
 
 
 def _r(x: float) -> float:
     return round(float(x), 6)
 
 
-class Segment(BaseModel):
-    """A span of the clip, in seconds: ``start`` inclusive, ``end`` exclusive."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
+@dataclass(frozen=True, slots=True)
+class Segment:
+    """A span of the clip, in seconds: ``start`` inclusive, ``end`` exclusive (in JSON:
+    ``{"start", "end", "duration"}``)."""
 
     start: float
     end: float
 
-    @computed_field  # type: ignore[prop-decorator]
     @property
     def duration(self) -> float:
         return round(self.end - self.start, 4)
+
+    def to_dict(self) -> dict[str, float]:
+        return {"start": self.start, "end": self.end, "duration": self.duration}
 
 
 class RunTracker:
@@ -35,7 +37,7 @@ class RunTracker:
     >>> for t, on in [(0.0, False), (0.5, True), (1.0, True), (1.5, False)]:
     ...     rt.update(on, t)
     >>> rt.finish(2.0)
-    [Segment(start=0.5, end=1.5, duration=1.0)]
+    [Segment(start=0.5, end=1.5)]
     """
 
     def __init__(self) -> None:

@@ -22,12 +22,12 @@ _SIZE = re.compile(r"^(\d+)x(\d+)$")
 def _parse_resolution(value: str | None, aspect: str | None) -> tuple[int | None, int | None]:
     if value is None:
         return None, None
-    from veolab.request import expected_geometry
-
     m = _SIZE.match(value)
-    if m:
+    if m and int(m.group(1)) and int(m.group(2)):
         return int(m.group(1)), int(m.group(2))
     if value in ("720p", "1080p"):
+        from veolab.request import expected_geometry
+
         geo = expected_geometry(value, aspect or "16:9", 8)
         return geo.width, geo.height
     raise click.BadParameter(
@@ -36,9 +36,12 @@ def _parse_resolution(value: str | None, aspect: str | None) -> tuple[int | None
 
 
 def _parse_thresholds(items: tuple[str, ...]) -> Any:
+    from veolab.analysis import CheckThresholds
+
+    if not items:
+        return CheckThresholds()  # no pydantic to import (issue 11: check starts fast)
     from pydantic import ValidationError
 
-    from veolab.analysis import CheckThresholds
     from veolab.errors import ConfigError
     from veolab.request import format_validation_error
 
@@ -49,7 +52,7 @@ def _parse_thresholds(items: tuple[str, ...]) -> Any:
             raise ConfigError(f"--threshold {item!r}: use NAME=VALUE, e.g. max_black_segment=0.25")
         fields[name.strip().replace("-", "_")] = value.strip()
     try:
-        return CheckThresholds.model_validate(fields)
+        return CheckThresholds.parse(fields)
     except ValidationError as exc:
         raise ConfigError(f"--threshold: {format_validation_error(exc)}") from exc
 

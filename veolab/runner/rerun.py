@@ -191,7 +191,7 @@ def _sweep_settings(tracker: Tracker, parent_id: str | None, provider: str, work
         path = tracker.download(parent_id, S.ART_EXPERIMENT, workdir / "sweep")
         data = yaml.safe_load(path.read_text()) or {}
         settings = ProviderSettings(**(data.get("provider") or {}))
-        thresholds = CheckThresholds(**(data.get("checks") or {}))
+        thresholds = CheckThresholds.parse(data.get("checks") or {})
         rates = {
             "max_in_flight": int(data.get("concurrency") or 0) or None,
             "submits_per_minute": float(data.get("rate_limit") or 0) or None,

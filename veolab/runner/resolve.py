@@ -70,7 +70,7 @@ def check_thresholds(exp: Experiment) -> CheckThresholds:
     from veolab.analysis import CheckThresholds
 
     try:
-        return CheckThresholds.model_validate(exp.checks)
+        return CheckThresholds.parse(exp.checks)
     except ValidationError as exc:
         raise ExperimentError(f"{_where(exp)}: checks: {format_validation_error(exc)}") from exc
 
