@@ -20,6 +20,13 @@ VEO_FIXTURE = SHARED / "fixtures" / "veo31_image_to_video_720p_8s.mp4"
 _SCRUB = (
     "SEGMIND_API_KEY",
     "SEGMIND_BASE_URL",
+    "VEOLAB_VERTEX_TOKEN",
+    "VEOLAB_VERTEX_BASE_URL",
+    "VEOLAB_VERTEX_STORAGE_URL",
+    "GOOGLE_OAUTH_ACCESS_TOKEN",
+    "GOOGLE_APPLICATION_CREDENTIALS",
+    "GOOGLE_CLOUD_PROJECT",
+    "GOOGLE_CLOUD_LOCATION",
     "MLFLOW_TRACKING_URI",
     "MLFLOW_EXPERIMENT_NAME",
     "MLFLOW_RUN_ID",
@@ -39,6 +46,8 @@ def clean_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]
     monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
     home = tmp_path / "veolab-home"
     monkeypatch.setenv("VEOLAB_HOME", str(home))
+    # Google's default credentials must find nothing of this machine's (gcloud's own folder)
+    monkeypatch.setenv("CLOUDSDK_CONFIG", str(tmp_path / "gcloud"))
     monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'mlruns' / 'mlflow.db'}")
     (tmp_path / "mlruns").mkdir(exist_ok=True)
     yield tmp_path
@@ -87,6 +96,8 @@ def sim_cache() -> dict:
 
 
 os.environ.setdefault("MLFLOW_ENABLE_ASYNC_LOGGING", "false")
+# google-auth reads this once, on import: no test ever probes the GCE metadata server
+os.environ.setdefault("NO_GCE_CHECK", "true")
 
 
 @pytest.fixture

@@ -203,6 +203,8 @@ def rerun(
         f"{seed_text}: {cost_text}",
         err=True,
     )
+    if plan.seed_warning:
+        click.echo(f"Warning: {plan.seed_warning}", err=True)
     if plan.paid and plan.total_cost > 0 and not yes:
         msg = f"Pay about ${plan.total_cost:.2f} for {times} new generation(s)?"
         if not sys.stdin.isatty() or not click.confirm(msg, default=False, err=True):

@@ -194,6 +194,18 @@ class Provider(abc.ABC):
         return caps.problems(row, request) if row is not None else []
 
     @classmethod
+    def seed_holds(cls, config: ProviderConfig) -> str | None:
+        """None when a seed reproduces a video with ``config``, else why it does not (Vertex:
+        ``sample_count > 1`` or ``enhance_prompt``); ``veolab rerun`` warns with it."""
+        return None
+
+    @classmethod
+    def output_params(cls, config: ProviderConfig) -> dict[str, Any]:
+        """The settings of ``config`` that change what comes back (Vertex's
+        ``enhance_prompt``): logged as params of every run, under the provider's prefix."""
+        return {}
+
+    @classmethod
     def seconds_per_run(cls, config: ProviderConfig) -> float:
         """Typical seconds one generation takes with ``config`` (the plan's time estimate)."""
         return cls.typical_seconds.get(config.model, 60.0)

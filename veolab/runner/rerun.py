@@ -85,6 +85,9 @@ class RerunPlan:
     provider_config: Any  # ProviderConfig
     thresholds: Any  # CheckThresholds
     has_video: bool
+    #: why the request's seed cannot reproduce the video (no seed, or a provider setting that
+    #: makes it meaningless: Vertex's sample_count > 1 or enhance_prompt); None when it can
+    seed_warning: str | None = None
 
     @property
     def total_cost(self) -> float:
@@ -273,6 +276,7 @@ def plan_rerun(
         template=tags.get(S.TEMPLATE, ""),
         template_sha256=tags.get(S.TEMPLATE_SHA256, ""),
         short_label=name_stem(run.info.run_name or ""),
+        provider_params=cls.output_params(config),
         extra_tags={
             S.RERUN_OF: run_id,
             S.RERUN_SEED: "true" if req.seed != original_seed else "false",
@@ -280,6 +284,16 @@ def plan_rerun(
             **{k: tags[k] for k in (LINKED_PROMPTS, S.PROMPT) if tags.get(k)},
         },
     )
+    reason = cls.seed_holds(config)
+    if req.seed is None:
+        seed_warning: str | None = (
+            f"run {run_id} has no seed (the host picked one): a rerun draws another video, "
+            "so its repro_score says little; pass --seed to fix one"
+        )
+    elif reason:
+        seed_warning = f"the seed does not hold on this run's settings: {reason}"
+    else:
+        seed_warning = None
     return RerunPlan(
         run_id,
         run.info.experiment_id,
@@ -295,6 +309,7 @@ def plan_rerun(
         config,
         thresholds,
         has_video,
+        seed_warning,
     )
 
 

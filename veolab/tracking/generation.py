@@ -37,6 +37,8 @@ class GenerationRecord:
     template_sha256: str = ""
     extra_tags: dict[str, str] = field(default_factory=dict)
     short_label: str = ""  # the swept values compactly (RunSpec.short_label): the name's stem
+    # the provider settings that change the output (Provider.output_params), logged as params
+    provider_params: dict[str, Any] = field(default_factory=dict)
 
     def run_name(self) -> str:
         """``dark·drone s42`` (``... s42 rerun`` for a rerun): see ``tracking.schema``."""
@@ -72,6 +74,7 @@ class GenerationRecord:
             S.PARAM_MODEL: self.model,
             S.PARAM_TEMPLATE: self.template,
         }
+        p |= self.provider_params
         for k, v in self.vars.items():
             p[f"{S.VAR_PREFIX}{k}"] = (
                 v if isinstance(v, str | int | float | bool) else json.dumps(v)
