@@ -128,9 +128,36 @@ def sim() -> None:
     show_default=True,
 )
 @click.option("--access-log/--no-access-log", default=False, show_default=True)
+@click.option(
+    "--tls",
+    is_flag=True,
+    default=False,
+    help="Serve https with a self-signed certificate for 127.0.0.1 and localhost, kept in "
+    "$VEOLAB_HOME/sim-tls (clients trust it with SSL_CERT_FILE, printed at start); for "
+    "clients that only speak https, like fal-client.",
+)
+@click.option(
+    "--tls-cert",
+    type=click.Path(exists=True, dir_okay=False),
+    default=None,
+    help="Serve https with this certificate (PEM; with --tls-key).",
+)
+@click.option(
+    "--tls-key",
+    type=click.Path(exists=True, dir_okay=False),
+    default=None,
+    help="The private key of --tls-cert (PEM).",
+)
 @handle_errors
-def serve(rate_limit: str | None, insufficient_status: str, **options: object) -> None:
-    """Serve Segmind's protocol on a local port, backed by the simulator.
+def serve(
+    rate_limit: str | None,
+    insufficient_status: str,
+    tls: bool,
+    tls_cert: str | None,
+    tls_key: str | None,
+    **options: object,
+) -> None:
+    """Serve the hosts' protocols on a local port, backed by the simulator.
 
     \b
     Example:
@@ -138,7 +165,21 @@ def serve(rate_limit: str | None, insufficient_status: str, **options: object) -
       SEGMIND_BASE_URL=http://127.0.0.1:8765 SEGMIND_API_KEY=test \\
         veolab generate --provider segmind -p "a red fox" --resolution 720p --duration 4
     """
+    from veolab.errors import ConfigError
     from veolab.simserver import SimServerConfig, parse_rate, serve_forever
+
+    if tls and (tls_cert or tls_key):
+        raise ConfigError("use --tls (a self-signed certificate) or --tls-cert/--tls-key, not both")
+    if bool(tls_cert) != bool(tls_key):
+        raise ConfigError("--tls-cert needs --tls-key (and the other way round)")
+    trust = ""
+    if tls:
+        from veolab.simserver.tls import self_signed
+
+        files = self_signed()
+        tls_cert, tls_key = str(files.cert), str(files.key)
+        trust = f"export SSL_CERT_FILE={files.bundle}"
+    options |= {"tls_cert": tls_cert, "tls_key": tls_key}
 
     if options.get("render_workers") is None:
         options["render_workers"] = os.cpu_count() or 1
@@ -153,6 +194,12 @@ def serve(rate_limit: str | None, insufficient_status: str, **options: object) -
 
     def announce(line: str) -> None:
         click.echo(line)
+        if trust:
+            port = line.rsplit(":", 1)[-1]
+            click.echo(
+                f"TLS: a self-signed certificate; trust it with: {trust}\n"
+                f"fal-client: export FAL_QUEUE_RUN_HOST=127.0.0.1:{port}"
+            )
         sys.stdout.flush()  # a parent process waits for this line
 
     try:

@@ -20,7 +20,7 @@ from starlette.applications import Starlette
 from starlette.routing import BaseRoute
 from starlette.types import Lifespan, Receive, Scope, Send
 
-from veolab.simserver import admin, segmind, vertex
+from veolab.simserver import admin, fal, replicate, segmind, vertex
 from veolab.simserver.config import SimServerConfig
 from veolab.simserver.faults import RAW_SEND
 from veolab.simserver.state import SimState
@@ -29,7 +29,12 @@ from veolab.simserver.state import SimState
 RouteGroup = Callable[[SimState], list[BaseRoute]]
 
 #: the hosts ``veolab sim serve`` speaks for
-HOSTS: tuple[RouteGroup, ...] = (segmind.routes, vertex.routes)
+HOSTS: tuple[RouteGroup, ...] = (
+    segmind.routes,
+    vertex.routes,
+    replicate.routes,
+    fal.routes,
+)
 
 
 class SimApp:

@@ -43,6 +43,9 @@ class SimServerConfig(BaseModel):
     prerendered: int = Field(default=0, ge=0)
     log_level: str = "warning"
     access_log: bool = False
+    # TLS: serve https with this certificate and key (PEM files; see .tls for a self-signed one)
+    tls_cert: str | None = None
+    tls_key: str | None = None
 
 
 class Fault(BaseModel):

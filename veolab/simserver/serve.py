@@ -24,6 +24,7 @@ import threading
 from collections.abc import Callable, Iterator
 from typing import Any
 
+from veolab.errors import ConfigError
 from veolab.simserver.app import create_app
 from veolab.simserver.client import clear_faults, fetch_ledger, inject_faults, reset_server
 from veolab.simserver.config import Fault, SimServerConfig
@@ -51,6 +52,8 @@ class SimServer:
         self.app = create_app(self.config)
         self.sock = _bind(self.config.host, self.config.port)
         self.host, self.port = self.sock.getsockname()[:2]
+        if bool(self.config.tls_cert) != bool(self.config.tls_key):
+            raise ConfigError("TLS needs both a certificate and its key (tls_cert, tls_key)")
         uv_config = uvicorn.Config(
             self.app,
             log_level=self.config.log_level,
@@ -59,6 +62,8 @@ class SimServer:
             ws="none",
             lifespan="on",
             timeout_graceful_shutdown=2,
+            ssl_certfile=self.config.tls_cert,
+            ssl_keyfile=self.config.tls_key,
         )
         self.server = uvicorn.Server(uv_config)
         self.server.capture_signals = contextlib.nullcontext  # type: ignore[method-assign,assignment]
@@ -66,7 +71,8 @@ class SimServer:
     @property
     def base_url(self) -> str:
         host = f"[{self.host}]" if ":" in self.host else self.host
-        return f"http://{host}:{self.port}"
+        scheme = "https" if self.config.tls_cert else "http"
+        return f"{scheme}://{host}:{self.port}"
 
     @property
     def state(self) -> SimState:
