@@ -3,6 +3,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -195,12 +196,10 @@ provider: {name: segmind, model: veo-3.1-fast}
 """,
     )
     assert [r.estimated_cost for r in plan_experiment(load_experiment(p)).runs] == [0.6, 0.4]
-    # one price path: the table the provider declares is the one the plan uses
-    table = {
-        "veo-3.1": {"audio": 1.0, "no_audio": 1.0},
-        "veo-3.1-fast": {"audio": 3, "no_audio": 2},
-    }
-    monkeypatch.setattr(SegmindProvider, "prices", table)
+    # one price path: the capability table the provider declares is the one the plan uses
+    rows = dict(SegmindProvider.capabilities)
+    rows["veo-3.1-fast"] = replace(rows["veo-3.1-fast"], usd_per_second={"audio": 3, "no_audio": 2})
+    monkeypatch.setattr(SegmindProvider, "capabilities", rows)
     plan = plan_experiment(load_experiment(p))
     assert [r.estimated_cost for r in plan.runs] == [12.0, 8.0]
     assert plan.seconds_per_run == 99.0  # segmind's typical time for veo-3.1-fast

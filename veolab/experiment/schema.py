@@ -8,6 +8,9 @@
     params: {resolution: 720p, duration: [4, 8]}                 # VideoRequest fields
     seeds: [1, 2, 3]                # or: repeats: 3, base_seed: 42
     provider: {name: segmind, model: veo-3.1, mode: queue}    # and that provider's settings
+    # or hosts and models as grid axes: every provider x every model, like vars
+    #   provider: [segmind, {name: replicate}]      model: [veo-3.1, veo-3.1-fast]
+    #   a variant may pin them: variants: [{name: lite, model: veo-3.1-lite}]
     concurrency: 4
     rate_limit: 20                  # submits per minute
     budget: 10.0                    # USD
@@ -17,6 +20,11 @@
 Unknown keys are errors; every error names the file, the field and what is allowed. So are a
 key given twice in one mapping (YAML would keep the last one silently), an empty list to sweep
 (it would make no runs) and booleans where whole numbers are expected (``seeds: [true]``).
+
+``provider:`` is a name, a block of settings or a list of them; ``model:`` (top level, in a
+provider block or in a variant) is a name or a list. Together they are the grid's host and
+model axes (:meth:`Experiment.targets`): a cell a host cannot serve is found when the plan is
+built (``veolab.runner.resolve``), per (host, model).
 """
 
 from __future__ import annotations
@@ -57,7 +65,7 @@ class ProviderSettings(BaseModel):
     model_config = ConfigDict(extra="allow")
 
     name: str = Field(default="sim", min_length=1)
-    model: str | None = None  # None: the provider's first model
+    model: str | list[str] | None = None  # None: the provider's first model; a list: an axis
 
     @model_validator(mode="after")
     def _not_here(self) -> ProviderSettings:
@@ -72,10 +80,72 @@ class ProviderSettings(BaseModel):
                 raise ValueError(f"{key}: {advice}")
         return self
 
+    @field_validator("model")
+    @classmethod
+    def _models(cls, v: str | list[str] | None) -> str | list[str] | None:
+        return _check_models(v)
+
     def fields(self) -> dict[str, Any]:
-        """The settings as the provider's config class takes them (``name`` left out)."""
+        """The settings as the provider's config class takes them (``name`` left out; a list
+        of models is the grid's axis, not a setting)."""
         given = dict(self.model_extra or {})
-        return ({"model": self.model} if self.model else {}) | given
+        return ({"model": self.model} if isinstance(self.model, str) else {}) | given
+
+    def models(self) -> list[str | None]:
+        """The models this block asks for: ``[None]`` (the provider's first) unless given."""
+        if self.model is None:
+            return [None]
+        return [self.model] if isinstance(self.model, str) else list(self.model)
+
+
+def _check_models(v: str | list[str] | None) -> str | list[str] | None:
+    if isinstance(v, list):
+        if not v:
+            raise ValueError("model is an empty list, which makes no runs: give at least one")
+        if len(set(v)) != len(v):
+            raise ValueError("models repeat: list each model once")
+    return v
+
+
+def _provider_blocks(v: Any) -> Any:
+    """``provider: sim``, a block, or ``provider: [sim, {name: segmind}]`` (a name is a block),
+    validated here so that a problem reads ``provider: mode: ...`` (``provider.1: ...`` in a
+    list), not as pydantic's two union branches."""
+    if v is None or isinstance(v, ProviderSettings):
+        return v
+    if isinstance(v, list):
+        if not v:
+            raise ValueError("provider is an empty list, which makes no runs: give at least one")
+        return [_one_block(p, f".{i}") for i, p in enumerate(v)]
+    return _one_block(v, "")
+
+
+def _one_block(v: Any, where: str) -> ProviderSettings:
+    if isinstance(v, ProviderSettings):
+        return v
+    if isinstance(v, str):
+        v = {"name": v}
+    if not isinstance(v, dict):
+        text = "give a provider name or a mapping of its settings"
+        raise ValueError(f"{where[1:]}: {text}" if where else text)
+    try:
+        return ProviderSettings.model_validate(v)
+    except ValidationError as exc:
+        parts = []
+        for err in exc.errors():
+            loc = ".".join(str(p) for p in err.get("loc", ()))
+            msg = str(err.get("msg", "invalid")).removeprefix("Value error, ")
+            parts.append(f"{loc}: {msg}" if loc else msg)
+        text = "; ".join(parts)
+        raise ValueError(f"{where[1:]}: {text}" if where else text) from None
+
+
+def _unique_providers(blocks: list[ProviderSettings]) -> None:
+    names = [b.name for b in blocks]
+    if len(set(names)) != len(names):
+        raise ValueError(
+            "providers repeat: list each provider once (give it a list of models instead)"
+        )
 
 
 class Price(BaseModel):
@@ -86,13 +156,35 @@ class Price(BaseModel):
 
 
 class Variant(BaseModel):
-    """A named variant: its own vars and params on top of the experiment's."""
+    """A named variant: its own vars and params on top of the experiment's; ``provider:`` and
+    ``model:`` pin its host and model (a name, or a list: its own axes)."""
 
     model_config = ConfigDict(extra="forbid")
 
     name: str = Field(min_length=1)
     vars: dict[str, Any] = Field(default_factory=dict)
     params: dict[str, Any] = Field(default_factory=dict)
+    provider: ProviderSettings | list[ProviderSettings] | None = None
+    model: str | list[str] | None = None
+
+    @field_validator("provider", mode="before")
+    @classmethod
+    def _provider_names(cls, v: Any) -> Any:
+        return _provider_blocks(v)
+
+    @field_validator("provider")
+    @classmethod
+    def _one_block_each(
+        cls, v: ProviderSettings | list[ProviderSettings] | None
+    ) -> ProviderSettings | list[ProviderSettings] | None:
+        if isinstance(v, list):
+            _unique_providers(v)
+        return v
+
+    @field_validator("model")
+    @classmethod
+    def _models(cls, v: str | list[str] | None) -> str | list[str] | None:
+        return _check_models(v)
 
     @field_validator("params")
     @classmethod
@@ -146,7 +238,8 @@ class Experiment(BaseModel):
     repeats: StrictInt | None = Field(default=None, ge=1, le=10_000)
     base_seed: StrictInt = Field(default=0, ge=0, le=SEED_MAX)
     max_runs: StrictInt = Field(default=MAX_RUNS, ge=1)
-    provider: ProviderSettings = Field(default_factory=ProviderSettings)
+    provider: ProviderSettings | list[ProviderSettings] = Field(default_factory=ProviderSettings)
+    model: str | list[str] | None = None  # every provider's model(s); or provider.model
     concurrency: StrictInt = Field(default=4, ge=1, le=64)
     rate_limit: float | None = Field(default=None, gt=0)
     budget: float | None = Field(default=None, ge=0)
@@ -177,6 +270,25 @@ class Experiment(BaseModel):
     @classmethod
     def _vars_axes(cls, v: dict[str, Any]) -> dict[str, Any]:
         return _check_axes(v, "vars")
+
+    @field_validator("provider", mode="before")
+    @classmethod
+    def _provider_names(cls, v: Any) -> Any:
+        return _provider_blocks(v)
+
+    @field_validator("provider")
+    @classmethod
+    def _one_block_each(
+        cls, v: ProviderSettings | list[ProviderSettings]
+    ) -> ProviderSettings | list[ProviderSettings]:
+        if isinstance(v, list):
+            _unique_providers(v)
+        return v
+
+    @field_validator("model")
+    @classmethod
+    def _models(cls, v: str | list[str] | None) -> str | list[str] | None:
+        return _check_models(v)
 
     @field_validator("seeds")
     @classmethod
@@ -215,7 +327,41 @@ class Experiment(BaseModel):
         names = [v.name for v in self.variants or []]
         if len(set(names)) != len(names):
             raise ValueError("variant names repeat: give each variant a distinct name")
+        if self.model is not None and any(b.model is not None for b in self.providers()):
+            raise ValueError(
+                "model is given both at the top level and in provider: keep it in one place"
+            )
         return self
+
+    # -- hosts and models: the grid's first axes ---------------------------------------------
+
+    def providers(self) -> list[ProviderSettings]:
+        """The ``provider:`` blocks, in order (one, or the list)."""
+        return list(self.provider) if isinstance(self.provider, list) else [self.provider]
+
+    def targets(self, variant: Variant | None = None) -> list[tuple[ProviderSettings, str | None]]:
+        """The (provider block, model) cells of ``variant`` (or of the experiment), hosts
+        first: every provider times every model. A model of None is the provider's first.
+
+        A variant's ``provider:`` pins its hosts (a name given at the top level keeps that
+        block's settings); its ``model:`` pins its models, over the top level's and the
+        blocks'.
+        """
+        blocks = self.providers()
+        if variant is not None and variant.provider is not None:
+            pinned = variant.provider if isinstance(variant.provider, list) else [variant.provider]
+            own = {b.name: b for b in blocks}
+            # a bare name borrows the experiment's settings of that provider
+            blocks = [own.get(p.name, p) if not _has_settings(p) else p for p in pinned]
+        pinned_models = variant.model if variant is not None else None
+        cells: list[tuple[ProviderSettings, str | None]] = []
+        for block in blocks:
+            models = next(
+                (m for m in (pinned_models, block.model, self.model) if m is not None), None
+            )
+            names = [models] if models is None or isinstance(models, str) else models
+            cells.extend((block, m) for m in names)
+        return cells
 
     def seed_list(self) -> list[int]:
         """The seeds of the plan: explicit, or derived from base_seed (stable across runs)."""
@@ -238,6 +384,11 @@ class Experiment(BaseModel):
     def base_dir(self) -> Path:
         """Image paths in params are relative to the experiment file."""
         return self.source_path.parent if self.source_path else Path.cwd()
+
+
+def _has_settings(block: ProviderSettings) -> bool:
+    """More than a name: a model or a setting of the provider's own."""
+    return block.model is not None or bool(block.model_extra)
 
 
 def derive_seed(base_seed: int, index: int) -> int:

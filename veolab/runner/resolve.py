@@ -5,10 +5,12 @@
     # -> ('sim', 'veo-3.1', False, 0.0)
 
 The experiment stage checks the shape of a file; what only the provider or the analysis can
-judge is checked here: the ``provider:`` block by the provider's own config class, the models
-of ``prices:`` by the provider's ``models``, ``checks:`` by ``CheckThresholds``. Every problem
-is an ExperimentError naming the file and the field (exit 2), raised before anything is paid
-or logged. Prices come from one path, :meth:`Provider.price`, with ``prices:`` on top.
+judge is checked here: each ``provider:`` block by the provider's own config class, the models
+of ``prices:`` by the providers' ``models``, ``checks:`` by ``CheckThresholds``, and each grid
+cell by its (host, model)'s capability row (:meth:`Provider.problems`). Every problem is an
+ExperimentError naming the file and the field (exit 2), raised before anything is paid or
+logged. Prices come from one path, :meth:`Provider.price` (the host's capability table), with
+``prices:`` on top.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 from pydantic import ValidationError
 
 from veolab.errors import ExperimentError
-from veolab.experiment.plan import Plan, Pricing, build_plan
+from veolab.experiment.plan import Plan, Pricing, Target, build_plan
 from veolab.experiment.schema import Experiment, ProviderSettings
 from veolab.providers import ProviderConfig, provider_class
 from veolab.request import format_validation_error
@@ -32,22 +34,56 @@ def plan_experiment(
     provider: str | None = None,
     model: str | None = None,
     max_runs: int | None = None,
+    skip_unsupported: bool = False,
 ) -> Plan:
-    """Every run of ``exp`` on its provider (or ``provider``, ``model``), priced by the
-    provider with the experiment's ``prices:`` on top; the provider settings, the prices and
-    the checks are validated first. What ``veolab plan`` and ``veolab run`` show and run."""
+    """Every run of ``exp`` on its providers and models (or on ``provider``, ``model``: they
+    replace the file's axes), each cell priced by its host with the experiment's ``prices:`` on
+    top; the provider settings, the prices and the checks are validated first, and a cell its
+    host cannot serve is an error (or, ``skip_unsupported``, left out and reported in
+    ``plan.unsupported``). What ``veolab plan`` and ``veolab run`` show and run."""
     where = _where(exp)
-    name = provider or exp.provider.name
-    if name != exp.provider.name:
-        check_settings(exp.provider, where)  # the file's own block, even when overridden
-    config = provider_config(exp.provider, name, model, where=where)
+    for block in exp.providers():  # the file's own blocks, even when overridden
+        check_settings(block, where)
+    if provider or model:
+        exp = overridden(exp, provider, model)
+    overrides = price_overrides(exp, where)
     check_thresholds(exp)
-    return build_plan(
-        exp,
-        provider=name,
-        model=config.model,
-        pricing=pricing(name, config, price_overrides(exp, name, where)),
-        max_runs=max_runs,
+
+    def resolve(block: ProviderSettings, name: str | None) -> Target:
+        config = provider_config(block, block.name, name, where=where)
+        return Target(
+            block.name, config.model, pricing(block.name, config, overrides), settings=block
+        )
+
+    return build_plan(exp, resolve=resolve, max_runs=max_runs, skip_unsupported=skip_unsupported)
+
+
+def overridden(exp: Experiment, provider: str | None, model: str | None) -> Experiment:
+    """``exp`` on ``provider`` and/or ``model`` alone (``--provider``, ``--model``): the file's
+    block of that provider keeps its settings; another provider keeps only the file's
+    model(s); the variants' pins of what is overridden go."""
+    blocks = exp.providers()
+    models = exp.model if exp.model is not None else blocks[0].model
+    if provider:
+        own = next((b for b in blocks if b.name == provider), None)
+        blocks = [own or ProviderSettings(name=provider, model=None if exp.model else models)]
+    if model:
+        blocks = [b.model_copy(update={"model": None}) for b in blocks]
+    variants = [
+        v.model_copy(
+            update={
+                "provider": None if provider else v.provider,
+                "model": None if model else v.model,
+            }
+        )
+        for v in exp.variants or []
+    ]
+    return exp.model_copy(
+        update={
+            "provider": blocks if len(blocks) > 1 else blocks[0],
+            "model": model or exp.model,
+            "variants": variants or exp.variants,
+        }
     )
 
 
@@ -55,13 +91,15 @@ def pricing(
     name: str, config: ProviderConfig, overrides: dict[str, dict[str, float]] | None = None
 ) -> Pricing:
     """What the plan needs of provider ``name`` with ``config``: paid, the price of a request
-    on ``config.model`` (``overrides`` on top of its prices), the seconds of one run."""
+    on ``config.model`` (``overrides`` on top of its prices), the seconds of one run, and what
+    that model on that host cannot do with a request."""
     cls = provider_class(name)
     model = config.model
     return Pricing(
         paid=bool(cls.paid),
         price=lambda request: cls.price(request, model, overrides),
         seconds_per_run=cls.seconds_per_run(config),
+        problems=lambda request: cls.problems(request, model),
     )
 
 
@@ -128,16 +166,29 @@ def check_settings(settings: ProviderSettings, where: str) -> None:
     provider_config(settings, settings.name, where=where)
 
 
-def price_overrides(exp: Experiment, name: str, where: str) -> dict[str, dict[str, float]]:
-    """The experiment's ``prices:`` as a price table, each model checked against provider
-    ``name``'s."""
-    models = provider_class(name).models
+def price_overrides(
+    exp: Experiment, where: str, name: str | None = None
+) -> dict[str, dict[str, float]]:
+    """The experiment's ``prices:`` as a price table (by model, for every provider of the
+    experiment that serves it), each model checked against the providers' models (``name``'s
+    alone when given)."""
+    names = [name] if name else list(dict.fromkeys(b.name for b in _all_blocks(exp)))
+    models = [m for n in names for m in provider_class(n).models]
     table: dict[str, dict[str, float]] = {}
     for model, price in (exp.prices or {}).items():
         if models and model not in models:
             raise ExperimentError(
-                f"{where}: prices.{model}: not a model of provider {name}: use "
-                + " or ".join(repr(m) for m in models)
+                f"{where}: prices.{model}: not a model of provider {' or '.join(names)}: use "
+                + " or ".join(repr(m) for m in dict.fromkeys(models))
             )
         table[model] = {"audio": price.audio, "no_audio": price.no_audio}
     return table
+
+
+def _all_blocks(exp: Experiment) -> list[ProviderSettings]:
+    """The provider blocks of the file and of its variants' pins."""
+    blocks = exp.providers()
+    for v in exp.variants or []:
+        if v.provider is not None:
+            blocks += v.provider if isinstance(v.provider, list) else [v.provider]
+    return blocks

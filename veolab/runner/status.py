@@ -26,8 +26,14 @@ STATUSES = (NEW, DONE, CACHED, RESUME, LOST, UNKNOWN, BUSY)
 
 
 def run_key(provider: str, model: str, request_hash: str) -> str:
-    """The ledger key of a sweep run: one purchase per request, whoever asks for it."""
+    """The ledger key of a sweep run: one purchase per request on one (host, model), whoever
+    asks for it."""
     return f"{provider}/{model}/{request_hash}"
+
+
+def host_of(plan: Plan, spec: RunSpec) -> tuple[str, str]:
+    """The (provider, model) that makes ``spec``: its own, else the plan's."""
+    return (spec.provider or plan.provider, spec.model or plan.model)
 
 
 @dataclass
@@ -57,29 +63,31 @@ def plan_status(
     force: bool = False,
 ) -> PlanStatus:
     """One MLflow query for the whole plan, one look at the store, one at the ledger."""
-    done: dict[str, str] = {}
+    hosts = plan.hosts()  # (provider, model) of each run: each its own MLflow runs and store
+    done: dict[tuple[str, str], dict[str, str]] = {h: {} for h in hosts}
     exp_id = None
     if tracker is not None and not force:
         exp_id = tracker.experiment_id(plan.experiment.name, create=False)
         if exp_id is not None:
-            done = tracker.finished_by_hash(exp_id, plan.provider, plan.model)
-    stored = store.hashes(plan.provider, plan.model)
-    keys = {r.index: run_key(plan.provider, plan.model, r.request_hash) for r in plan.runs}
+            done = {h: tracker.finished_by_hash(exp_id, *h) for h in hosts}
+    stored = {h: store.hashes(*h) for h in hosts}
+    keys = {r.index: run_key(*host_of(plan, r), r.request_hash) for r in plan.runs}
     entries = ledger.entries(list(keys.values())) if ledger is not None else {}
     out = PlanStatus(status={}, experiment_id=exp_id)
     if ledger is not None:
         out.spent = ledger.spent(plan.experiment.name)
     me = ledger.owner if ledger is not None else None
     for r in plan.runs:
+        host = host_of(plan, r)
         e = entries.get(keys[r.index])
         if e is not None:
             out.entries[r.index] = e
-        if not force and r.request_hash in done:
+        if not force and r.request_hash in done[host]:
             out.status[r.index] = DONE
-            out.done_run_ids[r.index] = done[r.request_hash]
+            out.done_run_ids[r.index] = done[host][r.request_hash]
         elif e is not None and e.owner != me and e.live:
             out.status[r.index] = BUSY
-        elif not force and r.request_hash in stored:
+        elif not force and r.request_hash in stored[host]:
             out.status[r.index] = CACHED
         elif e is not None and e.state == L.SUBMITTED and e.job_id:
             out.status[r.index] = RESUME

@@ -31,7 +31,7 @@ import time
 from collections import Counter
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -44,7 +44,7 @@ from veolab.errors import (
     TrackingError,
     VeolabError,
 )
-from veolab.experiment.plan import Plan, RunSpec
+from veolab.experiment.plan import Plan, RunSpec, Target
 from veolab.experiment.templates import INLINE
 from veolab.providers import Provider, ProviderConfig, get_provider
 from veolab.runner import resolve
@@ -61,7 +61,7 @@ from veolab.runner.pipeline import (
     NotPaidAgain,
     Obtained,
 )
-from veolab.runner.status import DONE, NEW, PlanStatus, plan_status, run_key
+from veolab.runner.status import DONE, NEW, PlanStatus, host_of, plan_status, run_key
 from veolab.runner.videostore import VideoStore
 from veolab.tracking import schema as S
 from veolab.tracking import traces
@@ -171,13 +171,15 @@ def _git_commit(cwd: Path) -> str | None:
     return out.stdout.strip() if out.returncode == 0 else None
 
 
-def provider_config(plan: Plan, opts: RunOptions) -> ProviderConfig:
-    """The sweep's provider config: the experiment's ``provider:`` with the run's options."""
+def provider_config(plan: Plan, opts: RunOptions, target: Target | None = None) -> ProviderConfig:
+    """The config of the sweep's provider for ``target`` (default: the plan's first): its
+    ``provider:`` block of the experiment with the run's options."""
     exp = plan.experiment
+    target = target or targets_of(plan)[0]
     return resolve.provider_config(
-        exp.provider,
-        plan.provider,
-        plan.model,
+        target.settings or exp.providers()[0],
+        target.provider,
+        target.model,
         base_url=opts.base_url,
         api_key=opts.api_key,
         max_in_flight=opts.concurrency or exp.concurrency,
@@ -206,6 +208,8 @@ class Sweep:
             ledger,
         )
         self.custody: Custody | None = None
+        self.custodies: dict[tuple[str, str], Custody] = {}  # per (host, model)
+        self.providers: dict[tuple[str, str], Provider] = {}  # one per (host, config)
         self.status = PlanStatus(status={})
         self.on_event = on_event or (lambda *a: None)
         # --budget caps this invocation; the experiment's budget: caps every invocation (ledger)
@@ -233,8 +237,8 @@ class Sweep:
             tags |= traces.run_tags(job.timeline)
         return GenerationRecord(
             request=spec.request,
-            provider=self.plan.provider,
-            model=self.plan.model,
+            provider=host_of(self.plan, spec)[0],
+            model=host_of(self.plan, spec)[1],
             variant_id=spec.variant_id,
             variant_label=spec.variant_label,
             variant_name=spec.variant_name,
@@ -242,23 +246,25 @@ class Sweep:
             template=spec.template,
             template_sha256=spec.template_sha256,
             short_label=spec.short_label,
-            provider_params=(
-                self.provider.output_params(self.provider.config) if self.provider else {}
-            ),
             # the link to its Prompt Registry version (and its trace's id), written with the
             # run's other tags
             extra_tags=tags,
         )
 
     def job(self, spec: RunSpec) -> Job:
-        key = run_key(self.plan.provider, self.plan.model, spec.request_hash)
+        host = host_of(self.plan, spec)  # each run on its own (host, model)
         return Job(
-            key,
+            run_key(*host, spec.request_hash),
             self.exp_name,
             spec.request,
             spec.estimated_cost,
-            self.store.video_path(self.plan.provider, self.plan.model, spec.request_hash),
+            self.store.video_path(*host, spec.request_hash),
         )
+
+    def _custody(self, spec: RunSpec) -> Custody:
+        """The custody of the run's (host, model): its provider; the rest is the sweep's."""
+        assert self.custody is not None
+        return self.custodies.get(host_of(self.plan, spec), self.custody)
 
     def _log(self, spec: RunSpec, got: Obtained, job: Job) -> RunOutcome:
         source = "store" if got.source == "store" else "generated"
@@ -288,12 +294,12 @@ class Sweep:
         return RunOutcome(spec.index, kind, run_id, got.cost, None, got.analysis.passed, paid)
 
     async def run_one(self, spec: RunSpec, status: str) -> RunOutcome:
-        assert self.custody is not None
+        custody = self._custody(spec)
         self.on_event(START, spec, None)
         job = self.job(spec)
         self.specs[job.key] = spec
         try:
-            got = await self.custody.obtain(job, planned_state=self.status.ledger_state(spec.index))
+            got = await custody.obtain(job, planned_state=self.status.ledger_state(spec.index))
             try:
                 if got.done_elsewhere is not None:
                     outcome = RunOutcome(spec.index, ALREADY, got.done_elsewhere or None)
@@ -301,9 +307,9 @@ class Sweep:
                     self.on_event(LOGGING, spec, None)
                     loop = asyncio.get_running_loop()
                     outcome = await loop.run_in_executor(self.pool, self._log, spec, got, job)
-                    await self.custody.logged(job, outcome.run_id)
+                    await custody.logged(job, outcome.run_id)
             finally:
-                await self.custody.release(job)
+                await custody.release(job)
         except (BudgetExceededError, InProgressElsewhere, NotPaidAgain) as exc:
             if isinstance(exc, OutcomeUnknownError):
                 self.result.unknown.append(spec)
@@ -383,9 +389,14 @@ class Sweep:
             return self.result
         self.thresholds = resolve.check_thresholds(self.plan.experiment)
         exp = self.plan.experiment
-        # a provider that cannot work fails here: before any MLflow run exists
-        self.provider = get_provider(self.plan.provider, provider_config(self.plan, self.opts))
-        self.provider.check_ready()
+        # a provider that cannot work fails here: before any MLflow run exists; one provider
+        # per (host, config), each checked
+        for target in targets_of(self.plan):
+            config = provider_config(self.plan, self.opts, target)
+            self.providers[target.key] = get_provider(target.provider, config)
+        for prov in self.providers.values():
+            prov.check_ready()
+        self.provider = next(iter(self.providers.values()))
         exp_id = self.tracker.experiment_id(exp.name)
         assert exp_id is not None  # created when missing
         self.exp_id = exp_id
@@ -398,8 +409,9 @@ class Sweep:
             S.EXPERIMENT_FILE: str(src or ""),
             S.EXPERIMENT_SHA256: exp.source_sha256 or "",
             S.TEMPLATE_SHA256: ",".join(self.plan.template_sha256s),
-            S.PROVIDER: self.plan.provider,
-            S.MODEL: self.plan.model,
+            # the sweep's hosts and models, comma-separated when the grid has several
+            S.PROVIDER: ",".join(dict.fromkeys(p for p, _ in self.plan.hosts())),
+            S.MODEL: ",".join(dict.fromkeys(m for _, m in self.plan.hosts())),
         }
         commit = _git_commit(src.parent) if src else None
         if commit:
@@ -429,6 +441,13 @@ class Sweep:
                 on_wait=lambda job, owner: None,
                 on_state=self._on_state,
             )
+            # one custody per (host, model): its provider and whether it is paid; the
+            # budget, the slots, the pool and the callbacks are the sweep's, shared
+            paid = {t.key: t.pricing.paid for t in targets_of(self.plan)}
+            self.custodies = {
+                host: replace(self.custody, provider=prov, paid=paid[host])
+                for host, prov in self.providers.items()
+            }
             self._report_done()
             tasks = [
                 asyncio.create_task(self.run_one(spec, self.status.status[spec.index]))
@@ -506,9 +525,9 @@ class Sweep:
             link_run(self.tracker, parent_id, version)
 
     async def _close(self, status: str) -> None:
-        if self.provider is not None:
+        for prov in self.providers.values() or ([self.provider] if self.provider else []):
             try:
-                await self.provider.aclose()
+                await prov.aclose()
             except Exception:  # noqa: BLE001 - closing must not hide the real outcome
                 pass
         self.pool.shutdown(wait=True, cancel_futures=True)
@@ -548,6 +567,12 @@ class Sweep:
             log_results(self.tracker, parent_id, runs)
 
 
+def targets_of(plan: Plan) -> list[Target]:
+    """The (host, model) targets the plan's runs use, in order."""
+    used = plan.hosts()
+    return [t for t in plan.targets if t.key in used] or plan.targets
+
+
 def nothing_to_do(plan: Plan, status: PlanStatus) -> bool:
     """Every run of ``plan`` is already done (logged in MLflow): a sweep would pay nothing and
     log nothing new."""
@@ -570,9 +595,10 @@ def _refuse_unconfirmed(plan: Plan, status: PlanStatus, confirm_above: float | N
     if not estimate:
         return
     limit = plan.experiment.confirm_above if confirm_above is None else confirm_above
+    hosts = ", ".join(dict.fromkeys(p for p, _ in plan.hosts()))
     raise SpendNotConfirmedError(
         f"not confirmed: estimated ${estimate:.2f} for {len(status.to_pay(plan))} generations "
-        f"on {plan.provider} is above confirm_above ${limit:.2f}; pass RunOptions(yes=True) "
+        f"on {hosts} is above confirm_above ${limit:.2f}; pass RunOptions(yes=True) "
         "to spend it",
         estimated_spend=estimate,
         confirm_above=limit,
