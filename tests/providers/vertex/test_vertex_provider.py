@@ -160,3 +160,21 @@ def test_the_token_is_in_nothing_a_run_keeps(sim_server) -> None:
     assert "401 UNAUTHENTICATED: Request had invalid authentication credentials" in str(
         caught.value
     )
+
+
+def test_a_failed_operation_and_no_credits_are_the_hosts_words(sim_server) -> None:
+    from veolab.errors import GenerationFailedError, PermissionDeniedError
+
+    srv = sim_server(api_key=TOKEN, credits=0.5)
+    srv.inject_faults({"route": "submit", "kind": "fail"})
+    prov = vertex(srv.base_url, model="veo-3.1-fast")
+    with pytest.raises(GenerationFailedError) as caught:
+        run(prov, prov.generate(FOX))  # 4 s without audio on fast: $0.40
+    assert type(caught.value) is GenerationFailedError and "(code 13:" in str(caught.value)
+    prov = vertex(srv.base_url)
+    with pytest.raises(PermissionDeniedError) as denied:  # $0.80 on veo-3.1: over the $0.50
+        run(prov, prov.generate(FOX))
+    assert "403 PERMISSION_DENIED: This API method requires billing to be enabled" in str(
+        denied.value
+    )
+    assert srv.ledger()["jobs"] == []
