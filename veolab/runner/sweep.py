@@ -246,10 +246,16 @@ class Sweep:
             template=spec.template,
             template_sha256=spec.template_sha256,
             short_label=spec.short_label,
+            provider_params=self._output_params(spec),
             # the link to its Prompt Registry version (and its trace's id), written with the
             # run's other tags
             extra_tags=tags,
         )
+
+    def _output_params(self, spec: RunSpec) -> dict[str, Any]:
+        """The settings of the run's provider that change what comes back (logged as params)."""
+        prov = self.providers.get(host_of(self.plan, spec), self.provider)
+        return prov.output_params(prov.config) if prov is not None else {}
 
     def job(self, spec: RunSpec) -> Job:
         host = host_of(self.plan, spec)  # each run on its own (host, model)
