@@ -167,6 +167,9 @@ def log_generation(
         tags[S.FAILED_CHECKS] = ",".join(failed)
     if result is not None and result.request_id:
         tags[S.PROVIDER_REQUEST_ID] = result.request_id
+    used = result.metadata.get("prompt_used") if result is not None else None
+    if isinstance(used, str) and used:  # the host rewrote the prompt (the whole one: response.json)
+        tags[S.PROMPT_USED] = used[:4000]
     metrics = {**result_metrics(result), **analysis_metrics(analysis)}
     if cost is not None:
         metrics[S.COST] = cost

@@ -41,6 +41,8 @@ VARIANT_NAME = "veolab.variant_name"  # a named variant from `variants:`, if any
 PARENT_RUN_ID = "mlflow.parentRunId"  # MLflow's own tag: the child run's parent
 REQUEST_HASH = "veolab.request_hash"  # sha256 of VideoRequest.canonical_json()
 PROVIDER_REQUEST_ID = "veolab.provider_request_id"
+# the prompt the host actually used, where it rewrote ours (fal.ai with auto_fix)
+PROMPT_USED = "veolab.prompt_used"
 SEED = "veolab.seed"
 SOURCE = "veolab.source"  # "generated" (paid now) or "store" (re-logged from the local store)
 TEMPLATE = "veolab.template"

@@ -151,3 +151,11 @@ def test_prices_come_from_the_capability_rows() -> None:
     for row in REPLICATE.values():
         assert row.price_source.startswith("https://replicate.com/google/")
         assert row.price_as_of == "2026-11"
+
+
+def test_by_default_the_create_call_answers_at_once(mp4) -> None:
+    # a held answer would name the prediction only after the wait: a crash meanwhile would
+    # leave it billed and not resumable by id
+    scripted = host(mp4)
+    run(provider(httpx.MockTransport(scripted)))
+    assert "prefer" not in scripted.seen[0].headers

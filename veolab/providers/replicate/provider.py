@@ -6,8 +6,8 @@
     result = asyncio.run(prov.generate(VideoRequest(prompt="calm sea", resolution="720p",
         duration=4)))
 
-``POST /v1/models/google/{model}/predictions`` with ``Prefer: wait=60`` holds the answer until
-the prediction is done (or 60 s); a prediction still running is then polled with
+``POST /v1/models/google/{model}/predictions`` creates a prediction and names it at once (with
+``wait: N``, ``Prefer: wait=N`` holds the answer up to N s first); it is then polled with
 ``GET /v1/predictions/{id}`` until it succeeds, fails or is canceled. Its output is a URL that
 Replicate deletes an hour after the prediction: veolab downloads it at once. The job id is the
 prediction id (``on_submitted``, :meth:`ReplicateProvider.resume`). See docs/hosts.md.
@@ -179,9 +179,9 @@ class ReplicateProvider(Provider):
     async def generate(
         self, request: VideoRequest, *, on_submitted: Callable[[str], None] | None = None
     ) -> ProviderResult:
-        """Make one video. ``on_submitted(prediction_id)`` is called as soon as Replicate has
-        created the prediction (before any wait for it); an exception it raises propagates and
-        the prediction, already created, is left for :meth:`resume`."""
+        """Make one video. ``on_submitted(prediction_id)`` is called as soon as the create call
+        answers (at once, or after ``wait`` seconds); an exception it raises propagates and the
+        prediction, already created, is left for :meth:`resume`."""
         self._api_key()  # a missing token fails before any request
         refused = problems(self.capabilities[self.config.model], request)
         if refused:
