@@ -9,6 +9,7 @@ below, chained with ``from exc``. Each class carries the CLI exit code it maps t
     │   ├── RequestError             a VideoRequest parameter or Veo rule
     │   ├── ImageReferenceError      an image reference that cannot be used
     │   ├── ExperimentError          an experiment file that does not validate
+    │   │   └── UnsupportedCellsError    grid cells their host cannot make (a line each)
     │   ├── TemplateError            a prompt template that does not render
     │   ├── MissingKeyError          no API key where a provider needs one
     │   ├── UnknownProviderError     a provider name nobody registered
@@ -36,7 +37,8 @@ below, chained with ``from exc``. Each class carries the CLI exit code it maps t
     └── AbortedError                 (exit 1) the user declined or interrupted
         └── SpendNotConfirmedError   a paid run above confirm_above, not confirmed
 
-Messages are one line, say what is wrong and how to fix it, and never contain an API key.
+Messages are one line, say what is wrong and how to fix it, and never contain an API key
+(UnsupportedCellsError adds one line per cell it names).
 """
 
 from __future__ import annotations
@@ -78,6 +80,15 @@ class ImageReferenceError(ConfigError):
 
 class ExperimentError(ConfigError):
     """An experiment file does not validate."""
+
+
+class UnsupportedCellsError(ExperimentError):
+    """Grid cells their host cannot make: a line saying so, then one line per cell."""
+
+    def __init__(self, message: str, cells: list[str]) -> None:
+        lines = [" ".join(str(message).split())] + ["  " + " ".join(c.split()) for c in cells]
+        Exception.__init__(self, "\n".join(lines))
+        self.cells = cells
 
 
 class TemplateError(ConfigError):

@@ -106,7 +106,7 @@ CASES = [
     P(*more("provider: {name: segmind, mode: fast}\n"), "provider.mode: Input", id="bad-mode"),
     P(*more("provider: {mode: sync}\n"), "provider.mode: unknown field (sim takes", id="sim-mode"),
     P(*more("provider: {read_timeout: 0}\n"), "provider.read_timeout: Input", id="timeout-0"),
-    P(*more("provider: sim\n"), "provider: Input should be a valid dictionary", id="provider-str"),
+    P(*more("provider: 3\n"), "provider: give a provider name or a mapping", id="provider-int"),
     P(*good("name: t", "name: a/b"), "name: use letters, digits", id="name-chars"),
     P(*good("name: t", "name: ''"), "name: String should have at least 1", id="name-empty"),
     P(

@@ -34,6 +34,8 @@ def _plan_rows(plan, status) -> list[dict]:
             "label": r.variant_label,
             "swept": r.swept,
             "seed": r.seed,
+            "provider": r.provider or plan.provider,
+            "model": r.model or plan.model,
             "estimated_cost": r.estimated_cost,
             "status": status.status[r.index],
             "request_hash": r.request_hash,
@@ -66,6 +68,22 @@ def _totals(plan, status, concurrency: int | None = None) -> dict:
         ),
         "provider": plan.provider,
         "model": plan.model,
+        # each (host, model): its runs and what it would pay, priced from its own table
+        "hosts": [
+            {
+                "provider": h[0],
+                "model": h[1],
+                "runs": sum(1 for r in plan.runs if (r.provider, r.model) == h),
+                "estimated_spend": plan.estimated_spend(
+                    [r for r in to_pay if (r.provider, r.model) == h]
+                ),
+            }
+            for h in plan.hosts()
+        ],
+        "unsupported": [
+            {"provider": u.provider, "model": u.model, "cell": u.label, "problems": u.problems}
+            for u in plan.unsupported
+        ],
     }
 
 
@@ -75,8 +93,11 @@ def _print_plan(plan, status, totals: dict, limit: int = 200) -> None:
 
     console = Console()
     exp = plan.experiment
-    table = Table(title=f"{exp.name}: {len(plan.runs)} runs on {plan.provider} ({plan.model})")
+    table = Table(title=f"{exp.name}: {len(plan.runs)} runs on {plan.describe_hosts()}")
     table.add_column("#", justify="right")
+    hosts = len(plan.hosts()) > 1
+    if hosts:
+        table.add_column("host")
     table.add_column("variant")
     table.add_column("label")
     table.add_column("seed", justify="right")
@@ -85,6 +106,7 @@ def _print_plan(plan, status, totals: dict, limit: int = 200) -> None:
     for r in plan.runs[:limit]:
         table.add_row(
             str(r.index),
+            *([f"{r.provider} {r.model}"] if hosts else []),
             r.variant_id,
             r.variant_label,
             str(r.seed),
@@ -111,6 +133,12 @@ def _print_totals(console, plan, status, totals: dict) -> None:
             f"about {_duration(totals['estimated_seconds'])}"
         ),
     )
+    if len(totals["hosts"]) > 1:  # each cell priced from its own host's table
+        for h in totals["hosts"]:
+            console.print(
+                f"  {h['provider']} {h['model']}: {h['runs']} runs, "
+                f"to pay estimated ${h['estimated_spend']:.2f}"
+            )
     if totals["lost"]:
         console.print(
             f"billed, output not obtained: {totals['lost']} runs, ${totals['lost_billed']:.2f} "
@@ -257,8 +285,8 @@ def _print_prompts(plan, status, totals: dict, baseline: str | None) -> None:
         console,
         Text(""),
         Text(
-            f"{exp.name}: {len(plan.runs)} runs, {len(variants)} variants on {plan.provider} "
-            f"({plan.model}); {how} against the baseline {base.variant_id}"
+            f"{exp.name}: {len(plan.runs)} runs, {len(variants)} variants on "
+            f"{plan.describe_hosts()}; {how} against the baseline {base.variant_id}"
         ),
     )
     for v in variants[:MAX_VARIANTS]:
@@ -293,7 +321,18 @@ def _print_prompts(plan, status, totals: dict, baseline: str | None) -> None:
 
 @click.command()
 @click.argument("file", type=click.Path(path_type=Path))
-@click.option("--provider", default=None, help="Override the experiment's provider.")
+@click.option(
+    "--provider", default=None, help="Override the experiment's provider(s): one for every run."
+)
+@click.option(
+    "--skip-unsupported",
+    is_flag=True,
+    help="Drop the grid cells their host cannot make (4k where it is not offered...) instead "
+    "of refusing the plan; each is said.",
+)
+@click.option(
+    "--model", default=None, help="Override the experiment's model(s): one model for every run."
+)
 @click.option(
     "--max-runs",
     type=click.IntRange(min=1),
@@ -319,6 +358,8 @@ def _print_prompts(plan, status, totals: dict, baseline: str | None) -> None:
 def plan(
     file: Path,
     provider: str | None,
+    skip_unsupported: bool,
+    model: str | None,
     max_runs: int | None,
     tracking_uri: str | None,
     prompts: bool,
@@ -334,7 +375,7 @@ def plan(
         from veolab.errors import ConfigError
 
         raise ConfigError("--baseline marks prompts: pass it with --prompts")
-    p = load_plan(file, provider, max_runs)
+    p = load_plan(file, provider, max_runs, skip_unsupported, model)
     status = plan_status_of(p, existing_tracker(tracking_uri), force=False)
     totals = _totals(p, status)
     if as_json:

@@ -7,11 +7,38 @@ from __future__ import annotations
 from pathlib import Path
 
 
-def load_plan(file: Path, provider: str | None, max_runs: int | None = None):
+def load_plan(
+    file: Path,
+    provider: str | None,
+    max_runs: int | None = None,
+    skip_unsupported: bool = False,
+    model: str | None = None,
+):
+    """The plan of ``file``; the grid cells its hosts cannot make, when skipped, are said on
+    stderr (one line each)."""
+    import click
+
     from veolab.experiment import load_experiment
     from veolab.runner.resolve import plan_experiment
 
-    return plan_experiment(load_experiment(file), provider=provider, max_runs=max_runs)
+    plan = plan_experiment(
+        load_experiment(file),
+        provider=provider,
+        model=model,
+        max_runs=max_runs,
+        skip_unsupported=skip_unsupported,
+    )
+    if plan.unsupported:
+        n = sum(u.runs for u in plan.unsupported)
+        cells = len(plan.unsupported)
+        click.echo(
+            f"skipped {cells} grid cell{'s' if cells > 1 else ''} ({n} run{'s' if n > 1 else ''}) "
+            "their host cannot make (--skip-unsupported):",
+            err=True,
+        )
+        for u in plan.unsupported:
+            click.echo(f"  {u.describe()}", err=True)
+    return plan
 
 
 def existing_tracker(tracking_uri: str | None):

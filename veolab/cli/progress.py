@@ -233,7 +233,7 @@ class SweepProgress:
     def start_line(self) -> str:
         name, n = self.plan.experiment.name, self.total
         return (
-            f"{name}: {n} runs on {self.plan.provider} ({self.plan.model}), "
+            f"{name}: {n} runs on {self.plan.describe_hosts()}, "
             f"{self.already} already done, {n - self.already} to run"
         )
 

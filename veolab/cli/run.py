@@ -14,7 +14,18 @@ from veolab.errors import AbortedError
 
 @click.command()
 @click.argument("file", type=click.Path(path_type=Path))
-@click.option("--provider", default=None, help="Override the experiment's provider (sim, segmind).")
+@click.option(
+    "--provider", default=None, help="Override the experiment's provider(s): one for every run."
+)
+@click.option(
+    "--skip-unsupported",
+    is_flag=True,
+    help="Drop the grid cells their host cannot make (4k where it is not offered...) instead "
+    "of refusing the plan; each is said.",
+)
+@click.option(
+    "--model", default=None, help="Override the experiment's model(s): one model for every run."
+)
 @click.option(
     "--max-runs",
     type=click.IntRange(min=1),
@@ -56,6 +67,8 @@ from veolab.errors import AbortedError
 def run(
     file: Path,
     provider: str | None,
+    skip_unsupported: bool,
+    model: str | None,
     max_runs: int | None,
     concurrency: int | None,
     budget: float | None,
@@ -79,13 +92,14 @@ def run(
         from veolab.runner.sweep import nothing_to_do
         from veolab.tracking.store import Tracker
 
-        p = load_plan(file, provider, max_runs)
+        p = load_plan(file, provider, max_runs, skip_unsupported, model)
         say(_opening(tracking_uri))
         tracker = Tracker(tracking_uri)
         say("Checking what is already done (MLflow, the video store, the ledger)...")
         status = plan_status_of(p, tracker, force)
     opts = RunOptions(
         provider=provider,
+        model=model,
         concurrency=concurrency,
         budget=budget,
         yes=yes or _confirmed(p, status),
@@ -128,7 +142,7 @@ def _confirmed(p, status) -> bool:
         return False
     msg = (
         f"This will pay for {len(status.to_pay(p))} generations, about ${estimate:.2f} on "
-        f"{p.provider}. Continue?"
+        f"{p.describe_hosts()}. Continue?"
     )
     if not sys.stdin.isatty() or not click.confirm(msg, default=False, err=True):
         raise AbortedError(

@@ -40,7 +40,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from veolab.errors import ConfigError, ExperimentError, RequestError
+from veolab.errors import ConfigError, ExperimentError, RequestError, UnsupportedCellsError
 from veolab.experiment.names import compact_labels
 from veolab.experiment.schema import Experiment, ProviderSettings, Variant
 from veolab.experiment.templates import PromptTemplates
@@ -151,6 +151,13 @@ class Plan:
         """Every (provider, model) the runs use, in plan order."""
         hosts = ((r.provider or self.provider, r.model or self.model) for r in self.runs)
         return list(dict.fromkeys(hosts)) or [(self.provider, self.model)]
+
+    def describe_hosts(self) -> str:
+        """``sim (veo-3.1, veo-3.1-fast)`` or ``segmind (veo-3.1), replicate (veo-3.1)``."""
+        models: dict[str, list[str]] = {}
+        for provider, model in self.hosts():
+            models.setdefault(provider, []).append(model)
+        return ", ".join(f"{p} ({', '.join(ms)})" for p, ms in models.items())
 
     def target(self, spec: RunSpec) -> Target | None:
         """The target that makes ``spec`` (None in a plan built without targets)."""
@@ -411,9 +418,9 @@ def build_plan(
             if runs
             else "no cell is left to run: change the models, hosts or params"
         )
-        raise ExperimentError(
-            f"{where}: {n} {cells} cannot be made by their host ({how}):\n"
-            + "\n".join(f"  {u.describe()}" for u in unsupported)
+        raise UnsupportedCellsError(
+            f"{where}: {n} {cells} cannot be made by their host ({how}):",
+            [u.describe() for u in unsupported],
         )
     for r, short in zip(
         runs, compact_labels([(r.variant_name, r.swept) for r in runs]), strict=True
