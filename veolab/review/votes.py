@@ -7,7 +7,7 @@
 The same database as the custody ledger (SQLite at ``$VEOLAB_HOME/ledger.db``, or any
 SQLAlchemy URL in ``VEOLAB_LEDGER_URI``), through SQLAlchemy Core with the ledger's engine
 (WAL, ``synchronous=FULL``, one write lock per transaction), so the statements serve PostgreSQL
-too. Two tables, created on first use:
+too. Two tables, made by the ledger's migrations (``veolab.runner.ledger_db``):
 
 ``review_pairs``, one row per pair served to a reviewer: its id, experiment, reviewer, the two
 runs as shown (``left_run_id``, ``right_run_id``) and their groups under ``by`` at the time, when
@@ -30,9 +30,9 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from veolab.errors import ConfigError, VoteError
+from veolab.errors import VoteError
 from veolab.review.ranking import CHOICES
-from veolab.runner.ledger import _engine, existing_ledger, ledger_url
+from veolab.runner.ledger_db import existing_ledger, ledger_url, open_engine
 
 REVIEWER_MAX = 100
 NOTE_MAX = 2000
@@ -173,16 +173,7 @@ class VoteStore:
 
     def __init__(self, url: str | None = None) -> None:
         self.url = ledger_url(url)
-        self.engine = _engine(self.url)
-        try:
-            metadata.create_all(self.engine)
-        except sa.exc.SQLAlchemyError as exc:
-            safe = sa.engine.make_url(self.url).render_as_string(hide_password=True)
-            first = str(exc.orig if hasattr(exc, "orig") else exc).splitlines()[0]
-            raise ConfigError(
-                f"cannot open the review tables of the veolab ledger {safe}: "
-                f"{exc.__class__.__name__}: {first} (check VEOLAB_HOME or VEOLAB_LEDGER_URI)"
-            ) from exc
+        self.engine = open_engine(self.url, "the review tables of the veolab ledger")
 
     @classmethod
     def existing(cls) -> VoteStore | None:

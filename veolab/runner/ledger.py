@@ -1,7 +1,8 @@
 """The ledger: custody of every paid request, shared by every process that runs veolab.
 
-One SQL database (SQLite at ``$VEOLAB_HOME/ledger.db`` by default, any SQLAlchemy URL through
-``VEOLAB_LEDGER_URI``) through SQLAlchemy Core, so the same statements serve PostgreSQL later.
+One SQL database (SQLite at ``$VEOLAB_HOME/ledger.db`` by default; a team's PostgreSQL, or any
+SQLAlchemy URL, through ``VEOLAB_LEDGER_URI``) through SQLAlchemy Core: the same statements on
+every database. Its tables, URL and migrations are ``veolab.runner.ledger_db``'s.
 
     ledger = Ledger()
     got = ledger.claim("segmind/veo-3.1/3f2a...", "market-ab")
@@ -24,17 +25,22 @@ what happened to it, the custody state::
 was billed (``sending`` = unknown, counted as spent). Spend is the sum of this table; nothing
 ever deletes a row, so billed spend is always counted.
 
-A claim is taken with one conditional UPDATE (compare-and-set on ``owner``), so two processes
-never hold one request. A claim whose owner is dead (its pid gone on this host, or its lease
-expired anywhere) may be taken over. A payment starts inside one transaction that first locks
-the experiment's row in ``budgets``, sums its spend and inserts the payment, so the experiment's
-budget holds across every process.
+A claim is taken with one conditional UPDATE (compare-and-set on ``owner``), or one INSERT
+for a request nobody claimed yet (a concurrent INSERT of the same key fails on the primary key),
+so two processes never hold one request, on any machine. A claim whose owner is dead (its pid
+gone on this host, or its lease expired anywhere: ``VEOLAB_LEASE_SECONDS``, 90 s by default,
+renewed every sixth of it) may be taken over. A payment starts inside one transaction that
+first locks the experiment's row in ``budgets`` (PostgreSQL: a row lock; SQLite: the database's
+write lock), sums its spend and inserts the payment, so the experiment's budget holds across
+every process of every machine.
+
+The host in an owner token is the machine's name, or ``VEOLAB_HOSTNAME`` where machines share
+one (containers started with the same ``--hostname``): a pid is only judged on its own host.
 """
 
 from __future__ import annotations
 
 import os
-import socket
 import threading
 import time
 from dataclasses import dataclass
@@ -43,11 +49,21 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from veolab.errors import BudgetExceededError, ConfigError
-
-LEASE_SECONDS = 90.0
-RENEW_SECONDS = 15.0
-LEDGER_ENV = "VEOLAB_LEDGER_URI"
+from veolab._host import HOST_ENV, host_name
+from veolab.errors import BudgetExceededError
+from veolab.runner.ledger_db import (
+    LEASE_SECONDS,
+    LEDGER_ENV,
+    budgets,
+    claims,
+    existing_ledger,
+    lease_seconds,
+    ledger_url,
+    metadata,
+    open_engine,
+    payments,
+    safe_url,
+)
 
 # custody states of a claim
 NEW, SENDING, SUBMITTED, STORED, LOGGED, FAILED, LOST, CORRUPT, ABANDONED = (
@@ -64,42 +80,6 @@ NEW, SENDING, SUBMITTED, STORED, LOGGED, FAILED, LOST, CORRUPT, ABANDONED = (
 BILLED_STATES = (SUBMITTED, STORED, LOGGED, LOST, CORRUPT, ABANDONED)
 # payment status
 P_SENDING, P_BILLED, P_NOT_BILLED = "sending", "billed", "not_billed"
-
-metadata = sa.MetaData()
-claims = sa.Table(
-    "claims",
-    metadata,
-    sa.Column("key", sa.String(400), primary_key=True),
-    sa.Column("experiment", sa.String(400), nullable=False),
-    sa.Column("state", sa.String(16), nullable=False),
-    sa.Column("job_id", sa.String(200)),
-    sa.Column("error", sa.Text),
-    sa.Column("owner", sa.String(300)),
-    sa.Column("lease_until", sa.Float),
-    sa.Column("run_id", sa.String(64)),
-    sa.Column("created", sa.Float, nullable=False),
-    sa.Column("updated", sa.Float, nullable=False),
-)
-payments = sa.Table(
-    "payments",
-    metadata,
-    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
-    sa.Column("key", sa.String(400), nullable=False, index=True),
-    sa.Column("experiment", sa.String(400), nullable=False, index=True),
-    sa.Column("status", sa.String(16), nullable=False),
-    sa.Column("job_id", sa.String(200)),
-    sa.Column("estimate", sa.Float, nullable=False),
-    sa.Column("billed", sa.Float),
-    sa.Column("owner", sa.String(300)),
-    sa.Column("created", sa.Float, nullable=False),
-    sa.Column("updated", sa.Float, nullable=False),
-)
-budgets = sa.Table(
-    "budgets",
-    metadata,
-    sa.Column("experiment", sa.String(400), primary_key=True),
-    sa.Column("version", sa.Integer, nullable=False, default=0),
-)
 
 
 def _start_time(pid: int) -> str:
@@ -121,12 +101,9 @@ def _pid_alive(pid: int, start: str) -> bool:
     return start == "0" or _start_time(pid) in (start, "0")
 
 
-HOST = socket.gethostname()
-
-
 def owner_token() -> str:
     pid = os.getpid()
-    return f"{HOST}:{pid}:{_start_time(pid)}"
+    return f"{host_name()}:{pid}:{_start_time(pid)}"
 
 
 def owner_alive(owner: str | None, lease_until: float | None, now: float | None = None) -> bool:
@@ -135,7 +112,7 @@ def owner_alive(owner: str | None, lease_until: float | None, now: float | None 
     if not owner:
         return False
     parts = owner.rsplit(":", 2)
-    if len(parts) == 3 and parts[0] == HOST:
+    if len(parts) == 3 and parts[0] == host_name():
         try:
             return _pid_alive(int(parts[1]), parts[2])
         except ValueError:
@@ -154,6 +131,7 @@ class Claim:
     error: str | None
     run_id: str | None
     taken_over: str | None = None
+    attempt: str | None = None  # the sweep (MLflow run id) that last dealt with it
 
     @property
     def unknown(self) -> bool:
@@ -186,74 +164,20 @@ class Entry:
         return owner_alive(self.owner, self.lease_until)
 
 
-def ledger_url(url: str | None = None) -> str:
-    """``url``, else $VEOLAB_LEDGER_URI, else SQLite at ``$VEOLAB_HOME/ledger.db``."""
-    from veolab._fs import veolab_home
-
-    url = url or os.environ.get(LEDGER_ENV)
-    if url:
-        return url
-    home = veolab_home()
-    try:
-        home.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise ConfigError(
-            f"cannot create VEOLAB_HOME {home}: {exc.strerror or exc} (set VEOLAB_HOME to a "
-            "writable folder)"
-        ) from exc
-    return f"sqlite:///{home / 'ledger.db'}"
-
-
-def existing_ledger() -> bool:
-    """Whether a ledger exists to read (a server URL, or the SQLite file in VEOLAB_HOME)."""
-    from veolab._fs import veolab_home
-
-    return bool(os.environ.get(LEDGER_ENV)) or (veolab_home() / "ledger.db").is_file()
-
-
-def _engine(url: str) -> sa.Engine:
-    if not url.startswith("sqlite"):
-        return sa.create_engine(url, pool_pre_ping=True)
-    engine = sa.create_engine(
-        url, connect_args={"check_same_thread": False, "timeout": 60}, poolclass=sa.NullPool
-    )
-
-    # SQLAlchemy's documented recipe: let SQLite's own locking decide, and make every
-    # transaction take the write lock at BEGIN (IMMEDIATE), so transactions serialize instead
-    # of failing on a lock upgrade
-    @sa.event.listens_for(engine, "connect")
-    def _connect(dbapi_conn: Any, _rec: Any) -> None:
-        dbapi_conn.isolation_level = None
-        dbapi_conn.execute("PRAGMA busy_timeout=60000")
-        dbapi_conn.execute("PRAGMA journal_mode=WAL")
-        dbapi_conn.execute("PRAGMA synchronous=FULL")
-
-    @sa.event.listens_for(engine, "begin")
-    def _begin(conn: Any) -> None:
-        conn.exec_driver_sql("BEGIN IMMEDIATE")
-
-    return engine
-
-
 class Ledger:
     """The custody ledger of one database. Thread-safe; every method is one transaction."""
 
     def __init__(self, url: str | None = None) -> None:
         self.url = ledger_url(url)
-        self.engine = _engine(self.url)
+        self.lease = lease_seconds()
+        self.engine = open_engine(self.url)  # the schema at head (migrations run here)
         self.owner = owner_token()
-        try:
-            metadata.create_all(self.engine)
-        except sa.exc.SQLAlchemyError as exc:
-            raise ConfigError(
-                f"cannot open the veolab ledger {self._safe_url()}: {exc.__class__.__name__}: "
-                f"{str(exc.orig if hasattr(exc, 'orig') else exc).splitlines()[0]} "
-                f"(check VEOLAB_HOME or {LEDGER_ENV})"
-            ) from exc
         if url is None and not os.environ.get(LEDGER_ENV):
             self._import_journal()
         self._held: set[str] = set()
         self._held_lock = threading.Lock()
+        # more leases renewed with the claims' (a sweep membership: runner/team.py)
+        self.on_renew: list[Any] = []
         self._stop = threading.Event()
         self._renewer: threading.Thread | None = None
 
@@ -305,7 +229,7 @@ class Ledger:
         path.rename(path.with_name("journal.db.imported"))
 
     def _safe_url(self) -> str:
-        return sa.engine.make_url(self.url).render_as_string(hide_password=True)
+        return safe_url(self.url)
 
     # -- claims -----------------------------------------------------------------------------
 
@@ -315,17 +239,24 @@ class Ledger:
         with self.engine.begin() as c:
             row = c.execute(sa.select(claims).where(claims.c.key == key)).mappings().first()
             if row is None:
-                c.execute(
-                    claims.insert().values(
-                        key=key,
-                        experiment=experiment,
-                        state=NEW,
-                        owner=self.owner,
-                        lease_until=now + LEASE_SECONDS,
-                        created=now,
-                        updated=now,
-                    )
-                )
+                try:
+                    with c.begin_nested():
+                        c.execute(
+                            claims.insert().values(
+                                key=key,
+                                experiment=experiment,
+                                state=NEW,
+                                owner=self.owner,
+                                lease_until=now + self.lease,
+                                created=now,
+                                updated=now,
+                            )
+                        )
+                except sa.exc.IntegrityError:
+                    # another machine inserted it since we looked (PostgreSQL: its INSERT
+                    # committed while ours waited on the key): it holds it now
+                    row = c.execute(sa.select(claims).where(claims.c.key == key)).mappings().first()
+                    return Busy(key, (row and row["owner"]) or "another process", NEW)
                 self._hold(key)
                 return Claim(key, NEW, None, None, None)
             prev = row["owner"]
@@ -336,7 +267,7 @@ class Ledger:
             got = c.execute(
                 claims.update()
                 .where(claims.c.key == key, owner_cond)
-                .values(owner=self.owner, lease_until=now + LEASE_SECONDS, updated=now)
+                .values(owner=self.owner, lease_until=now + self.lease, updated=now)
             ).rowcount
             if got != 1:
                 return Busy(key, "another process", row["state"])
@@ -348,15 +279,20 @@ class Ledger:
             row["error"],
             row["run_id"],
             taken_over=prev if prev and prev != self.owner else None,
+            attempt=row["attempt"],
         )
 
-    def release(self, key: str) -> None:
-        """Give ``key`` back (its state stays for whoever comes next)."""
+    def release(self, key: str, attempt: str | None = None) -> None:
+        """Give ``key`` back (its state stays for whoever comes next); ``attempt`` marks it
+        dealt with by that sweep (its MLflow run id), for the sweep's other workers."""
+        values: dict[str, Any] = {"owner": None, "lease_until": None, "updated": time.time()}
+        if attempt is not None:
+            values["attempt"] = attempt
         with self.engine.begin() as c:
             c.execute(
                 claims.update()
                 .where(claims.c.key == key, claims.c.owner == self.owner)
-                .values(owner=None, lease_until=None, updated=time.time())
+                .values(**values)
             )
         with self._held_lock:
             self._held.discard(key)
@@ -364,6 +300,11 @@ class Ledger:
     def _hold(self, key: str) -> None:
         with self._held_lock:
             self._held.add(key)
+        self.keep_renewing()
+
+    def keep_renewing(self) -> None:
+        """Start the thread that renews this process's leases (once)."""
+        with self._held_lock:
             if self._renewer is None:
                 self._renewer = threading.Thread(
                     target=self._renew_loop, name="veolab-ledger-lease", daemon=True
@@ -371,9 +312,9 @@ class Ledger:
                 self._renewer.start()
 
     def _renew_loop(self) -> None:
-        while not self._stop.wait(RENEW_SECONDS):
+        while not self._stop.wait(self.lease / 6):
             with self._held_lock:
-                if not self._held:
+                if not self._held and not self.on_renew:
                     continue
             try:
                 self.renew()
@@ -381,12 +322,12 @@ class Ledger:
                 pass  # the next round tries again; the lease is six rounds long
 
     def renew(self) -> None:
+        """Renew the leases of every claim this process holds (and ``on_renew``'s)."""
+        until = time.time() + self.lease
         with self.engine.begin() as c:
-            c.execute(
-                claims.update()
-                .where(claims.c.owner == self.owner)
-                .values(lease_until=time.time() + LEASE_SECONDS)
-            )
+            c.execute(claims.update().where(claims.c.owner == self.owner).values(lease_until=until))
+            for hook in list(self.on_renew):
+                hook(c, until)
 
     def _set(self, key: str, **values: Any) -> None:
         values["updated"] = time.time()
@@ -566,11 +507,16 @@ class Ledger:
 
 __all__ = [
     "BILLED_STATES",
+    "LEASE_SECONDS",
     "Busy",
     "Claim",
+    "HOST_ENV",
     "Entry",
     "Ledger",
+    "existing_ledger",
+    "host_name",
     "ledger_url",
+    "metadata",
     "owner_alive",
     "owner_token",
 ]

@@ -24,15 +24,15 @@ from __future__ import annotations
 import logging
 import os
 import re
-import socket
 import sqlite3
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from pathlib import Path
 from typing import Any
 
+from veolab._host import host_name
 from veolab.errors import ConfigError, StoreNotFoundError, TrackingError
 from veolab.tracking import schema as S
 from veolab.tracking.quiet import quiet_mlflow
@@ -339,9 +339,10 @@ class Tracker:
             S.EXPERIMENT_KIND_RUNS,
         )
 
-    def close_stale(self, experiment_id: str) -> list[str]:
-        """Close as KILLED the RUNNING runs of a veolab process that no longer exists."""
-        host = socket.gethostname()
+    def close_stale(self, experiment_id: str, keep: Collection[str] = ()) -> list[str]:
+        """Close as KILLED the RUNNING runs of a veolab process of this host that no longer
+        exists, but those in ``keep`` (a team's sweep run, which its live workers share)."""
+        host = host_name()
 
         def close() -> list[str]:
             closed = []
@@ -349,6 +350,8 @@ class Tracker:
                 [experiment_id], "attributes.status = 'RUNNING'", max_results=1000
             )
             for run in runs:
+                if run.info.run_id in keep:
+                    continue
                 tags = run.data.tags
                 pid = tags.get(S.PID)
                 if tags.get(S.HOST) == host and pid and pid.isdigit() and _pid_alive(int(pid)):
@@ -416,7 +419,7 @@ class Tracker:
         start_time_ms: int | None = None,
     ) -> str:
         """A RUNNING run; ``start_time_ms`` (default: now) when what it records began."""
-        tags = {**tags, S.PID: str(os.getpid()), S.HOST: socket.gethostname()}
+        tags = {**tags, S.PID: str(os.getpid()), S.HOST: host_name()}
         if parent_id:
             tags[S.PARENT_RUN_ID] = parent_id
 
