@@ -91,3 +91,21 @@ def test_the_simulators_refusals_are_fals(sim_server) -> None:
     with pytest.raises(ValidationRejectedError, match="resolution 1080p requires duration 8"):
         run(on(srv), VideoRequest(prompt="x", resolution="1080p", duration=4, veo_rules=False))
     assert srv.ledger()["jobs"] == []
+
+
+def test_over_tls_as_fal_client_reaches_it(sim_server, tmp_path, monkeypatch) -> None:
+    from veolab.errors import ProviderConnectionError
+    from veolab.simserver.tls import self_signed
+
+    files = self_signed(tmp_path / "tls")
+    srv = sim_server(api_key=KEY, tls_cert=str(files.cert), tls_key=str(files.key))
+    monkeypatch.setenv("FAL_QUEUE_RUN_HOST", srv.base_url.removeprefix("https://"))
+    with pytest.raises(ProviderConnectionError) as info:
+        run(provider())  # the certificate is not trusted yet: nothing was sent
+    assert "TLS certificate is not trusted" in str(info.value)
+    assert "SSL_CERT_FILE" in str(info.value)
+    monkeypatch.setenv("SSL_CERT_FILE", str(files.bundle))
+    got = run(provider())
+    verify_mp4(got.video)
+    assert got.metadata["base_url"] == srv.base_url
+    assert len(srv.ledger()["jobs"]) == 1

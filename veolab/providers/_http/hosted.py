@@ -36,6 +36,7 @@ from veolab.errors import (
     OutcomeUnknownError,
     OutputNotObtainedError,
     PermissionDeniedError,
+    ProviderConnectionError,
     ProviderError,
     ProviderHTTPError,
     RateLimitError,
@@ -201,6 +202,13 @@ class HostedHTTP(HTTPClient):
         return f"{PARTS.get(part, part)} {verb} ({status}: {text})"
 
     def _lost(self, exc: httpx.TransportError, **kw: Any) -> ProviderError:
+        if isinstance(exc, httpx.ConnectError) and "CERTIFICATE_VERIFY_FAILED" in str(exc):
+            return ProviderConnectionError(
+                f"{self.host} {kw.get('what', 'request')} failed: the server's TLS certificate is "
+                "not trusted; for a server of your own (veolab sim serve --tls) set SSL_CERT_FILE "
+                "to the bundle it prints",
+                request_id=kw.get("request_id"),
+            )
         return transport_error(exc, host=self.host, check=self.base_setting, **kw)
 
     # -- submits: never retried once they may have created a job ------------------------------

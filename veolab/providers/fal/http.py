@@ -51,7 +51,7 @@ class FalHTTP(HostedHTTP):
     """Requests to fal.ai with the key, the limits and the retry policy applied."""
 
     host: ClassVar[str] = "fal.ai"
-    base_setting: ClassVar[str] = "FAL_BASE_URL"
+    base_setting: ClassVar[str] = "FAL_BASE_URL (or FAL_QUEUE_RUN_HOST)"
     id_header: ClassVar[str] = "x-fal-request-id"
     advice: ClassVar[dict[int, str]] = {
         400: "fix the input it names",

@@ -138,6 +138,9 @@ class ReplicateProvider(Provider):
             raise MissingKeyError(f"No Replicate API token: set {KEY_ENV} or pass --api-key")
         return key
 
+    def check_ready(self) -> None:
+        self._api_key()
+
     def http(self) -> ReplicateHTTP:
         if self._http is None:
             self._http = ReplicateHTTP(
