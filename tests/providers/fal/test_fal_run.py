@@ -91,6 +91,13 @@ def test_auto_fix_is_a_param_and_the_prompt_fal_used_a_tag(
     }
     assert [j["cost"] for j in srv.ledger()["jobs"]] == [0.4, 0.4]
     assert {x.data.tags[S.MODEL] for x in runs} == {"veo-3.1-fast"}
+    fox = next(x for x in runs if x.data.params["prompt"] == "a red fox by the sea")
+    r = CliRunner().invoke(cli, ["rerun", fox.info.run_id, "--yes"])
+    assert r.exit_code == 0, r.output
+    assert (
+        "Warning: the seed does not hold on this run's settings: fal auto_fix on: fal may "
+        "rewrite a refused prompt, and not the same way twice\n"
+    ) in r.stderr
 
 
 @pytest.mark.slow
