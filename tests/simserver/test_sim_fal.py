@@ -113,3 +113,12 @@ def test_keys_balance_and_cancel(sim_server) -> None:
     assert done["error"] == "cancelled"
     ledger = srv.ledger()
     assert ledger["jobs"] == [] and ledger["held"] == 0 and ledger["credits_remaining"] == 1.0
+
+
+def test_a_4k_request_is_held_at_fals_4k_price(sim_server) -> None:
+    srv = sim_server(api_key=KEY, queue_time=30)  # stays IN_QUEUE: nothing is rendered
+    body = INPUT | {"resolution": "4k", "duration": "8s", "generate_audio": True}
+    q = submit(srv, "fal-ai/veo3.1", body).json()
+    assert srv.ledger()["held"] == 4.8  # 8 s x $0.60 (fal's 4k rate with audio)
+    assert httpx.put(q["cancel_url"], headers=AUTH).status_code == 202
+    assert srv.ledger()["held"] == 0 and srv.ledger()["jobs"] == []

@@ -208,3 +208,15 @@ def test_fals_options_are_logged_and_auto_fix_is_a_seed_caveat() -> None:
     assert FalProvider.output_params(on) == {"fal.auto_fix": True, "fal.safety_tolerance": "2"}
     assert FalProvider.seed_holds(off) is None
     assert "auto_fix on" in (FalProvider.seed_holds(on) or "")
+
+
+def test_4k_is_sent_as_such_and_priced_at_fals_4k_rate(mp4) -> None:
+    request = VideoRequest(prompt="a fox", resolution="4k", duration=8, generate_audio=True)
+    host = scripted(mp4)
+    run(provider(httpx.MockTransport(host)), request)
+    [body] = host.bodies()
+    assert (body["resolution"], body["duration"]) == ("4k", "8s")
+    assert FalProvider.price(request, "veo-3.1") == 4.8  # 8 s x $0.60
+    silent = request.model_copy(update={"generate_audio": False})
+    assert FalProvider.price(silent, "veo-3.1") == 3.2  # 8 s x $0.40
+    assert FalProvider.price(silent, "veo-3.1-fast") == 2.4  # 8 s x $0.30

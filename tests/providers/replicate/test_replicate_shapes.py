@@ -159,3 +159,10 @@ def test_by_default_the_create_call_answers_at_once(mp4) -> None:
     scripted = host(mp4)
     run(provider(httpx.MockTransport(scripted)))
     assert "prefer" not in scripted.seen[0].headers
+
+
+def test_4k_is_not_offered_on_replicate() -> None:
+    request = VideoRequest(prompt="a fox", resolution="4k", duration=8)
+    assert ReplicateProvider.problems(request, "veo-3.1") == [
+        "4k not offered by replicate veo-3.1 (720p, 1080p)"
+    ]
