@@ -7,6 +7,7 @@ import json
 import pandas as pd
 import pytest
 
+from veolab.compare.render import result_text
 from veolab.compare.runs import RunTable
 from veolab.compare.table import compare_runs
 from veolab.errors import ConfigError
@@ -130,12 +131,36 @@ def test_json_and_csv(table):
     assert lines[0] == (
         "group,runs,failures,check_pass_rate,motion_n,motion_mean,motion_lo,motion_hi,"
         "motion_diff,motion_diff_lo,motion_diff_hi,motion_welch_p,motion_pairs,"
-        "motion_wilcoxon_p,motion_verdict"
+        "motion_wilcoxon_p,motion_verdict,spend_usd,usable,cost_per_generation,"
+        "cost_per_usable_clip"
     )
     assert lines[1].startswith("lighting=day,6,0,1,6,3.5,")
-    assert lines[1].endswith(",,,,,,,")  # the baseline has no A/B of its own
+    assert lines[1].endswith(",,,,,,,0,6,0,0")  # the baseline has no A/B of its own
     assert lines[2].startswith("lighting=night,7,1,0.833333,6,4,")
-    assert lines[2].endswith(",6,0.03125,higher")
+    assert lines[2].endswith(",6,0.03125,higher,0,5,0,0")
+
+
+def test_cost_per_generation_and_per_usable_clip(table):
+    frame = table.frame
+    # night: 7 runs billed $0.80 each (the failed one too), 5 passed their checks
+    frame["metrics.cost_usd"] = [0.8 if v == "bbb" else 0.4 for v in frame["variant"]]
+    frame.loc[frame["run_id"] == "aaa-1", "checks_passed"] = False
+    r = compare_runs(table, metrics=["motion"], ranking=False)
+    day, night = r.groups
+    assert (night.spend, night.usable, night.runs) == (pytest.approx(5.6), 5, 7)
+    assert night.cost_per_generation == pytest.approx(0.8)
+    assert night.cost_per_usable == pytest.approx(5.6 / 5)
+    assert (day.spend, day.usable) == (pytest.approx(2.4), 5)
+    assert day.cost_per_usable == pytest.approx(2.4 / 5)
+    g = json.loads(json.dumps(r.to_dict()))["groups"][1]
+    assert (g["spend_usd"], g["usable"], g["voted_both_bad"]) == (5.6, 5, 0)
+    assert (g["cost_per_generation"], g["cost_per_usable_clip"]) == (0.8, 1.12)
+    text = result_text(r, width=100)
+    assert "$/usable clip" in text and "$1.12" in text and "$0.48" in text
+    # no clip usable: nothing to divide by
+    frame["checks_passed"] = False
+    night = compare_runs(table, metrics=["motion"], ranking=False).groups[1]
+    assert (night.usable, night.cost_per_usable) == (0, None)
 
 
 def test_groups_follow_the_experiment_file_order_when_known(table):

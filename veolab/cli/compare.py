@@ -48,7 +48,8 @@ def _compare_options(f):
         "--by",
         default="variant",
         show_default=True,
-        help="Group by variant or by a swept key: var.<name>, resolution, ...",
+        help="Group by variant, by host or model (provider, model) or by a swept key: "
+        "var.<name>, resolution, ...",
     )(f)
     f = click.option(
         "--all-sweeps",

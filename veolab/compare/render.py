@@ -221,9 +221,20 @@ def _stat_rows(result: CompareResult) -> list[tuple[str, list[str]]]:
         ),
         ("seeds", [_seeds(g.seeds) for g in groups]),
     ]
+    if any(g.spend for g in groups):  # a paid host: what a generation and a usable clip cost
+        rows += [
+            ("spend", [f"${g.spend:.2f}" for g in groups]),
+            ("usable", [str(g.usable) for g in groups]),
+            ("$/generation", [_usd(g.cost_per_generation) for g in groups]),
+            ("$/usable clip", [_usd(g.cost_per_usable) for g in groups]),
+        ]
     for m in result.metrics:
         rows.append((m, [_summary(g, m) for g in groups]))
     return rows
+
+
+def _usd(x: float | None) -> str:
+    return "–" if x is None else f"${x:.2f}"
 
 
 def _summary(g: Group, m: str) -> str:

@@ -13,8 +13,9 @@ even with another ``--seed``: their reproducibility metrics are joined onto the 
 
 Columns, named as ``mlflow.search_runs`` names them: ``run_id``, ``parent_id``, ``status``,
 ``start_time``, ``params.<name>``, ``metrics.<name>``, ``tags.<name>``; plus the short
-``variant``, ``label``, ``name``, ``seed``, ``request_hash``, ``checks_passed`` (True, False or
-None for failed runs) and ``failed`` (the run itself FAILED).
+``variant``, ``label``, ``name``, ``seed``, ``request_hash``, ``provider``, ``model``,
+``checks_passed`` (True, False or None for failed runs) and ``failed`` (the run itself FAILED).
+A request is one per (provider, model): the same request on two models is two runs.
 """
 
 from __future__ import annotations
@@ -63,6 +64,8 @@ def _row(run) -> dict[str, Any]:
         "name": tags.get(S.VARIANT_NAME),
         "seed": _int(tags.get(S.SEED)),
         "request_hash": tags.get(S.REQUEST_HASH, ""),
+        "provider": tags.get(S.PROVIDER, ""),
+        "model": tags.get(S.MODEL, ""),
         "rerun_of": tags.get(S.RERUN_OF),
         "failed": info.status == "FAILED",
     }
@@ -151,9 +154,13 @@ def load_runs(target: str, *, tracker: Tracker | None = None, all_sweeps: bool =
                 f"already done in earlier sweeps): compare the experiment {name!r}"
             )
     if not all_sweeps:
-        # latest FINISHED per request, else latest FAILED
+        # latest FINISHED per request on each (host, model), else latest FAILED
         frame["_ok"] = ~frame["failed"]
-        frame = frame.sort_values(["_ok", "start_time"]).groupby("request_hash", sort=False).tail(1)
+        frame = (
+            frame.sort_values(["_ok", "start_time"])
+            .groupby(["provider", "model", "request_hash"], sort=False)
+            .tail(1)
+        )
         frame = frame.drop(columns="_ok").sort_values("start_time")
     frame = _join_repro(frame, reruns)
     sweeps = list(dict.fromkeys(p for p in frame["parent_id"].tolist() if p))
@@ -211,7 +218,25 @@ def experiment_order(tracker: Tracker, sweep_id: str) -> dict[str, list[str]]:
     for key, value in (data.get("params") or {}).items():
         if isinstance(value, list) and key != "reference_images":
             order[f"params.{key}"] = [_param_text(x) for x in value]
+    # the host and model axes (innermost in the plan): as listed
+    blocks = data.get("provider")
+    blocks = [
+        b
+        for b in (blocks if isinstance(blocks, list) else [blocks or {}])
+        if isinstance(b, str | dict)
+    ]
+    hosts = [b if isinstance(b, str) else b.get("name", "sim") for b in blocks if b]
+    models = data.get("model")
+    if models is None:
+        models = [m for b in blocks if isinstance(b, dict) for m in _listed(b.get("model"))]
+    for col, values in (("provider", hosts), ("model", _listed(models))):
+        if len(values) > 1:
+            order[col] = [str(v) for v in dict.fromkeys(values)]
     return order
+
+
+def _listed(value: Any) -> list[Any]:
+    return [] if value is None else value if isinstance(value, list) else [value]
 
 
 def _join_repro(frame, reruns):

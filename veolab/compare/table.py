@@ -6,11 +6,17 @@
     result.to_dict()["ab"][0]["inconclusive"]
     # -> 'n=2 vs n=2: at least 3 runs a group are needed for a verdict; add seeds'
 
-Groups are the variants (``by="variant"``) or the values of any swept key: a template variable
-(``var.lighting``), a request param (``resolution``), or any column of the run table
-(``tags.veolab.provider``). Groups follow the order of the latest sweep's experiment file (named
-variants, then listed values), else their labels (numbers numerically); the baseline is the
-first unless ``baseline`` names a group by label, variant id, variant name or value.
+Groups are the variants (``by="variant"``) or the values of any swept key: the host or the model
+(``provider``, ``model``), a template variable (``var.lighting``), a request param
+(``resolution``), or any column of the run table (``tags.veolab.git_commit``). Groups follow
+the order of the latest sweep's experiment file (named variants, then listed values), else
+their labels (numbers numerically); the baseline is the first unless ``baseline`` names a
+group by label, variant id, variant name or value.
+
+Each group also says what it cost: its spend (the ``cost_usd`` of its runs, failed runs that
+were billed included), the cost per generation (spend / runs) and the cost per usable clip
+(spend / the generations that passed their checks and, where the experiment has review votes,
+were never voted "both bad"): what a clip worth keeping costs on that host or model.
 """
 
 from __future__ import annotations
@@ -71,10 +77,22 @@ class Group:
     summaries: dict[str, Summary] = field(default_factory=dict)
     variant_ids: list[str] = field(default_factory=list)
     names: list[str] = field(default_factory=list)
+    spend: float = 0.0  # USD the group's runs were billed
+    usable: int = 0  # generations that passed their checks and were not voted "both bad"
+    voted_bad: int = 0  # passed their checks, but a reviewer voted them "both bad"
 
     @property
     def check_pass_rate(self) -> float | None:
         return self.checks_passed / self.checks_total if self.checks_total else None
+
+    @property
+    def cost_per_generation(self) -> float | None:
+        return self.spend / self.runs if self.runs else None
+
+    @property
+    def cost_per_usable(self) -> float | None:
+        """Spend / usable clips; None when no clip is usable (nothing to divide by)."""
+        return self.spend / self.usable if self.usable else None
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -87,6 +105,11 @@ class Group:
             "seeds": self.seeds,
             "run_ids": self.run_ids,
             "variant_ids": self.variant_ids,
+            "spend_usd": round(self.spend, 6),
+            "usable": self.usable,
+            "voted_both_bad": self.voted_bad,
+            "cost_per_generation": _round(self.cost_per_generation),
+            "cost_per_usable_clip": _round(self.cost_per_usable),
             "metrics": {m: s.to_dict() for m, s in self.summaries.items()},
         }
 
@@ -139,6 +162,7 @@ class CompareResult:
                 f"{m}_wilcoxon_p",
                 f"{m}_verdict",
             ]
+        cols += ["spend_usd", "usable", "cost_per_generation", "cost_per_usable_clip"]
         buf = io.StringIO()
         w = csv.DictWriter(buf, cols, lineterminator="\n")
         w.writeheader()
@@ -148,6 +172,10 @@ class CompareResult:
                 "runs": g.runs,
                 "failures": g.failures,
                 "check_pass_rate": _csv(g.check_pass_rate),
+                "spend_usd": _csv(g.spend),
+                "usable": g.usable,
+                "cost_per_generation": _csv(g.cost_per_generation),
+                "cost_per_usable_clip": _csv(g.cost_per_usable),
             }
             ab = {a.metric: a for a in self.verdicts(g.label)}
             for m in self.metrics:
@@ -175,6 +203,10 @@ class CompareResult:
 
 def _csv(x: float | None) -> str:
     return "" if x is None else f"{x:.6g}"
+
+
+def _round(x: float | None) -> float | None:
+    return None if x is None else round(x, 6)
 
 
 def inconclusive(a: ABResult) -> str | None:
@@ -268,9 +300,13 @@ def compare_runs(
 
     groups: list[Group] = []
     values: dict[str, dict[str, list[tuple[Any, float | None]]]] = {}
+    voted_bad = _voted_both_bad(table.experiment_name) if ranking else set()
     for key_s, label, sub in group_runs(table, by):
         ok = sub[~sub["failed"]]
         checked = ok["checks_passed"].dropna()
+        passed = ok[ok["checks_passed"].fillna(False).astype(bool)]
+        bad = int(passed["run_id"].isin(voted_bad).sum())
+        costs = sub[f"metrics.{S.COST}"] if f"metrics.{S.COST}" in sub else []
         g = Group(
             key=key_s,
             label=label,
@@ -282,6 +318,9 @@ def compare_runs(
             run_ids=sub["run_id"].tolist(),
             variant_ids=list(dict.fromkeys(sub["variant"].tolist())),
             names=[n for n in dict.fromkeys(sub["name"].tolist()) if isinstance(n, str)],
+            spend=float(sum(float(c) for c in costs if _finite(c))),
+            usable=len(passed) - bad,
+            voted_bad=bad,
         )
         values[label] = {}
         for m in names:
@@ -329,6 +368,23 @@ def compare_runs(
 
         result.ranking = votes_ranking(table.experiment_name, by, groups)
     return result
+
+
+def _voted_both_bad(experiment: str) -> set[str]:
+    """The run ids a reviewer voted "both bad" (``veolab review``); empty without votes."""
+    from veolab.review.probe import has_votes
+
+    if not has_votes(experiment):
+        return set()
+    from veolab.review.ranking import BOTH_BAD
+    from veolab.review.votes import VoteStore
+
+    store = VoteStore()
+    try:
+        votes = store.votes(experiment)
+    finally:
+        store.close()
+    return {rid for v in votes if v.choice == BOTH_BAD for rid in (v.left_run_id, v.right_run_id)}
 
 
 def group_runs(table: RunTable, by: str = "variant") -> list[tuple[str, str, Any]]:

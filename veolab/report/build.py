@@ -61,6 +61,10 @@ class ReportInfo:
     warnings: list[str] = field(default_factory=list)
 
 
+def _usd(x: float | None) -> str:
+    return "–" if x is None else f"${x:.2f}"
+
+
 def _env():
     import jinja2
 
@@ -260,6 +264,11 @@ def _context(
                 "runs": g.runs,
                 "failures": g.failures,
                 "checks": f"{g.checks_passed}/{g.checks_total}" if g.checks_total else "–",
+                # what a generation and a clip worth keeping cost (shown when any was paid)
+                "spend": f"${g.spend:.2f}",
+                "usable": g.usable,
+                "per_generation": _usd(g.cost_per_generation),
+                "per_usable": _usd(g.cost_per_usable),
                 "cells": [
                     mean_ci_text(
                         g.summaries[m].mean, g.summaries[m].lo, g.summaries[m].hi, g.summaries[m].n
@@ -270,6 +279,7 @@ def _context(
             for g in result.groups
         ],
         "ab": ab_rows,
+        "paid": any(g.spend for g in result.groups),
         "ranking": _ranking(result.ranking),
         "notes": notes,
         "n_videos": n_videos,
