@@ -17,7 +17,15 @@ What a claimed key's state means here (see ``veolab.runner.ledger``):
 - ``sending``: a submit may have been sent and billed, id unknown: pay again only with
   ``resubmit_unknown`` (on a free provider, always);
 - ``stored`` (or the video already at its destination): no payment, analyse and log it;
+- ``stored`` / ``logged`` by another machine, whose video is not here: its MLflow run's video
+  (``Custody.logged_video``), else fetched again by job id; never paid again;
 - ``new`` / ``failed``: pay.
+
+A key is claimed only when a generation slot is free (``Custody.semaphore``), so a worker never
+sits on requests it cannot work on yet: N workers over one ledger share a sweep's work. A key a
+live colleague holds is left for later (the task gives its slot back and looks again every
+``WAIT_POLL``); a dead colleague's claim is taken over (``Custody.adopt`` finds what it had
+already logged).
 """
 
 from __future__ import annotations
@@ -77,6 +85,15 @@ class UnknownNotRepaid(NotPaidAgain, OutcomeUnknownError):
 
 class LostNotRepaid(NotPaidAgain, OutputNotObtainedError):
     """Billed, output not obtained and not fetchable again; ``--repay-lost`` pays again."""
+
+
+class DoneInThisSweep(NotPaidAgain):
+    """Another worker of the same sweep already dealt with this request and did not obtain
+    it (``state``: failed, lost, corrupt): it is not tried twice in one sweep."""
+
+    def __init__(self, message: str, state: str) -> None:
+        super().__init__(message)
+        self.state = state
 
 
 @dataclass
@@ -147,6 +164,15 @@ class Custody:
     # progress only: on_state(job, state) as the job moves on (WAITING, GENERATING, ANALYSING,
     # and any phase the provider reports: "downloading"); in the event loop's thread; must not raise
     on_state: Callable[[Job, str], None] | None = None
+    # the sweep (its MLflow run id) this custody works for: a key is marked dealt with by it,
+    # and a key a colleague of the same sweep dealt with is not dealt with again
+    attempt: str | None = None
+    # whether a run another process logged (its MLflow run id) is in this experiment, FINISHED
+    logged_here: Callable[[str], bool] | None = None
+    # put the video of run_id (and its .json) at dest; False when it cannot
+    logged_video: Callable[[str, Path], bool] | None = None
+    # a dead owner's claim was taken over: the run it had already logged (MLflow run id), if any
+    adopt: Callable[[Job], str | None] | None = None
 
     # -- the entry point --------------------------------------------------------------------
 
@@ -159,26 +185,41 @@ class Custody:
         outcome is unknown), OutputNotObtainedError (billed, output not obtained), or another
         ProviderError (failed, not billed)."""
         on_phase = (lambda phase: self._state(job, phase)) if self.on_state else None
+        slot = _Slot(self.semaphore)
         with watch_phases(on_phase):
-            with job.timeline.span("claim") as stage:
-                claim = await self._claim(job)
-                stage.attributes["state"] = claim.state
             try:
-                return await self._obtain(job, claim, planned_state)
-            except BaseException:
-                await asyncio.to_thread(self.ledger.release, job.key)
-                raise
+                await slot.acquire()  # claimed only when it can be worked on
+                with job.timeline.span("claim") as stage:
+                    claim = await self._claim(job, slot)
+                    stage.attributes["state"] = claim.state
+                try:
+                    return await self._obtain(job, claim, planned_state, slot)
+                except BaseException as exc:
+                    # a host's verdict (failed, lost) is this sweep's: colleagues do not try
+                    # again; a skip or an interruption leaves the key to whoever comes next
+                    final = isinstance(exc, ProviderError | AnalysisError) and not isinstance(
+                        exc, NotPaidAgain | OutcomeUnknownError
+                    )
+                    await asyncio.to_thread(
+                        self.ledger.release, job.key, self.attempt if final else None
+                    )
+                    raise
+            finally:
+                slot.release()
 
     def _state(self, job: Job, state: str) -> None:
         if self.on_state is not None:
             self.on_state(job, state)
 
-    async def _claim(self, job: Job) -> Claim:
+    async def _claim(self, job: Job, slot: _Slot) -> Claim:
+        """The job's claim, taken with ``slot`` held; while a live colleague holds it, the
+        slot goes back to the others and the claim is tried again every ``WAIT_POLL``."""
         waited = False
         while True:
             got = await asyncio.to_thread(self.ledger.claim, job.key, job.experiment)
             if isinstance(got, Claim):
                 return got
+            slot.release()
             if not self.opts.wait:
                 raise InProgressElsewhere(
                     f"in progress in another process ({_owner(got)}); not waiting (--no-wait): "
@@ -190,21 +231,45 @@ class Custody:
                     self.on_wait(job, _owner(got))
             waited = True
             await asyncio.sleep(WAIT_POLL)
+            await slot.acquire()
 
-    async def _obtain(self, job: Job, claim: Claim, planned_state: str | None) -> Obtained:
+    async def _obtain(
+        self, job: Job, claim: Claim, planned_state: str | None, slot: _Slot
+    ) -> Obtained:
         st = claim.state
-        if st == L.LOGGED and planned_state != L.LOGGED and not self.opts.force:
-            # logged by another process since this one looked: nothing to do
+        if self.attempt is not None and claim.attempt == self.attempt and not self.opts.force:
+            slot.release()
+            return self._dealt_with(job, claim)
+        if claim.taken_over and st != L.LOGGED and self.adopt is not None:
+            # its dead owner may have logged it before it could say so in the ledger
+            run_id = await asyncio.to_thread(self.adopt, job)
+            if run_id:
+                slot.release()
+                await asyncio.to_thread(self.ledger.logged, job.key, run_id)
+                return Obtained(b"", job.dest, None, None, 0.0, {}, "store", run_id)
+        if st == L.LOGGED and not self.opts.force and await self._logged_here(claim, planned_state):
+            # logged (in this experiment) by another process since this one looked
+            slot.release()
             return Obtained(b"", job.dest, None, None, 0.0, {}, "store", claim.run_id or "")
         if job.dest.is_file() and not self.opts.force:
+            slot.release()
             got = await self._from_dest(job)
             if got is not None:
                 return got
-        if st in (L.SUBMITTED, L.LOST, L.CORRUPT) and claim.job_id:
+            await slot.acquire()
+        if st in (L.STORED, L.LOGGED) and not self.opts.force:
+            # obtained by another process (on another machine: its video is not here)
+            got = await self._from_elsewhere(job, claim, slot)
+            if got is not None:
+                return got
+        # obtained by another process whose video is not here: fetched again by job id (free),
+        # never paid again (a free provider just generates it again)
+        elsewhere = st in (L.STORED, L.LOGGED) and self.paid and not self.opts.force
+        if (st in (L.SUBMITTED, L.LOST, L.CORRUPT) or elsewhere) and claim.job_id:
             try:
-                return await self._resume(job, claim.job_id)
+                return await self._resume(job, claim.job_id, slot)
             except ProviderError as exc:
-                if st == L.SUBMITTED or isinstance(exc, OutcomeUnknownError):
+                if st in (L.SUBMITTED, L.STORED, L.LOGGED) or isinstance(exc, OutcomeUnknownError):
                     raise
                 if self.opts.give_up_lost:
                     await asyncio.to_thread(self.ledger.abandon, job.key, str(exc))
@@ -229,7 +294,40 @@ class Custody:
                 "outcome unknown: a submit was sent and its answer lost (it may be billed); "
                 "--resubmit-unknown pays again"
             )
-        return await self._pay(job)
+        elif elsewhere:
+            raise LostNotRepaid(
+                "billed and obtained by another process, but its video is neither in MLflow "
+                f"nor fetchable by job id here; {self.opts.repay_hint}"
+            )
+        return await self._pay(job, slot)
+
+    def _dealt_with(self, job: Job, claim: Claim) -> Obtained:
+        """The key a colleague of this sweep already dealt with: its run, or why it has none."""
+        if claim.state == L.LOGGED:
+            return Obtained(b"", job.dest, None, None, 0.0, {}, "store", claim.run_id or "")
+        raise DoneInThisSweep(
+            f"{claim.state} in this sweep by another worker: {claim.error or 'no video'}",
+            claim.state,
+        )
+
+    async def _logged_here(self, claim: Claim, planned_state: str | None) -> bool:
+        """Whether a ``logged`` key is logged where this custody logs (then nothing to do)."""
+        if self.logged_here is None or not claim.run_id:
+            # the plan did not see it done: it was logged since (by another process)
+            return planned_state != L.LOGGED
+        return await asyncio.to_thread(self.logged_here, claim.run_id)
+
+    async def _from_elsewhere(self, job: Job, claim: Claim, slot: _Slot) -> Obtained | None:
+        """A video another process logged to MLflow, downloaded to ``job.dest`` and checked
+        like a stored one (None: not there, or not usable)."""
+        if not claim.run_id or self.logged_video is None:
+            return None
+        slot.release()
+        fetched = await asyncio.to_thread(self.logged_video, claim.run_id, job.dest)
+        got = await self._from_dest(job) if fetched and job.dest.is_file() else None
+        if got is None:
+            await slot.acquire()
+        return got
 
     # -- the three ways to a video ----------------------------------------------------------
 
@@ -253,13 +351,16 @@ class Custody:
         await asyncio.to_thread(self.ledger.stored, job.key)
         return Obtained(video, job.dest, analysis, None, 0.0, meta, "store")
 
-    async def _resume(self, job: Job, job_id: str) -> Obtained:
+    async def _resume(self, job: Job, job_id: str, slot: _Slot) -> Obtained:
         """Fetch an accepted (billed) job by its id: poll, download. Never a new payment."""
         resumed = time.time()
         try:
-            async with self._slot():
-                self._state(job, GENERATING)
+            await slot.acquire()
+            self._state(job, GENERATING)
+            try:
                 result = await self.provider.resume(job.request, job_id)
+            finally:
+                slot.release()
         except BaseException as exc:
             job.timeline.add("resume", resumed, time.time(), error=_failure(exc), job_id=job_id)
             if not isinstance(exc, ProviderError) or isinstance(
@@ -278,11 +379,14 @@ class Custody:
         sent = [p for p in self.ledger.payments_of(key) if p["status"] != L.P_NOT_BILLED]
         return sent[-1]["created"] if sent else None
 
-    async def _pay(self, job: Job) -> Obtained:
-        # the slot first: a run waiting for one has sent nothing, and says so after a crash
-        async with self._slot():
-            self._state(job, GENERATING)
+    async def _pay(self, job: Job, slot: _Slot) -> Obtained:
+        # in the slot: a run waiting for one has sent nothing, and says so after a crash
+        await slot.acquire()
+        self._state(job, GENERATING)
+        try:
             result, cost, span = await self._submit(job)
+        finally:
+            slot.release()
         return await self._keep(job, result, cost, "generated", span)
 
     async def _submit(self, job: Job) -> tuple[ProviderResult, float, tuple[float, float]]:
@@ -435,9 +539,6 @@ class Custody:
         except OSError:
             return None
 
-    def _slot(self) -> Any:
-        return self.semaphore if self.semaphore is not None else _NoSlot()
-
     # -- after the caller logged it ---------------------------------------------------------
 
     async def logged(self, job: Job, run_id: str | None) -> None:
@@ -446,15 +547,26 @@ class Custody:
         await self.release(job)
 
     async def release(self, job: Job) -> None:
-        await asyncio.to_thread(self.ledger.release, job.key)
+        """Give the claim back, marked dealt with by this sweep."""
+        await asyncio.to_thread(self.ledger.release, job.key, self.attempt)
 
 
-class _NoSlot:
-    async def __aenter__(self) -> None:
-        return None
+class _Slot:
+    """One of the semaphore's places (none: no limit), held or not; acquire and release are
+    idempotent, so each path gives it back exactly once."""
 
-    async def __aexit__(self, *exc: Any) -> None:
-        return None
+    def __init__(self, semaphore: asyncio.Semaphore | None) -> None:
+        self.semaphore, self.held = semaphore, False
+
+    async def acquire(self) -> None:
+        if self.semaphore is not None and not self.held:
+            await self.semaphore.acquire()
+            self.held = True
+
+    def release(self) -> None:
+        if self.semaphore is not None and self.held:
+            self.held = False
+            self.semaphore.release()
 
 
 def numbered_keys(ledger: Ledger, prefix: str, count: int) -> list[str]:
@@ -531,6 +643,7 @@ def _billed_error(exc: ProviderError, job_id: str | None) -> OutputNotObtainedEr
 __all__ = [
     "Custody",
     "CustodyOptions",
+    "DoneInThisSweep",
     "InProgressElsewhere",
     "Job",
     "NotPaidAgain",

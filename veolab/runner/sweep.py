@@ -21,6 +21,13 @@ generation's slot is released, so they overlap the waiting for the next videos i
 following it. Every run goes through the one pipeline (``veolab.runner.pipeline``): ledger
 claim -> budget -> submit -> job id -> download -> verify -> decode -> local store -> MLflow. A
 failure after the store never loses the video: the next run re-logs it.
+
+Any number of ``run_plan`` calls (processes, machines) of one plan over one ledger are the
+workers of one sweep (``veolab.runner.team``): they share its MLflow sweep run and its work (a
+request is claimed by one worker when it has a free slot; the others move on, and wait for it
+at the end), and each ends when the whole plan is done. The last one out closes the sweep run
+with every worker's counts; a run another worker dealt with is ``already_done`` here
+(``RunOutcome.elsewhere``), or failed or skipped with that worker's reason.
 """
 
 from __future__ import annotations
@@ -35,6 +42,8 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+import sqlalchemy as sa
+
 from veolab.errors import (
     AnalysisError,
     BudgetExceededError,
@@ -47,7 +56,9 @@ from veolab.errors import (
 from veolab.experiment.plan import Plan, RunSpec, Target
 from veolab.experiment.templates import INLINE
 from veolab.providers import Provider, ProviderConfig, get_provider
+from veolab.runner import ledger as L
 from veolab.runner import resolve
+from veolab.runner import team as T
 from veolab.runner.budget import Budget
 from veolab.runner.ledger import Ledger
 from veolab.runner.pipeline import (
@@ -56,6 +67,7 @@ from veolab.runner.pipeline import (
     WAITING,
     Custody,
     CustodyOptions,
+    DoneInThisSweep,
     InProgressElsewhere,
     Job,
     NotPaidAgain,
@@ -102,6 +114,7 @@ class RunOutcome:
     error: str | None = None
     checks_passed: bool | None = None
     paid: float = 0.0  # USD this call paid for it (0 for a job billed earlier and fetched now)
+    elsewhere: bool = False  # another worker of the sweep dealt with it (it is in their counts)
 
 
 @dataclass
@@ -227,6 +240,7 @@ class Sweep:
         self.inputs: list[Any] = []  # the plan as an MLflow dataset input, on every run
         self.prompts: dict[str, Any] = {}  # template sha256 -> its Prompt Registry version
         self.traced = 0
+        self.team: T.TeamSweep | None = None  # this worker's place in the shared sweep run
 
     # -- one run ----------------------------------------------------------------------------
 
@@ -309,6 +323,7 @@ class Sweep:
             try:
                 if got.done_elsewhere is not None:
                     outcome = RunOutcome(spec.index, ALREADY, got.done_elsewhere or None)
+                    outcome.elsewhere = True
                 else:
                     self.on_event(LOGGING, spec, None)
                     loop = asyncio.get_running_loop()
@@ -316,6 +331,9 @@ class Sweep:
                     await custody.logged(job, outcome.run_id)
             finally:
                 await custody.release(job)
+        except DoneInThisSweep as exc:  # another worker's verdict: in its counts
+            kind = SKIPPED if exc.state in (L.NEW, L.SENDING) else FAILED
+            outcome = RunOutcome(spec.index, kind, error=str(exc), elsewhere=True)
         except (BudgetExceededError, InProgressElsewhere, NotPaidAgain) as exc:
             if isinstance(exc, OutcomeUnknownError):
                 self.result.unknown.append(spec)
@@ -339,6 +357,8 @@ class Sweep:
             outcome = RunOutcome(spec.index, FAILED, error=f"{type(exc).__name__}: {exc}")
         self.result.outcomes.append(outcome)
         self.result.spend = round(self.budget.spent, 4)
+        if self.team is not None and not outcome.elsewhere:
+            await asyncio.to_thread(self.team.count, outcome.outcome, outcome.paid)
         self.on_event(END, spec, outcome)
         return outcome
 
@@ -408,7 +428,6 @@ class Sweep:
         self.exp_id = exp_id
         self.result.experiment_id = self.exp_id
         self.tracker.mark_experiment(self.exp_id)
-        self.tracker.close_stale(self.exp_id)
         src = exp.source_path
         tags = {
             S.KIND: S.KIND_SWEEP,
@@ -424,11 +443,23 @@ class Sweep:
             tags[S.GIT_COMMIT] = commit
         # short enough for MLflow's run name column; the Created column has the whole time
         name = f"sweep {time.strftime('%m-%d %H:%M')}"
-        parent_id = self.tracker.create_run(self.exp_id, name, tags)
+        keys = [self.job(spec).key for spec in self.plan.runs]
+        self.team = T.TeamSweep(self.ledger, T.sweep_key(exp.name, keys), exp.name)
+        joined = await asyncio.to_thread(
+            self.team.join, lambda: self.tracker.create_run(self.exp_id, name, tags)
+        )
+        parent_id = joined.run_id
         self.parent_id = self.result.parent_run_id = parent_id
         final = "FAILED"
         try:
-            self._log_sweep_inputs(parent_id)
+            for stale in joined.stale:  # a sweep whose workers all died
+                T.close_stale_sweep(self.tracker, self.exp_id, stale)
+            self.tracker.close_stale(self.exp_id, keep={parent_id})
+            if joined.created:
+                self._log_sweep_inputs(parent_id)
+                await asyncio.to_thread(self.team.opened)
+            else:
+                self._log_sweep_inputs(parent_id, joining=True)
             self.custody = Custody(
                 self.provider,
                 self.ledger,
@@ -446,6 +477,10 @@ class Sweep:
                 semaphore=asyncio.Semaphore(self.opts.concurrency or exp.concurrency),
                 on_wait=lambda job, owner: None,
                 on_state=self._on_state,
+                attempt=parent_id,
+                logged_here=lambda run_id: T.logged_here(self.tracker, self.exp_id, run_id),
+                logged_video=lambda run_id, dest: T.fetch_logged_video(self.tracker, run_id, dest),
+                adopt=self._adopt,
             )
             # one custody per (host, model): its provider and whether it is paid; the
             # budget, the slots, the pool and the callbacks are the sweep's, shared
@@ -484,7 +519,15 @@ class Sweep:
                 self.result.outcomes.append(o)
                 self.on_event(END, spec, o)
 
-    def _log_sweep_inputs(self, parent_id: str) -> None:
+    def _adopt(self, job: Job) -> str | None:
+        spec = self.specs[job.key]
+        return T.adopt_logged(
+            self.tracker, self.exp_id, *host_of(self.plan, spec), spec.request_hash
+        )
+
+    def _log_sweep_inputs(self, parent_id: str, joining: bool = False) -> None:
+        """The sweep's files, plan dataset and prompt versions; ``joining`` a colleague's
+        sweep run, only the inputs and versions its generations link to (it logged the rest)."""
         import tempfile
 
         exp = self.plan.experiment
@@ -499,7 +542,8 @@ class Sweep:
                 target = d / S.ART_TEMPLATE_DIR / ("inline.j2" if name == INLINE else name)
                 target.parent.mkdir(parents=True, exist_ok=True)
                 target.write_text(source)
-            self.tracker.log_artifacts(parent_id, d)
+            if not joining:
+                self.tracker.log_artifacts(parent_id, d)
         rows = [
             plan_row(
                 r.index,
@@ -517,7 +561,12 @@ class Sweep:
         ]
         src = str(exp.source_path) if exp.source_path else None
         self.inputs = log_plan(
-            self.tracker, parent_id, rows, name=exp.name + S.DATASET_SUFFIX, source=src
+            self.tracker,
+            parent_id,
+            rows,
+            name=exp.name + S.DATASET_SUFFIX,
+            source=src,
+            log=not joining,
         )
         used = {(r.template, r.template_sha256): r.template_files for r in self.plan.runs}
         self.prompts = register_templates(
@@ -527,7 +576,7 @@ class Sweep:
             warnings=self.result.warnings,
             experiment_id=self.exp_id,
         )
-        for version in self.prompts.values():
+        for version in self.prompts.values() if not joining else ():
             link_run(self.tracker, parent_id, version)
 
     async def _close(self, status: str) -> None:
@@ -537,8 +586,27 @@ class Sweep:
             except Exception:  # noqa: BLE001 - closing must not hide the real outcome
                 pass
         self.pool.shutdown(wait=True, cancel_futures=True)
+        if self.traced:
+            try:
+                traces.flush(self.result.warnings)  # traces are stored in the background
+            except Exception as exc:  # noqa: BLE001 - the runs are logged; say it, go on
+                self.result.warnings.append(f"traces not all written: {exc}")
+        if not self.parent_id:
+            return
+        metrics = self._leave(status)
+        if metrics is None:
+            return  # a colleague still works in the sweep run: the last one out closes it
+        try:
+            self.tracker.log(self.parent_id, metrics=metrics)
+            self._log_results(self.parent_id)
+        finally:
+            self.tracker.terminate(self.parent_id, status)
+
+    def _leave(self, status: str) -> dict[str, float] | None:
+        """Leave the sweep run (waiting for live colleagues when it finished); the sweep's
+        metrics when this worker is the last one out (it closes the run), else None."""
         c = self.result.counts
-        metrics = {
+        metrics: dict[str, float] = {
             S.SWEEP_RUNS: len(self.plan.runs),
             S.SWEEP_GENERATED: c[GENERATED],
             S.SWEEP_DONE: c[ALREADY],
@@ -549,17 +617,32 @@ class Sweep:
             S.SWEEP_SPEND: self.budget.spent,
             S.SWEEP_WALL: self.result.wall,
         }
-        if self.traced:
-            try:
-                traces.flush(self.result.warnings)  # traces are stored in the background
-            except Exception as exc:  # noqa: BLE001 - the runs are logged; say it, go on
-                self.result.warnings.append(f"traces not all written: {exc}")
-        if self.parent_id:
-            try:
-                self.tracker.log(self.parent_id, metrics=metrics)
-                self._log_results(self.parent_id)
-            finally:
-                self.tracker.terminate(self.parent_id, status)
+        if self.team is None or self.team.run_id is None:
+            return metrics
+        try:
+            if not self.team.leave(wait=status == "FINISHED"):
+                return None
+            totals = self.team.totals()
+            # every worker has left or died: what is still RUNNING is nobody's any more
+            T.kill_running(self.tracker, self.exp_id, self.parent_id or "")
+        except (sa.exc.SQLAlchemyError, TrackingError) as exc:
+            self.result.warnings.append(f"the sweep run is closed by this worker alone: {exc}")
+            return metrics
+        own = (GENERATED, RELOGGED, FAILED, CHECK_FAILED)
+        done = len(self.plan.runs) - sum(totals[k] for k in own) - c[SKIPPED]
+        metrics.update(
+            {
+                S.SWEEP_GENERATED: totals[GENERATED],
+                S.SWEEP_CACHED: totals[RELOGGED],
+                S.SWEEP_FAILED: totals[FAILED],
+                S.SWEEP_CHECK_FAILED: totals[CHECK_FAILED],
+                S.SWEEP_DONE: max(0.0, done),
+                S.SWEEP_SPEND: totals["spend"],
+                S.SWEEP_WALL: max(self.result.wall, time.time() - self.team.opened_at),
+                S.SWEEP_WORKERS: totals["workers"],
+            }
+        )
+        return metrics
 
     def _log_results(self, parent_id: str) -> None:
         """The results table (``results.json``): every generation of the plan this sweep

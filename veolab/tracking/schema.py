@@ -104,6 +104,7 @@ SWEEP_CHECK_FAILED = "runs_failed_checks"
 SWEEP_SKIPPED = "runs_skipped"
 SWEEP_SPEND = "spend_usd"
 SWEEP_WALL = "wall_s"
+SWEEP_WORKERS = "workers"  # the veolab run processes that shared the sweep run (issue 15)
 
 # --- artifacts (child) -----------------------------------------------------------------------
 ART_VIDEO = "video.mp4"

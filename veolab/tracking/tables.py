@@ -25,11 +25,18 @@ from veolab.tracking.store import Tracker
 
 
 def log_plan(
-    tracker: Tracker, run_id: str, rows: list[dict[str, Any]], *, name: str, source: str | None
+    tracker: Tracker,
+    run_id: str,
+    rows: list[dict[str, Any]],
+    *,
+    name: str,
+    source: str | None,
+    log: bool = True,
 ) -> list[Any]:
     """The plan's rows (:func:`plan_row`) as ``run_id``'s input dataset ``name`` (from
     ``source``, the experiment file) and its ``plan.json``; returns the input, for
-    :meth:`Tracker.log_inputs` on each generation run."""
+    :meth:`Tracker.log_inputs` on each generation run. ``log=False``: only the input (a
+    worker joining a sweep run its colleague logged the plan to)."""
     import pandas as pd
     from mlflow.data.pandas_dataset import from_pandas
     from mlflow.entities import DatasetInput, InputTag
@@ -45,8 +52,9 @@ def log_plan(
         entity = from_pandas(frame, name=name, **where)._to_mlflow_entity()
     context = InputTag(MLFLOW_DATASET_CONTEXT, S.DATASET_CONTEXT)
     inputs = [DatasetInput(entity, tags=[context])]
-    tracker.log_inputs(run_id, inputs)
-    tracker.log_table(run_id, frame, S.ART_PLAN)
+    if log:
+        tracker.log_inputs(run_id, inputs)
+        tracker.log_table(run_id, frame, S.ART_PLAN)
     return inputs
 
 
