@@ -122,6 +122,19 @@ def test_two_hosts_and_two_models_on_sim_serve(
         ("segmind", "veo-3.1-fast"),
     ]
 
+    # a rerun of a replicate veo-3.1-fast run goes to replicate's block of the file (its
+    # base URL), on that model
+    fast = next(
+        x
+        for x in runs
+        if (x.data.tags[S.PROVIDER], x.data.tags[S.MODEL]) == ("replicate", "veo-3.1-fast")
+    )
+    r = run("rerun", fast.info.run_id, "--yes", "--json")
+    assert r.exit_code == 0, r.output
+    assert len(srv.ledger()["jobs"]) == 13
+    assert srv.ledger()["jobs"][-1]["model"] == "google/veo-3.1-fast"  # replicate's route
+    assert sum(j["cost"] for j in srv.ledger()["jobs"]) == pytest.approx(13.8)
+
     # a reviewer calls one pair both bad: those two clips are not usable any more
     tracker = existing_store()
     session = ReviewSession(

@@ -193,7 +193,14 @@ def _sweep_settings(tracker: Tracker, parent_id: str | None, provider: str, work
     try:
         path = tracker.download(parent_id, S.ART_EXPERIMENT, workdir / "sweep")
         data = yaml.safe_load(path.read_text()) or {}
-        settings = ProviderSettings(**(data.get("provider") or {}))
+        # provider: one block, a name, or a list of them (issue 14): the run's own host's block
+        blocks = data.get("provider") or {}
+        blocks = blocks if isinstance(blocks, list) else [blocks]
+        blocks = [{"name": b} if isinstance(b, str) else b for b in blocks]
+        mine = next((b for b in blocks if b.get("name", "sim") == provider), None)
+        settings = ProviderSettings(**(mine or {"name": provider}))
+        if isinstance(settings.model, list):  # an axis of models, not a setting
+            settings.model = None
         thresholds = CheckThresholds.parse(data.get("checks") or {})
         rates = {
             "max_in_flight": int(data.get("concurrency") or 0) or None,
@@ -206,7 +213,7 @@ def _sweep_settings(tracker: Tracker, parent_id: str | None, provider: str, work
     except (ValueError, TypeError, AttributeError, OSError, yaml.YAMLError):
         # an unreadable file: the defaults, as `veolab generate`
         return None, CheckThresholds(), {}, {}
-    if settings.name != provider:
+    if mine is None:
         return None, thresholds, rates, {}
     return settings, thresholds, rates, prices
 
