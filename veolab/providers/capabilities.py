@@ -199,7 +199,14 @@ SEGMIND: dict[str, ModelCaps] = table(
         max_reference_images=0,
         notes="no reference images (Google's lite tier: text and a first frame)",
     ),
-    _segmind("veo-3", 0.40, 0.20, 150.0, notes="fps 24/30, aspect ratios 4:3, 1:1, 3:4", **_VEO3),
+    _segmind(  # $0.80-3.20
+        "veo-3",
+        0.40,
+        0.20,
+        150.0,
+        notes="fps 24 or 30, aspect ratios 4:3, 1:1, 3:4; the first frame goes as image_url",
+        **_VEO3,
+    ),
     _segmind("veo-3-fast", 0.15, 0.10, 80.0, notes="as veo-3", **_VEO3),  # $0.40-1.20
 )
 

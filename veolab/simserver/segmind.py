@@ -31,6 +31,7 @@ from starlette.routing import BaseRoute
 from veolab.errors import ImageReferenceError
 from veolab.images import ImageRef
 from veolab.providers.capabilities import SEGMIND, problems
+from veolab.providers.segmind.body import BODY_NAMES
 from veolab.request import API_FIELDS, VideoRequest, format_validation_error
 from veolab.simserver.config import Fault
 from veolab.simserver.faults import FaultInjector, page
@@ -132,6 +133,12 @@ class Segmind:
             data = json.loads(await request.body())
         except ValueError:
             raise Rejected(400, "Request body is not valid JSON") from None
+        if isinstance(data, dict):  # the model's own names (veo-3: image_url) as VideoRequest's
+            for field, name in BODY_NAMES.get(model, {}).items():
+                if field in data:
+                    raise Rejected(400, f"Unknown parameter(s): {field} ({model} takes {name})")
+                if name in data:
+                    data[field] = data.pop(name)
         received = self.parse_request(data)
         caps = SEGMIND.get(model)
         if self.config.veo_rules and caps is not None:

@@ -1,14 +1,16 @@
 """The JSON body of a Segmind Veo 3.1 call, built from a VideoRequest.
 
-Only API fields are sent. Image inputs: URLs pass through; local files (and data: URIs) go
-inline as base64 data URIs when ``inline_images`` is on (the default), or are uploaded to
-Segmind Storage first and sent as the URLs it returns (Segmind has not confirmed that this
-model accepts base64 images; see docs/hosts.md).
+Only API fields are sent, under VideoRequest's names except where a model's page names one
+otherwise (:data:`BODY_NAMES`: veo-3 and veo-3-fast take the first frame as ``image_url``).
+Image inputs: URLs pass through; local files (and data: URIs) go inline as base64 data URIs
+when ``inline_images`` is on (the default), or are uploaded to Segmind Storage first and sent
+as the URLs it returns (Segmind has not confirmed that this model accepts base64 images; see
+docs/hosts.md).
 """
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 from veolab.errors import InvalidOutputError
@@ -17,14 +19,26 @@ from veolab.request import IMAGE_FIELDS, VideoRequest
 
 Uploader = Callable[[list[str]], Awaitable[list[str]]]
 
+#: per model, the body's name of a VideoRequest field where Segmind's page names it otherwise
+#: (segmind.com/models/veo-3-fast/api lists the first frame as ``image_url``)
+BODY_NAMES: dict[str, dict[str, str]] = {
+    "veo-3": {"image": "image_url"},
+    "veo-3-fast": {"image": "image_url"},
+}
+
 
 async def request_body(
-    request: VideoRequest, *, inline_images: bool, upload: Uploader
+    request: VideoRequest,
+    *,
+    inline_images: bool,
+    upload: Uploader,
+    names: Mapping[str, str] | None = None,
 ) -> dict[str, Any]:
     """``request`` as Segmind's parameters; ``upload(data_urls) -> file_urls`` when not inline.
 
     Every API field of the request is sent under its own name (Segmind's names are
-    VideoRequest's), except an unset one (no negative prompt, no seed: the host picks).
+    VideoRequest's, or ``names[field]``: the model's, :data:`BODY_NAMES`), except an unset one
+    (no negative prompt, no seed: the host picks).
     """
     values = request.api_values()
     body: dict[str, Any] = {
@@ -51,7 +65,8 @@ async def request_body(
                 body[name] = [sent(ref) for ref in value]
         elif value is not None:
             body[name] = sent(value)
-    return body
+    renamed = names or {}
+    return {renamed.get(k, k): v for k, v in body.items()}
 
 
 def file_urls(answer: Any, expected: int) -> list[str]:

@@ -41,7 +41,7 @@ from veolab.providers._http.verify import verify_mp4
 from veolab.providers.base import Provider, ProviderConfig, ProviderResult, Timings
 from veolab.providers.capabilities import SEGMIND, ModelCaps, price_table
 from veolab.providers.phase import report_phase
-from veolab.providers.segmind.body import file_urls, request_body
+from veolab.providers.segmind.body import BODY_NAMES, file_urls, request_body
 from veolab.providers.segmind.client import SegmindHTTP
 from veolab.providers.segmind.config import SegmindConfig
 from veolab.providers.segmind.http import describe_answer, not_obtained
@@ -169,7 +169,12 @@ class SegmindProvider(Provider):
             )
             return file_urls(reply.json(), len(data_urls))
 
-        return await request_body(request, inline_images=self.config.inline_images, upload=upload)
+        return await request_body(
+            request,
+            inline_images=self.config.inline_images,
+            upload=upload,
+            names=BODY_NAMES.get(self.model),
+        )
 
     # -- generate / resume ------------------------------------------------------------------
 
