@@ -259,3 +259,27 @@ def test_plan_cli_lists_hosts_and_exits_2_on_unsupported_cells(tmp_path: Path) -
         ("sim", "veo-3.1"),
         ("sim", "veo-3.1-lite"),
     }
+
+
+def test_a_model_another_host_serves_is_a_cell_this_host_cannot_make(tmp_path: Path) -> None:
+    text = """
+vars: {subject: a fox, light: red}
+params: {resolution: 720p, duration: 4}
+provider: [sim, replicate]
+model: [veo-3.1, veo-3.1-lite]
+"""
+    with pytest.raises(ExperimentError) as info:
+        plan_of(tmp_path, text)
+    assert str(info.value).splitlines()[1:] == [
+        "  provider=replicate, model=veo-3.1-lite: veo-3.1-lite not served by replicate "
+        "(veo-3.1, veo-3.1-fast, veo-3, veo-3-fast)"
+    ]
+    plan = plan_of(tmp_path, text, skip_unsupported=True)
+    assert [(r.provider, r.model) for r in plan.runs if r.seed == 1] == [
+        ("sim", "veo-3.1"),
+        ("sim", "veo-3.1-lite"),
+        ("replicate", "veo-3.1"),
+    ]
+    # a model no installed host serves is a typo, said by the provider
+    with pytest.raises(ExperimentError, match="provider.model: Input should be"):
+        plan_of(tmp_path, text.replace("veo-3.1-lite", "veo-3.2"), skip_unsupported=True)

@@ -149,3 +149,30 @@ def test_overrides_win_over_the_table() -> None:
     request = req(duration=8)
     assert cls.price(request, "veo-3.1") == 3.2
     assert cls.price(request, "veo-3.1", {"veo-3.1": {"audio": 0.1, "no_audio": 0.1}}) == 0.8
+
+
+def test_the_docs_table_is_the_codes() -> None:
+    """docs/hosts.md holds the table the installed providers' rows make (bench/hosts_table.py
+    --write puts it there): a price or a row changed on one side only fails here."""
+    import importlib.util
+    from pathlib import Path
+
+    from veolab.providers.capabilities import installed_rows, markdown_table
+
+    script = Path(__file__).resolve().parents[2] / "bench" / "hosts_table.py"
+    spec = importlib.util.spec_from_file_location("hosts_table", script)
+    assert spec is not None and spec.loader is not None
+    tool = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(tool)
+    table = markdown_table(installed_rows())
+    assert tool.current() == table, "run: .venv/bin/python bench/hosts_table.py --write"
+    # every installed host but the simulator, every model, each price with its page and month
+    lines = table.splitlines()
+    for row in installed_rows():
+        price_line = next(
+            ln for ln in lines if ln.startswith(f"| `{row.host}` | `{row.model}` | $")
+        )
+        assert f"<{row.price_source}> | {row.price_as_of} |" in price_line
+    assert {r.host for r in installed_rows()} >= {"segmind"}
+    assert "`sim`" not in table
+    assert "| `segmind` | `veo-3.1-lite` | $0.125 | $0.0625 |" in table

@@ -133,7 +133,7 @@ def _print_totals(console, plan, status, totals: dict) -> None:
             f"about {_duration(totals['estimated_seconds'])}"
         ),
     )
-    if len(totals["hosts"]) > 1:  # each cell priced from its own host's table
+    if len(totals["hosts"]) > 1 and plan.paid:  # each priced from its own host's table
         for h in totals["hosts"]:
             console.print(
                 f"  {h['provider']} {h['model']}: {h['runs']} runs, "

@@ -152,6 +152,72 @@ def price_table(rows: Mapping[str, ModelCaps]) -> dict[str, dict[str, float]]:
     return {model: dict(row.usd_per_second) for model, row in rows.items() if row.usd_per_second}
 
 
+# -- the table of every installed host (docs/hosts.md) ---------------------------------------
+
+
+def installed_rows(skip: tuple[str, ...] = ("sim",)) -> list[ModelCaps]:
+    """Every row of every installed provider (by provider name, then in its own order), but
+    ``skip``'s (the simulator copies Segmind's rows, free)."""
+    from veolab.providers import available_providers, provider_class
+
+    return [
+        row
+        for name in available_providers()
+        if name not in skip
+        for row in provider_class(name).capabilities.values()
+    ]
+
+
+def _usd(rates: Mapping[str, float], key: str) -> str:
+    """``$0.40``, ``$0.125``; ``–`` without a rate."""
+    if key not in rates:
+        return "–"
+    cents = f"{rates[key]:.2f}"
+    return f"${cents if float(cents) == rates[key] else f'{rates[key]:g}'}"
+
+
+def markdown_table(rows: Iterable[ModelCaps]) -> str:
+    """The capability table of docs/hosts.md: what each (host, model) takes, then what it costs
+    (per second of video, with the page and month each price was read from), then its notes."""
+    rows = list(rows)
+
+    def yes(flag: bool) -> str:
+        return "yes" if flag else "no"
+
+    out = [
+        "| host | model | id on the host | seconds | resolutions | aspect ratios | fps "
+        "| first frame | last frame | reference images | negative prompt | seed |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    for r in rows:
+        seed = yes(r.seed) + (" (see notes)" if r.seed_note else "")
+        out.append(
+            f"| `{r.host}` | `{r.model}` | `{r.host_model}` | {_offered(r.durations)} "
+            f"| {_offered(r.resolutions)} | {_offered(r.aspect_ratios)} | {_offered(r.fps)} "
+            f"| {yes(r.image)} | {yes(r.last_frame)} | {r.max_reference_images or 'no'} "
+            f"| {yes(r.negative_prompt)} | {seed} |"
+        )
+    out += [
+        "",
+        "| host | model | USD/s with audio | without | 4k with audio | 4k without "
+        "| a generation takes | price read from | as of |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    for r in rows:
+        rates = r.usd_per_second
+        out.append(
+            f"| `{r.host}` | `{r.model}` | {_usd(rates, 'audio')} | {_usd(rates, 'no_audio')} "
+            f"| {_usd(rates, '4k_audio')} | {_usd(rates, '4k_no_audio')} "
+            f"| about {r.typical_seconds:g} s | <{r.price_source}> | {r.price_as_of} |"
+        )
+    notes = [
+        f"- `{r.host}` `{r.model}`: " + "; ".join(n for n in (r.notes, r.seed_note) if n)
+        for r in rows
+        if r.notes or r.seed_note
+    ]
+    return "\n".join(out + ([""] + notes if notes else [])) + "\n"
+
+
 # -- Segmind: the Veo family on the v1/v2 protocol ----------------------------------------------
 # Segmind lists a price range a generation (from 4 s without audio to 8 s with audio) and bills
 # per second of video, with or without audio; the per-second rates below are the ones that give
@@ -221,6 +287,8 @@ __all__ = [
     "SEGMIND",
     "SIM",
     "ModelCaps",
+    "installed_rows",
+    "markdown_table",
     "per_second",
     "price",
     "price_table",

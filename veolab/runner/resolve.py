@@ -22,7 +22,7 @@ from pydantic import ValidationError
 from veolab.errors import ExperimentError
 from veolab.experiment.plan import Plan, Pricing, Target, build_plan
 from veolab.experiment.schema import Experiment, ProviderSettings
-from veolab.providers import ProviderConfig, provider_class
+from veolab.providers import ProviderConfig, available_providers, provider_class
 from veolab.request import format_validation_error
 
 if TYPE_CHECKING:
@@ -49,7 +49,22 @@ def plan_experiment(
     overrides = price_overrides(exp, where)
     check_thresholds(exp)
 
+    # a model no installed host serves is a typo (the provider says so); one that another host
+    # serves is a cell this host cannot make
+    served = {m for n in available_providers() for m in provider_class(n).models}
+
     def resolve(block: ProviderSettings, name: str | None) -> Target:
+        cls = provider_class(block.name)
+        if name is not None and cls.models and name not in cls.models and name in served:
+            config = provider_config(block, block.name, None, where=where)
+            wrong = [f"{name} not served by {block.name} ({', '.join(cls.models)})"]
+            cell = Pricing(
+                paid=bool(cls.paid),
+                price=lambda request: 0.0,
+                seconds_per_run=cls.seconds_per_run(config),
+                problems=lambda request: wrong,
+            )
+            return Target(block.name, name, cell, settings=block)
         config = provider_config(block, block.name, name, where=where)
         return Target(
             block.name, config.model, pricing(block.name, config, overrides), settings=block
