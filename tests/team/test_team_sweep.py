@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -201,10 +202,7 @@ def _stop(proc: subprocess.Popen) -> None:
 def test_three_workers_on_postgresql_one_killed(tmp_path: Path, pg_url: str, mlflow_on_pg) -> None:
     tracking = mlflow_on_pg()
     got = _team_sweep(tmp_path, pg_url, tracking, hosts=True)
-    # a survivor took the dead worker's claims over once their leases ran out, and said so
-    # nowhere as an error: each ends with its own summary line
-    for log in got["logs"][1:]:
-        assert f"{NAME}: 60 runs | generated " in log
+    _survivors_say_so(got["logs"][1:])
 
 
 @pytest.mark.slow
@@ -213,5 +211,14 @@ def test_three_workers_on_sqlite_one_killed(tmp_path: Path) -> None:
     tracking = f"sqlite:///{tmp_path / 'mlruns' / 'mlflow.db'}"
     (tmp_path / "mlruns").mkdir(exist_ok=True)
     got = _team_sweep(tmp_path, ledger, tracking, hosts=False)
-    for log in got["logs"][1:]:
-        assert f"{NAME}: 60 runs | generated " in log
+    _survivors_say_so(got["logs"][1:])
+
+
+def _survivors_say_so(logs: list[str]) -> None:
+    """Each survivor's summary: what it generated, the rest done by its colleagues."""
+    for log in logs:
+        found = re.search(rf"{NAME}: 60 runs \| generated (\d+), already done (\d+), ", log)
+        assert found, log
+        generated, others = int(found[1]), int(found[2])
+        assert generated + others == 60
+        assert f"  {others} of them dealt with by other workers of the sweep\n" in log

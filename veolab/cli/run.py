@@ -159,6 +159,9 @@ def _summary(p, result) -> None:
         f"{p.experiment.name}: {len(p.runs)} runs | {result.describe_counts()} | "
         f"spend ${result.spend:.2f} | {result.wall:.1f} s"
     )
+    shared = sum(1 for o in result.outcomes if o.elsewhere)
+    if shared:  # a team's sweep: the other workers' share (their counts are theirs)
+        click.echo(f"  {shared} of them dealt with by other workers of the sweep")
     for o in sorted(result.outcomes, key=lambda o: o.index):
         if o.outcome in (FAILED, SKIPPED) and o.error:
             click.echo(f"  run {o.index}: {o.outcome}: {o.error}", err=True)
