@@ -144,9 +144,17 @@ def test_bad_thresholds_exit_2(good, args, message):
 
 
 def test_bad_resolution_exits_2(good):
-    result = run(str(good), "--resolution", "4k")
+    result = run(str(good), "--resolution", "8k")
     assert result.exit_code == 2
-    assert "use 720p, 1080p or WIDTHxHEIGHT" in result.stderr
+    assert "use 720p, 1080p, 4k or WIDTHxHEIGHT" in result.stderr
+
+
+def test_4k_and_the_new_ratios_name_their_sizes():
+    from veolab.cli.check import _parse_resolution
+
+    assert _parse_resolution("4K", None) == (3840, 2160)
+    assert _parse_resolution("4k", "9:16") == (2160, 3840)
+    assert _parse_resolution("720p", "4:3") == (960, 720)
 
 
 @pytest.mark.parametrize(

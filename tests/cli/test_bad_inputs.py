@@ -391,7 +391,7 @@ CASES = [
     # -- command line: check, compare, rate ----------------------------------------------------
     P(["check", "missing.mp4"], {}, "missing.mp4: no such file", id="check-missing"),
     P(["check", "text.png"], {}, "text.png is a still image", id="check-not-video"),
-    P(["check", "good.png", "--resolution", "4k"], {}, "use 720p, 1080p", id="check-res"),
+    P(["check", "good.png", "--resolution", "8k"], {}, "use 720p, 1080p, 4k", id="check-res"),
     P(
         ["check", "good.png", "--duration", "0"],
         {},

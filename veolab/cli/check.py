@@ -25,13 +25,13 @@ def _parse_resolution(value: str | None, aspect: str | None) -> tuple[int | None
     m = _SIZE.match(value)
     if m and int(m.group(1)) and int(m.group(2)):
         return int(m.group(1)), int(m.group(2))
-    if value in ("720p", "1080p"):
+    if value.lower() in ("720p", "1080p", "4k"):
         from veolab.request import expected_geometry
 
-        geo = expected_geometry(value, aspect or "16:9", 8)
+        geo = expected_geometry(value.lower(), aspect or "16:9", 8)
         return geo.width, geo.height
     raise click.BadParameter(
-        "use 720p, 1080p or WIDTHxHEIGHT (e.g. 1280x720)", param_hint="'--resolution'"
+        "use 720p, 1080p, 4k or WIDTHxHEIGHT (e.g. 1280x720)", param_hint="'--resolution'"
     )
 
 
@@ -151,11 +151,11 @@ def _is_tty() -> bool:
 @click.option(
     "--resolution",
     default=None,
-    help="720p, 1080p (with --aspect-ratio, default 16:9) or WIDTHxHEIGHT.",
+    help="720p, 1080p, 4k (with --aspect-ratio, default 16:9) or WIDTHxHEIGHT.",
 )
 @click.option(
     "--aspect-ratio",
-    type=click.Choice(["16:9", "9:16"]),
+    type=click.Choice(["16:9", "9:16", "4:3", "1:1", "3:4"]),
     default=None,
     help="Expected aspect ratio.",
 )
@@ -164,7 +164,7 @@ def _is_tty() -> bool:
     type=click.FloatRange(min=0),
     default=24.0,
     show_default=True,
-    help="Expected frame rate (Veo is always 24); 0 skips the check.",
+    help="Expected frame rate (Veo's is 24; veo-3 may make 30); 0 skips the check.",
 )
 @click.option(
     "--audio/--no-audio",
