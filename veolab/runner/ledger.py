@@ -239,26 +239,22 @@ class Ledger:
         with self.engine.begin() as c:
             row = c.execute(sa.select(claims).where(claims.c.key == key)).mappings().first()
             if row is None:
-                try:
-                    with c.begin_nested():
-                        c.execute(
-                            claims.insert().values(
-                                key=key,
-                                experiment=experiment,
-                                state=NEW,
-                                owner=self.owner,
-                                lease_until=now + self.lease,
-                                created=now,
-                                updated=now,
-                            )
-                        )
-                except sa.exc.IntegrityError:
-                    # another machine inserted it since we looked (PostgreSQL: its INSERT
-                    # committed while ours waited on the key): it holds it now
-                    row = c.execute(sa.select(claims).where(claims.c.key == key)).mappings().first()
-                    return Busy(key, (row and row["owner"]) or "another process", NEW)
-                self._hold(key)
-                return Claim(key, NEW, None, None, None)
+                values = {
+                    "key": key,
+                    "experiment": experiment,
+                    "state": NEW,
+                    "owner": self.owner,
+                    "lease_until": now + self.lease,
+                    "created": now,
+                    "updated": now,
+                }
+                if self._insert_new(c, values):
+                    self._hold(key)
+                    return Claim(key, NEW, None, None, None)
+                # another machine inserted it since we looked (PostgreSQL: its INSERT committed
+                # while ours waited on the key): it holds it now
+                row = c.execute(sa.select(claims).where(claims.c.key == key)).mappings().first()
+                return Busy(key, (row and row["owner"]) or "another process", NEW)
             prev = row["owner"]
             if prev and prev != self.owner and owner_alive(prev, row["lease_until"], now):
                 return Busy(key, prev, row["state"])
@@ -281,6 +277,25 @@ class Ledger:
             taken_over=prev if prev and prev != self.owner else None,
             attempt=row["attempt"],
         )
+
+    @staticmethod
+    def _insert_new(c: sa.Connection, values: dict[str, Any]) -> bool:
+        """Insert a claim row unless the key is there already (one statement where the
+        database has INSERT ... ON CONFLICT DO NOTHING RETURNING); whether it was inserted."""
+        name = c.dialect.name
+        version = c.dialect.server_version_info or (0,)
+        if name == "postgresql" or (name == "sqlite" and version >= (3, 35)):
+            from sqlalchemy.dialects import postgresql, sqlite
+
+            insert = postgresql.insert if name == "postgresql" else sqlite.insert
+            stmt = insert(claims).values(**values).on_conflict_do_nothing(index_elements=["key"])
+            return c.execute(stmt.returning(claims.c.key)).first() is not None
+        try:
+            with c.begin_nested():
+                c.execute(claims.insert().values(**values))
+        except sa.exc.IntegrityError:
+            return False
+        return True
 
     def release(self, key: str, attempt: str | None = None) -> None:
         """Give ``key`` back (its state stays for whoever comes next); ``attempt`` marks it
@@ -460,6 +475,9 @@ class Ledger:
     # -- reading ----------------------------------------------------------------------------
 
     def entries(self, keys: list[str] | None = None, prefix: str | None = None) -> dict[str, Entry]:
+        """The claims of ``keys`` (or every key, or those under ``prefix``), looked up in sets:
+        on PostgreSQL ``key = ANY(array)`` of 50,000 keys a statement, elsewhere ``key IN``
+        500 at a time (a 100,000-run plan: 2 statements, or 200)."""
         q = sa.select(
             claims.c.key,
             claims.c.experiment,
@@ -476,6 +494,13 @@ class Ledger:
         with self.engine.begin() as c:
             if keys is None:
                 rows = list(c.execute(q))
+            elif c.dialect.name == "postgresql":
+                from sqlalchemy.dialects.postgresql import ARRAY
+
+                rows = []
+                for i in range(0, len(keys), 50_000):
+                    chunk = sa.bindparam("keys", keys[i : i + 50_000], type_=ARRAY(sa.String))
+                    rows += list(c.execute(q.where(claims.c.key == sa.any_(chunk))))
             else:
                 rows = []
                 for i in range(0, len(keys), 500):
