@@ -400,9 +400,9 @@ CASES = [
     ),
     P(["check", "good.png", "--fps", "-1"], {}, "'--fps': -1.0 is not in", id="check-fps"),
     P(
-        ["check", "good.png", "--aspect-ratio", "4:3"],
+        ["check", "good.png", "--aspect-ratio", "2:1"],
         {},
-        "'--aspect-ratio': '4:3'",
+        "'--aspect-ratio': '2:1'",
         id="check-ratio",
     ),
     P(

@@ -59,7 +59,7 @@ def test_the_plan_is_the_input_dataset_of_the_sweep_and_its_generations(sweep, s
     [plan] = parent.inputs.dataset_inputs
     assert plan.dataset.name == "cmp-e2e plan"
     assert {(t.key, t.value) for t in plan.tags} == {("mlflow.data.context", "plan")}
-    assert json.loads(plan.dataset.profile) == {"num_rows": 6, "num_elements": 60}
+    assert json.loads(plan.dataset.profile) == {"num_rows": 6, "num_elements": 6 * 12}
     columns = [c["name"] for c in json.loads(plan.dataset.schema)["mlflow_colspec"]]
     assert columns == list(S.PLAN_COLUMNS)
     assert json.loads(plan.dataset.source)["uri"].endswith("exp.yaml")
@@ -77,6 +77,7 @@ def test_the_plan_is_the_input_dataset_of_the_sweep_and_its_generations(sweep, s
         tags = tracker.get_run(rid).data.tags
         row = by_hash[tags[S.REQUEST_HASH]]
         assert (row.variant_label, row.seed, row.variant) == (label, seed, tags[S.VARIANT])
+        assert (row.provider, row.model) == (tags[S.PROVIDER], tags[S.MODEL])
         lighting = label.removeprefix("lighting=")
         assert json.loads(row.vars) == {"subject": "a red fox", "lighting": lighting}
         assert row.prompt == TEMPLATE.strip().replace("{{ subject }}", "a red fox").replace(

@@ -556,6 +556,8 @@ class Sweep:
                 prompt=r.prompt,
                 template=r.template,
                 estimated_cost=r.estimated_cost,
+                provider=host_of(self.plan, r)[0],
+                model=host_of(self.plan, r)[1],
             )
             for r in self.plan.runs
         ]

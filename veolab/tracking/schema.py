@@ -170,6 +170,8 @@ PLAN_COLUMNS = (
     "variant_name",
     "vars",  # the template variables, as JSON
     "seed",
+    "provider",  # the run's host and model (issue 14: grids cross them)
+    "model",
     "request_hash",
     "prompt",  # rendered
     "template",

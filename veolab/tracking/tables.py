@@ -5,11 +5,11 @@
     log_results(tracker, sweep_run_id, runs)          # results.json, one row per generation
 
 The plan: one row per planned run (``schema.PLAN_COLUMNS``: index, variant, its label and name,
-the template variables as JSON, seed, request hash, rendered prompt, template, estimated cost),
-logged with ``mlflow.data.from_pandas`` as the input (context ``plan``) of the sweep run and of
-each of its generation runs, so MLflow's Dataset column names the plan a run came from (a plan
-logged again unchanged has the same digest). MLflow keeps a dataset's schema, row count and
-digest, not its rows: the rows are also the sweep's ``plan.json``. The results
+the template variables as JSON, seed, host and model, request hash, rendered prompt, template,
+estimated cost), logged with ``mlflow.data.from_pandas`` as the input (context ``plan``) of the
+sweep run and of each of its generation runs, so MLflow's Dataset column names the plan a run
+came from (a plan logged again unchanged has the same digest). MLflow keeps a dataset's schema,
+row count and digest, not its rows: the rows are also the sweep's ``plan.json``. The results
 (``results.json``): one row per generation of the sweep. Both tables are ``mlflow.log_table``
 artifacts, which the Artifacts tab shows as tables.
 """
@@ -70,6 +70,8 @@ def plan_row(
     prompt: str,
     template: str,
     estimated_cost: float,
+    provider: str = "",
+    model: str = "",
 ) -> dict[str, Any]:
     """One row of the plan dataset (its columns: ``schema.PLAN_COLUMNS``)."""
     return {
@@ -79,6 +81,8 @@ def plan_row(
         "variant_name": name or "",
         "vars": json.dumps(vars, sort_keys=True, default=str),
         "seed": seed,
+        "provider": provider,
+        "model": model,
         "request_hash": request_hash,
         "prompt": prompt,
         "template": template,
