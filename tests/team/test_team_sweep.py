@@ -182,6 +182,9 @@ def _team_sweep(
     assert {r.data.tags[S.PARENT_RUN_ID] for r in finished} == {sweeps[0].info.run_id}
     assert sweeps[0].data.metrics[S.SWEEP_WORKERS] == 3
     assert sweeps[0].data.metrics[S.SWEEP_RUNS] == 60
+    # its spend is every worker's payments, the dead one's too (billed, or its estimate where
+    # the host's bill was never read): at least what the simulator billed, within the budget
+    assert billed["total_cost"] - 1e-6 <= sweeps[0].data.metrics[S.SWEEP_SPEND] <= budget + 1e-6
     # the work spread over the workers: each survivor generated some, the victim its share
     by_pid = Counter(r.data.tags[S.PID] for r in finished)
     assert by_pid[str(victim.pid)] >= killed_after >= 4

@@ -38,8 +38,8 @@ import sqlalchemy as sa
 
 from veolab._fs import atomic_write_bytes
 from veolab.errors import TrackingError
-from veolab.runner.ledger import Ledger, owner_alive
-from veolab.runner.ledger_db import sweep_workers, sweeps
+from veolab.runner.ledger import P_NOT_BILLED, Ledger, owner_alive
+from veolab.runner.ledger_db import payments, sweep_workers, sweeps
 from veolab.tracking import schema as S
 from veolab.tracking.store import Tracker
 
@@ -245,18 +245,33 @@ class TeamSweep:
             )
 
     def totals(self) -> dict[str, float]:
-        """Every worker's counts (by outcome), ``spend`` and ``workers``, summed."""
+        """Every worker's counts (by outcome) and ``workers``, summed, and ``spend``: what
+        the workers' payments came to while they were in the sweep, from the ledger's payments
+        (billed, or possibly billed), so a worker killed with jobs in flight counts too."""
         names = list(COUNTED)
         cols = [
             sa.func.coalesce(sa.func.sum(getattr(sweep_workers.c, COUNTED[n])), 0) for n in names
         ]
-        cols.append(sa.func.coalesce(sa.func.sum(sweep_workers.c.spend), 0.0))
+        w = sweep_workers
+        amount = sa.func.coalesce(payments.c.billed, payments.c.estimate)
+        spend = (
+            sa.select(sa.func.coalesce(sa.func.sum(amount), 0.0))
+            .select_from(payments.join(w, payments.c.owner == w.c.owner))
+            .where(
+                w.c.run_id == self.run_id,
+                payments.c.experiment == self.experiment,
+                payments.c.status != P_NOT_BILLED,
+                payments.c.created >= w.c.joined,
+                sa.or_(w.c.left.is_(None), payments.c.created <= w.c.left),
+            )
+        )
         with self.engine.begin() as c:
             row = c.execute(
-                sa.select(*cols, sa.func.count()).where(sweep_workers.c.run_id == self.run_id)
+                sa.select(*cols, sa.func.count()).where(w.c.run_id == self.run_id)
             ).one()
+            spent = c.execute(spend).scalar_one()
         out = {name: float(v) for name, v in zip(names, row, strict=False)}
-        out["spend"] = round(float(row[len(names)]), 4)
+        out["spend"] = round(float(spent), 4)
         out["workers"] = float(row[-1])
         return out
 
