@@ -62,6 +62,8 @@ class Pricing:
     price: Callable[[VideoRequest], float]
     seconds_per_run: float
     problems: Callable[[VideoRequest], list[str]] = _no_problems
+    #: why this host's settings cannot take a seed (a cell whose runs have seeds cannot be made)
+    seed_problem: str | None = None
 
 
 #: a free provider that answers in about a second
@@ -383,6 +385,8 @@ def build_plan(
             ]
             label = ", ".join(parts) or "default"
             wrong = t.pricing.problems(base_req) if exp.veo_rules else []
+            if t.pricing.seed_problem and any(s is not None for s in seeds):
+                wrong = [*wrong, t.pricing.seed_problem]
             if wrong:
                 cell = label if swept_hosts else f"{label} on {t.provider} {t.model}"
                 unsupported.append(Unsupported(t.provider, t.model, cell, wrong, len(seeds)))

@@ -200,6 +200,13 @@ class Provider(abc.ABC):
         return None
 
     @classmethod
+    def seed_refused(cls, config: ProviderConfig) -> str | None:
+        """Why a seed cannot be asked for at all with ``config`` (Vertex: ``sample_count > 1``,
+        one seed for several videos), else None: a plan with seeds is refused at plan time,
+        cell by cell (issue 14). Weaker doubts are :meth:`seed_holds`'s warnings."""
+        return None
+
+    @classmethod
     def output_params(cls, config: ProviderConfig) -> dict[str, Any]:
         """The settings of ``config`` that change what comes back (Vertex's
         ``enhance_prompt``): logged as params of every run, under the provider's prefix."""

@@ -229,7 +229,7 @@ def plan_rerun(
 ) -> RerunPlan:
     """Everything a rerun needs, checked before anything is sent or paid. ``run_id`` is a
     generation run's id or a unique prefix of it (at least 4 characters)."""
-    from veolab.providers import provider_class
+    from veolab.providers import Provider, provider_class
     from veolab.tracking.rating import generation_run
 
     if not 1 <= times <= MAX_TIMES:
@@ -268,6 +268,8 @@ def plan_rerun(
         where=f"the experiment.yaml of run {run_id}'s sweep",
         **rates,
     )
+    if cls.check_ready is not Provider.check_ready:
+        cls(config).check_ready()  # the host's own check (vertex: a token or ADC, a project)
     cost = cls.price(req, config.model, prices)  # the sweep's prices: on top, as in its plan
     params = run.data.params
     record = GenerationRecord(

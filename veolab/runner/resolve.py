@@ -115,6 +115,7 @@ def pricing(
         price=lambda request: cls.price(request, model, overrides),
         seconds_per_run=cls.seconds_per_run(config),
         problems=lambda request: cls.problems(request, model),
+        seed_problem=cls.seed_refused(config),
     )
 
 

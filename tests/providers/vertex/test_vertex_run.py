@@ -91,6 +91,17 @@ def test_filtered_runs_fail_with_reasons_and_a_rerun_warns_the_seed_cannot_hold(
         "enhancePrompt\n"
     ) in r.stderr
 
+    # without credentials, a rerun is refused in the host's words before anything is sent
+    jobs = len(srv.ledger()["jobs"])
+    with pytest.MonkeyPatch.context() as mp:
+        mp.delenv("VEOLAB_VERTEX_TOKEN")
+        mp.setenv("GOOGLE_APPLICATION_CREDENTIALS", str(tmp_path / "absent.json"))
+        r = CliRunner().invoke(cli, ["rerun", done.info.run_id, "--yes"])
+    assert r.exit_code == 2, r.output
+    assert r.stderr.startswith("Error: No Vertex AI credentials: set VEOLAB_VERTEX_TOKEN")
+    assert len(r.stderr.splitlines()) == 1
+    assert len(srv.ledger()["jobs"]) == jobs
+
 
 def test_missing_credentials_are_one_line_exit_2(tmp_path: Path, monkeypatch) -> None:
     monkeypatch.delenv("VEOLAB_VERTEX_TOKEN")
@@ -152,3 +163,29 @@ def test_sigkill_then_resume_by_operation_name_pays_nothing_twice(tmp_path: Path
         assert finished | unknown == {r.request_hash for r in plan.runs}
         assert not finished & unknown
         assert result.exit_code == (1 if unknown else 0)
+
+
+def test_a_seed_with_several_samples_is_refused_at_plan_time(tmp_path: Path) -> None:
+    # no server: the plan is refused before anything is asked of the host
+    path = project(
+        tmp_path,
+        "http://127.0.0.1:9",
+        "samples",
+        "[a fox, a crab]",
+        "[1, 2]",
+        extra=", sample_count: 2",
+    )
+    r = CliRunner().invoke(cli, ["plan", str(path)])
+    assert r.exit_code == 2, r.output
+    lines = r.stderr.splitlines()
+    assert lines[0].endswith(
+        "2 grid cells cannot be made by their host (no cell is left to run: change the "
+        "models, hosts or params):"
+    ), lines
+    assert len(lines) == 3 and all(
+        line.endswith("a seed with vertex sample_count 2 (a seed holds only with sampleCount 1)")
+        for line in lines[1:]
+    ), lines
+    # one sample: the same grid plans
+    path.write_text(path.read_text().replace(", sample_count: 2", ""))
+    assert CliRunner().invoke(cli, ["plan", str(path)]).exit_code == 0

@@ -144,6 +144,14 @@ class VertexProvider(Provider):
         return f"vertex {' and '.join(reasons)}: {VERTEX[cls.models[0]].seed_note}"
 
     @classmethod
+    def seed_refused(cls, config: ProviderConfig) -> str | None:
+        """A seed with ``sample_count > 1`` names no one video: refused when the plan is made."""
+        n = getattr(config, "sample_count", 1)
+        if n > 1:
+            return f"a seed with vertex sample_count {n} (a seed holds only with sampleCount 1)"
+        return None
+
+    @classmethod
     def output_params(cls, config: ProviderConfig) -> dict[str, Any]:
         """The settings of ``config`` that change the output: logged with each run."""
         assert isinstance(config, VertexConfig)
