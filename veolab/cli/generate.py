@@ -60,13 +60,16 @@ from veolab.cli.common import handle_errors
     "--no-veo-rules", is_flag=True, help="Skip Veo's combination rules and the model's limits."
 )
 @click.option(
-    "--provider", default="sim", show_default=True, help="sim (offline), segmind, or another host."
+    "--provider",
+    default="sim",
+    show_default=True,
+    help="sim (offline), segmind, vertex, fal, replicate, or another installed host.",
 )
 @click.option(
     "--model",
     default=None,
-    help="One of the provider's models (sim, segmind: veo-3.1, the default, veo-3.1-fast, "
-    "veo-3.1-lite, veo-3, veo-3-fast; see docs/hosts.md).",
+    help="One of the provider's models (segmind: veo-3.1, the default, veo-3.1-fast, "
+    "veo-3.1-lite, veo-3, veo-3-fast; every host's in docs/hosts.md).",
 )
 @click.option(
     "-o",
@@ -85,12 +88,14 @@ from veolab.cli.common import handle_errors
 @click.option(
     "--base-url",
     default=None,
-    help="segmind: API base URL (default: $SEGMIND_BASE_URL or https://api.segmind.com).",
+    help="The host's API base URL (default: its variable, e.g. $SEGMIND_BASE_URL, or the "
+    "host's own address).",
 )
 @click.option(
     "--api-key",
     default=None,
-    help="segmind: API key (prefer $SEGMIND_API_KEY: argv is visible to other users).",
+    help="The host's API key or token (prefer its variable, e.g. $SEGMIND_API_KEY, "
+    "$FAL_KEY, $REPLICATE_API_TOKEN: argv is visible to other users).",
 )
 @click.option(
     "--inline-images/--upload-images",
