@@ -252,3 +252,24 @@ def test_a_bad_lease_setting_is_one_line(value: str, monkeypatch: pytest.MonkeyP
     monkeypatch.setenv(D.LEASE_ENV, value)
     with pytest.raises(ConfigError, match=r"VEOLAB_LEASE_SECONDS=.* is not a number of seconds"):
         Ledger()
+
+
+def test_review_votes_live_in_the_team_ledger(pg_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    from veolab.errors import VoteError
+    from veolab.review.probe import has_votes
+    from veolab.review.votes import ServedPair
+
+    monkeypatch.setenv("VEOLAB_LEDGER_URI", pg_url.replace("postgresql+psycopg", "postgresql"))
+    ann, ben = VoteStore(), VoteStore()  # two reviewers' machines
+    try:
+        pair = ServedPair.new("team", "ann", "variant", ("run-a", "warm"), ("run-b", "cool"))
+        ann.serve(pair)
+        ann.vote(pair.id, "ann", "left", note="warmer skin")
+        with pytest.raises(VoteError, match="already has a vote") as refused:
+            ben.vote(pair.id, "ann", "right")  # the same pair from another connection
+        assert refused.value.status == 409
+        assert [(v.reviewer, v.choice) for v in ben.votes("team")] == [("ann", "left")]
+        assert has_votes("team") and not has_votes("other")
+    finally:
+        ann.close()
+        ben.close()
