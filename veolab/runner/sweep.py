@@ -622,7 +622,8 @@ class Sweep:
         if self.team is None or self.team.run_id is None:
             return metrics
         try:
-            if not self.team.leave(wait=status == "FINISHED"):
+            # --no-wait waits for nobody: its colleagues, still working, close the sweep run
+            if not self.team.leave(wait=status == "FINISHED" and not self.opts.no_wait):
                 return None
             totals = self.team.totals()
             # every worker has left or died: what is still RUNNING is nobody's any more
