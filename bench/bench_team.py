@@ -15,7 +15,8 @@
    (the worst case: a grid half-way through), no MLflow store; and in this process the status
    lookup alone (``plan_status``) with the SQL statements it sends, counted.
 
-The cluster and the worker processes are tests/team's (postgres.py, ledger_worker.py).
+The cluster and the worker processes are the tests' (tests/postgres.py,
+tests/team/ledger_worker.py).
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "tests" / "team"))
+sys.path.insert(0, str(ROOT / "tests"))
 from postgres import postgres_cluster  # noqa: E402
 
 WORKER = ROOT / "tests" / "team" / "ledger_worker.py"

@@ -143,3 +143,48 @@ def sweep(tmp_path_factory: pytest.TempPathFactory):
     from helpers import shared_sweep
 
     return shared_sweep(tmp_path_factory)
+
+
+@pytest.fixture(scope="session")
+def pg():
+    """The session's throwaway PostgreSQL cluster on 127.0.0.1 (tests/postgres.py), stopped and
+    deleted at the end; skips, saying why, where PostgreSQL cannot be started (not installed:
+    .ci/run installs Debian's postgresql as root)."""
+    from postgres import postgres_cluster, unavailable
+
+    why = unavailable()
+    if why:
+        pytest.skip(why)
+    with postgres_cluster() as cluster:
+        yield cluster
+
+
+_pg_databases = iter(range(1, 1_000_000))
+
+
+@pytest.fixture
+def pg_url(pg) -> str:
+    """A new, empty database of the session's cluster: its SQLAlchemy URL
+    (``postgresql+psycopg://veolab@127.0.0.1:<port>/t_<n>``)."""
+    return pg.create_database(f"t_{next(_pg_databases)}")
+
+
+@pytest.fixture
+def mlflow_on_pg(pg, tmp_path: Path):
+    """mlflow_on_pg() -> the address of a new ``mlflow server`` whose backend store is a new
+    database of the cluster and whose artifacts are proxied to ``tmp_path/artifacts``; every
+    server started is stopped when the test ends (SIGTERM, then SIGKILL)."""
+    import contextlib
+
+    from postgres import mlflow_server
+
+    with contextlib.ExitStack() as stack:
+
+        def start() -> str:
+            n = next(_pg_databases)
+            backend = pg.create_database(f"mlflow_{n}")
+            folder = tmp_path / f"mlflow-server-{n}"
+            folder.mkdir()
+            return stack.enter_context(mlflow_server(backend, tmp_path / "artifacts", folder))
+
+        yield start

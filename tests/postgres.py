@@ -1,4 +1,5 @@
-"""A throwaway PostgreSQL cluster and ``mlflow server`` on it, for the team tests and the bench.
+"""A throwaway PostgreSQL cluster and ``mlflow server`` on it, for the team tests (the ``pg``,
+``pg_url`` and ``mlflow_on_pg`` fixtures of conftest.py) and bench/bench_team.py.
 
     with postgres_cluster() as pg:                  # initdb + pg_ctl start on 127.0.0.1
         url = pg.create_database("ledger")          # postgresql+psycopg://veolab@127.0.0.1:P/ledger
