@@ -111,10 +111,12 @@ def test_two_first_runs_at_once_both_succeed(tmp_path: Path) -> None:
         assert code == 0, f"exit {code}\n{out}\n{err}"
         assert "half-created" not in err
     assert revision(db) == [schema_head()]
-    # one sweep run each, unless one looked after the other had done everything (no empty sweep)
+    # one sweep run the two share (issue 15), or one each when the second joined after the first
+    # had closed its own; none for one that looked after the other had done everything
     worked = sum("nothing to do" not in out for _, out, _ in results)
     assert worked >= 1
-    assert sweeps(db, "twins") == ["FINISHED"] * worked
+    found = sweeps(db, "twins")
+    assert 1 <= len(found) <= worked and set(found) == {"FINISHED"}
 
 
 @pytest.mark.slow
