@@ -21,14 +21,16 @@ shared by runs on different loops::
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import math
 import threading
 import time
 from collections import deque
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from typing import Any
 
-__all__ = ["Limiter", "shared_limiter"]
+__all__ = ["Limiter", "account_limiter", "shared_limiter"]
 
 
 class Limiter:
@@ -156,3 +158,15 @@ def shared_limiter(
         if lim is None:
             lim = _SHARED[ident] = Limiter(max_in_flight, submits_per_minute)
         return lim
+
+
+def account_limiter(base_url: str, api_key: str, config: Any) -> Limiter:
+    """The process-wide limiter of one account on one host: ``base_url`` and a hash of
+    ``api_key`` (never the key itself) with ``config``'s ``max_in_flight`` and
+    ``submits_per_minute``. What a keyed host's provider uses unless it was given one."""
+    account = hashlib.sha256(api_key.encode()).hexdigest()[:16]
+    return shared_limiter(
+        f"{base_url}|{account}",
+        max_in_flight=config.max_in_flight,
+        submits_per_minute=config.submits_per_minute,
+    )

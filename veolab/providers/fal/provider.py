@@ -16,7 +16,6 @@ until IN_QUEUE and IN_PROGRESS give way to COMPLETED, then ``GET .../requests/{i
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import os
 import time
 from collections.abc import Callable, Mapping
@@ -38,7 +37,7 @@ from veolab.errors import (
     ValidationRejectedError,
 )
 from veolab.providers._http.client import Reply
-from veolab.providers._http.limiter import Limiter, shared_limiter
+from veolab.providers._http.limiter import Limiter, account_limiter
 from veolab.providers._http.redact import redact_json, redact_url
 from veolab.providers._http.verify import verify_mp4
 from veolab.providers.base import Provider, ProviderConfig, ProviderResult, Timings
@@ -203,12 +202,7 @@ class FalProvider(Provider):
     def limiter(self) -> Limiter:
         """The limiter in use: given, else the one shared by this base URL, key and limits."""
         if self._limiter is None:
-            account = hashlib.sha256(self._api_key().encode()).hexdigest()[:16]
-            self._limiter = shared_limiter(
-                f"{self.base_url}|{account}",
-                max_in_flight=self.config.max_in_flight,
-                submits_per_minute=self.config.submits_per_minute,
-            )
+            self._limiter = account_limiter(self.base_url, self._api_key(), self.config)
         return self._limiter
 
     async def aclose(self) -> None:

@@ -16,7 +16,6 @@ prediction id (``on_submitted``, :meth:`ReplicateProvider.resume`). See docs/hos
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import os
 import re
 import time
@@ -39,7 +38,7 @@ from veolab.errors import (
     ServerError,
 )
 from veolab.providers._http.client import Reply
-from veolab.providers._http.limiter import Limiter, shared_limiter
+from veolab.providers._http.limiter import Limiter, account_limiter
 from veolab.providers._http.redact import redact_json, redact_url
 from veolab.providers._http.verify import verify_mp4
 from veolab.providers.base import Provider, ProviderConfig, ProviderResult, Timings
@@ -157,12 +156,7 @@ class ReplicateProvider(Provider):
     def limiter(self) -> Limiter:
         """The limiter in use: given, else the one shared by this base URL, token and limits."""
         if self._limiter is None:
-            account = hashlib.sha256(self._api_key().encode()).hexdigest()[:16]
-            self._limiter = shared_limiter(
-                f"{self.base_url}|{account}",
-                max_in_flight=self.config.max_in_flight,
-                submits_per_minute=self.config.submits_per_minute,
-            )
+            self._limiter = account_limiter(self.base_url, self._api_key(), self.config)
         return self._limiter
 
     async def aclose(self) -> None:
