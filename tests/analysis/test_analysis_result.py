@@ -125,12 +125,12 @@ def test_leaving_the_frame_loop_early_stops_the_decode_thread():
 
     import av
 
-    from veolab.analysis.decode import iter_frames
+    from veolab.analysis.decode import open_frames
 
     with av.open(io.BytesIO(known_clip())) as container:
-        frames = iter_frames(container, [container.streams.video[0]])
-        for n, _ in enumerate(frames, 1):
-            if n == 3:
-                break
-        frames.close()  # what a for loop's exception or a garbage collection does
+        with open_frames(container, [container.streams.video[0]]) as frames:
+            for n, _ in enumerate(frames, 1):
+                if n == 3:
+                    break
+            assert [t for t in threading.enumerate() if t.name == "veolab-decode"]
         assert not [t for t in threading.enumerate() if t.name == "veolab-decode"]

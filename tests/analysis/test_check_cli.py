@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import functools
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -202,3 +205,53 @@ def test_help_lists_the_options():
         "--threshold",
     ):
         assert opt in result.output
+
+
+def _process(*args: str):
+    return subprocess.run(
+        [sys.executable, "-m", "veolab", "check", *args],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+
+
+def test_the_process_exits_with_the_verdict_and_all_its_output(good, known):
+    """`veolab check` ends without the interpreter's teardown: nothing written may be lost."""
+    passed = _process(str(good), "--duration", "2", "--json")
+    assert passed.returncode == 0, passed.stderr
+    assert json.loads(passed.stdout)["passed"] is True  # the whole document, flushed
+    failed = _process(str(known), "--duration", "9")
+    assert failed.returncode == 1
+    assert failed.stdout.splitlines()[-1].startswith("FAILED: ")
+    missing = _process(str(good.parent / "nope.mp4"))
+    assert (missing.returncode, missing.stdout) == (2, "")
+    assert missing.stderr == f"Error: {good.parent / 'nope.mp4'}: no such file\n"
+
+
+def test_the_process_runs_openblas_and_opencv_single_threaded_unless_told(good, tmp_path):
+    probe = tmp_path / "probe.py"
+    probe.write_text(
+        "import os, sys\n"
+        "from veolab.cli import main\n"
+        "sys.argv = ['veolab', '--version']\n"
+        "try:\n"
+        "    main()\n"
+        "finally:\n"
+        "    import cv2\n"
+        "    print(os.environ['OPENBLAS_NUM_THREADS'], cv2.getNumThreads(), file=sys.stderr)\n"
+    )
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in ("OPENBLAS_NUM_THREADS", "OPENCV_FOR_THREADS_NUM")
+    }
+    default = subprocess.run([sys.executable, str(probe)], capture_output=True, text=True, env=env)
+    assert default.stderr.split() == ["1", "1"]
+    told = subprocess.run(
+        [sys.executable, str(probe)],
+        capture_output=True,
+        text=True,
+        env={**env, "OPENBLAS_NUM_THREADS": "2", "OPENCV_FOR_THREADS_NUM": "2"},
+    )
+    assert told.stderr.split() == ["2", "2"]

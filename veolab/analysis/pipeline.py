@@ -16,13 +16,10 @@ from typing import Any
 
 import av
 
-from veolab.analysis.audio_metrics import AudioAnalyzer
 from veolab.analysis.checks import CheckThresholds, Expectations, run_checks
-from veolab.analysis.decode import iter_frames
+from veolab.analysis.decode import open_frames
 from veolab.analysis.probe import Source, describe, open_container, read_probe
 from veolab.analysis.result import AnalysisResult, Metrics, Probe
-from veolab.analysis.thumbnails import ThumbnailCollector
-from veolab.analysis.video_metrics import VideoAnalyzer
 from veolab.errors import AnalysisError
 
 # Decoded video must reach the header's duration within this many frame intervals.
@@ -40,11 +37,15 @@ def analyze_video(
     thumb_width: int = 320,
     *,
     decode_thread: bool = True,
+    decoder_threads: int | None = None,
 ) -> AnalysisResult:
     """Probe, measure, check and take stills of one clip (a path or the MP4 bytes).
 
     ``decode_thread`` decodes on a background thread while this one measures (same results,
-    less wall time on a machine with a spare core).
+    less wall time on a machine with a spare core). ``decoder_threads`` is the video decoder's
+    thread count: None gives FFmpeg's own on idle cores and one when the cores are busy (a sweep
+    analysing several clips beside its HTTP and MLflow work); 0 is FFmpeg's choice whatever the
+    load (``veolab check``: the one clip a person waits for).
 
     res = analyze_video("clip.mp4", Expectations(duration=8, fps=24))
     res.passed, res.to_dict()["checks"][0]["name"]
@@ -54,7 +55,7 @@ def analyze_video(
     thresholds = thresholds or CheckThresholds()
     what = describe(source)
     container, size = open_container(source)
-    with container, _running(decode_thread) as decoder_threads:
+    with container, _running(decode_thread, decoder_threads) as threads:
         probe = read_probe(container, size, what)
         metrics, thumbs, sheet = _decode_pass(
             container,
@@ -64,7 +65,7 @@ def analyze_video(
             thumb_width,
             what,
             decode_thread,
-            decoder_threads,
+            threads,
         )
     checks = run_checks(probe, metrics, expectations, thresholds)
     return AnalysisResult(
@@ -87,6 +88,28 @@ def _decode_pass(
     if decoder_threads:
         vstream.codec_context.thread_count = decoder_threads
     astream = container.streams.audio[0] if container.streams.audio else None
+    with_audio = astream is not None and probe.audio is not None and bool(probe.audio.sample_rate)
+    streams = [vstream] + ([astream] if with_audio else [])
+    # decoding starts now, so that the first frames are ready while NumPy and OpenCV load (the
+    # first analysis of a process, `veolab check`: about a fifth of a second)
+    with open_frames(container, streams, threaded=threaded) as frames:
+        return _measure(frames, vstream, with_audio, probe, thr, n_thumbs, thumb_width, what)
+
+
+def _measure(
+    frames: Any,
+    vstream: Any,
+    with_audio: bool,
+    probe: Probe,
+    thr: CheckThresholds,
+    n_thumbs: int,
+    thumb_width: int,
+    what: str,
+) -> tuple[Metrics, list, bytes]:
+    from veolab.analysis.audio_metrics import AudioAnalyzer
+    from veolab.analysis.thumbnails import ThumbnailCollector
+    from veolab.analysis.video_metrics import VideoAnalyzer
+
     header_fps = probe.video.fps
     interval = 1.0 / header_fps if header_fps else None
     header_duration = probe.video.duration_s or probe.duration_s
@@ -97,13 +120,12 @@ def _decode_pass(
     thumbs = ThumbnailCollector(header_duration, header_fps, n_thumbs, thumb_width)
     audio = (
         AudioAnalyzer(probe.audio.sample_rate, max(1, probe.audio.channels), thr)
-        if astream is not None and probe.audio is not None and probe.audio.sample_rate
+        if with_audio and probe.audio is not None and probe.audio.sample_rate
         else None
     )
-    streams = [vstream] + ([astream] if audio is not None else [])
     t = 0.0
     try:
-        for stream, frame in iter_frames(container, streams, threaded=threaded):
+        for stream, frame in frames:
             if stream is vstream:
                 t = _frame_time(frame, video.n, interval)
                 video.feed(frame, t)
@@ -164,8 +186,10 @@ _busy_lock = threading.Lock()
 
 
 @contextmanager
-def _running(threaded: bool) -> Iterator[int]:
+def _running(threaded: bool, asked: int | None = None) -> Iterator[int]:
     """Count this analysis's threads; yield the video decoder's thread count (0: FFmpeg's choice).
+
+    ``asked`` (not None) is yielded as it is.
 
     FFmpeg's frame threads only pay off on idle cores: when other analyses already keep every
     core busy, or the machine is loaded anyway (a sweep's own HTTP and MLflow work, other
@@ -179,8 +203,10 @@ def _running(threaded: bool) -> Iterator[int]:
         _busy += mine
         crowded = _busy > cores
     try:
-        crowded = crowded or _load() >= cores
-        yield 1 if crowded else 0
+        if asked is not None:
+            yield asked
+        else:
+            yield 1 if crowded or _load() >= cores else 0
     finally:
         with _busy_lock:
             _busy -= mine
