@@ -307,3 +307,56 @@ def test_labels_print_as_written_and_many_seeds_as_ranges():
         ["seeds", "1-11,20", "1-11,20"]
     ]
     assert re.search(r"^motion +-7.17 \[-13.50, -1.50\] .* lower$", text, re.M)
+
+
+def test_a_verdict_is_coloured_by_which_way_is_better():
+    """Cheaper is better, a lower human score worse, more motion only different."""
+    import pandas as pd
+
+    from veolab.compare import RunTable, compare_runs
+    from veolab.compare.render import _verdict_cell
+    from veolab.report.build import _verdict_kind
+
+    rows = [
+        {
+            "run_id": f"{v}-{s}",
+            "parent_id": "sweep1",
+            "status": "FINISHED",
+            "start_time": s,
+            "variant": f"v{v}",
+            "label": f"model={('veo-3.1', 'veo-3.1-fast')[v]}",
+            "name": None,
+            "seed": s,
+            "request_hash": f"h{v}-{s}",
+            "rerun_of": None,
+            "failed": False,
+            "checks_passed": True,
+            "metrics.cost_usd": 3.2 - 1.6 * v + s * 0.001,
+            "metrics.human_score": 4.0 + s % 2 - 2 * v,
+            "metrics.motion": s * 0.01 + v,
+            "metrics.brightness_mean": 100.0 + s,
+        }
+        for v in (0, 1)
+        for s in range(1, 9)
+    ]
+    table = RunTable("made-up", "1", pd.DataFrame(rows), ["sweep1"])
+    result = compare_runs(table, metrics=["cost_usd", "human_score", "motion", "brightness_mean"])
+    ab = {a.metric: a for a in result.ab}
+    assert [ab[m].verdict for m in ("cost_usd", "human_score", "motion")] == [
+        "lower",
+        "lower",
+        "higher",
+    ]
+    assert ab["brightness_mean"].verdict == "no clear difference"
+    assert {m: _verdict_kind(a) for m, a in ab.items()} == {
+        "cost_usd": "better",
+        "human_score": "worse",
+        "motion": "different",
+        "brightness_mean": "same",
+    }
+    assert {m: str(_verdict_cell(a).style) for m, a in ab.items()} == {
+        "cost_usd": "green",
+        "human_score": "red",
+        "motion": "bold",
+        "brightness_mean": "",
+    }

@@ -26,11 +26,12 @@ from veolab.compare.layout import (
     print_renderables,
     render_text,
 )
-from veolab.compare.stats import HIGHER, LOWER, MIN_N, TOO_FEW, ABResult
-from veolab.compare.table import CompareResult, Group
+from veolab.compare.stats import MIN_N, TOO_FEW, ABResult
+from veolab.compare.table import BETTER, WORSE, CompareResult, Group, judgement
 
 INCONCLUSIVE = "inconclusive"
-STYLES = {HIGHER: "green", LOWER: "red", TOO_FEW: "yellow"}
+# a verdict's colour: better green, worse red, a difference with no better way bold
+STYLES = {BETTER: "green", WORSE: "red"}
 AB_HEADERS = ("metric", "difference [95% CI]", "Welch p", "pairs", "Wilcoxon p", "verdict")
 MAX_HEADER_LINES = 3  # a group label that needs more lines as a column header becomes a key
 SHORT_LABEL = 20  # with 3 groups or more, longer labels become keys (they would fill the A/B)
@@ -284,9 +285,10 @@ def _groups_long(result: CompareResult, names: _Names, width: int) -> list[Any]:
 def _verdict_cell(a: ABResult) -> Any:
     from rich.text import Text
 
-    style = STYLES.get(a.verdict, "")
     if a.verdict == TOO_FEW:
-        style = "dim " + style
+        return Text(verdict_text(a), style="dim yellow")
+    judged = judgement(a.metric, a.verdict)
+    style = STYLES.get(judged, "bold") if judged else ""
     return Text(verdict_text(a), style=style)
 
 

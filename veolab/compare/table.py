@@ -30,6 +30,8 @@ from typing import Any
 from veolab.compare.runs import RunTable, load_runs
 from veolab.compare.stats import (
     BOUNDS,
+    HIGHER,
+    LOWER,
     MIN_N,
     TOO_FEW,
     ABResult,
@@ -62,6 +64,60 @@ ALIASES = {
     "score": S.HUMAN_SCORE,
     "repro": S.REPRO_SCORE,
 }
+
+
+# Which way is better, for the metrics that have a better way. A "higher" or "lower" verdict on
+# one of these is shown as better (green) or worse (red); on the others (brightness, motion,
+# loudness, cuts, colourfulness: what the prompt asks for) it is a difference, uncoloured.
+LOWER_IS_BETTER = frozenset(
+    {
+        S.COST,
+        S.LATENCY_TOTAL,
+        S.LATENCY_QUEUED,
+        S.LATENCY_GENERATING,
+        S.LATENCY_DOWNLOADING,
+        "black_fraction",
+        "n_black_segments",
+        "longest_black_s",
+        "n_frozen_segments",
+        "longest_frozen_s",
+        "flicker",
+        "silent_fraction",
+        "checks_failed",
+    }
+)
+HIGHER_IS_BETTER = frozenset(
+    {
+        S.HUMAN_SCORE,
+        S.REPRO_SCORE,
+        S.REPRO_PSNR,
+        S.REPRO_PSNR_MIN,
+        S.REPRO_SSIM,
+        S.REPRO_SSIM_MIN,
+        S.REPRO_IDENTICAL,
+        S.REPRO_AUDIO_CORR,
+        S.CHECKS_PASSED,
+        "sharpness",
+    }
+)
+BETTER, WORSE, DIFFERENT = "better", "worse", "different"
+
+
+def judgement(metric: str, verdict: str) -> str | None:
+    """``better``, ``worse`` or ``different`` for a higher/lower verdict on ``metric``, else None.
+
+    >>> judgement("cost_usd", "lower"), judgement("human_score", "lower")
+    ('better', 'worse')
+    >>> judgement("motion", "higher"), judgement("motion", "no clear difference")
+    ('different', None)
+    """
+    if verdict not in (HIGHER, LOWER):
+        return None
+    if metric in HIGHER_IS_BETTER or metric.startswith(S.CHECK_PREFIX):
+        return BETTER if verdict == HIGHER else WORSE
+    if metric in LOWER_IS_BETTER:
+        return BETTER if verdict == LOWER else WORSE
+    return DIFFERENT
 
 
 @dataclass
@@ -461,5 +517,6 @@ __all__ = [
     "group_column",
     "group_runs",
     "inconclusive",
+    "judgement",
     "metric_name",
 ]

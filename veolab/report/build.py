@@ -31,8 +31,14 @@ from markupsafe import Markup
 
 from veolab.compare.render import diff_text, fmt, mean_ci_text, verdict_text
 from veolab.compare.runs import RunTable
-from veolab.compare.stats import HIGHER, LOWER, MIN_N, SAME, TOO_FEW
-from veolab.compare.table import CompareResult, as_run_table, compare_runs, inconclusive
+from veolab.compare.stats import HIGHER, LOWER, MIN_N, SAME, TOO_FEW, ABResult
+from veolab.compare.table import (
+    CompareResult,
+    as_run_table,
+    compare_runs,
+    inconclusive,
+    judgement,
+)
 from veolab.errors import ConfigError, VeolabError
 from veolab.report.diff import prompt_diff
 from veolab.report.layout import (
@@ -207,7 +213,7 @@ def _context(
                     {
                         "metric": a.metric,
                         "verdict": verdict_text(a),
-                        "kind": _verdict_kind(a.verdict),
+                        "kind": _verdict_kind(a),
                         "diff": diff_text(a.unpaired.diff, a.unpaired.lo, a.unpaired.hi),
                     }
                     for a in verdicts
@@ -226,7 +232,7 @@ def _context(
             "paired": diff_text(a.paired.diff, a.paired.lo, a.paired.hi),
             "p": fmt(a.paired.p_value),
             "verdict": verdict_text(a),
-            "kind": _verdict_kind(a.verdict),
+            "kind": _verdict_kind(a),
             "why": inconclusive(a) or "",
             "method": a.method,
         }
@@ -322,11 +328,13 @@ def _agreement_text(a: dict[str, Any]) -> str:
     return text + (f", Krippendorff's alpha {a['alpha']:.2f}" if a.get("alpha") is not None else "")
 
 
-def _verdict_kind(verdict: str) -> str:
-    """The CSS class of a verdict."""
-    return {HIGHER: "higher", LOWER: "lower", SAME: "same", TOO_FEW: "inconclusive"}.get(
-        verdict, ""
-    )
+def _verdict_kind(a: ABResult) -> str:
+    """The CSS class of a verdict: better, worse, different (no better way), same, inconclusive."""
+    if a.verdict == TOO_FEW:
+        return "inconclusive"
+    if a.verdict == SAME:
+        return "same"
+    return judgement(a.metric, a.verdict) or ""
 
 
 def write_report(
