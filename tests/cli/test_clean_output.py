@@ -32,8 +32,9 @@ def test_a_sim_run_prints_only_veolab_lines(tmp_path: Path) -> None:
     )
     assert r.returncode == 0, r.stderr
     out, err = r.stdout.splitlines(), r.stderr.splitlines()
-    assert out[0].startswith("clean: 2 runs | generated 2, already done 0")
-    assert out[-1].startswith("MLflow sweep run ") and len(out) == 2, out
+    assert out[0].startswith("clean: 2 runs | generated 2 | spend $0.00 | ")
+    assert out[1].startswith("MLflow sweep run ") and len(out) == 3, out
+    assert out[2] == "see its runs with: veolab runs clean, or open: veolab ui"
     # piped, progress is a line per change on stderr: veolab's own, nothing else
     assert err[0] == "clean: 2 runs on sim (veo-3.1), 0 already done, 2 to run"
     assert all(line.startswith("clean: ") for line in err), err

@@ -40,10 +40,7 @@ def test_paid_run_bills_once_and_logs_cost(tmp_path: Path, sim_server) -> None:
     path = project(tmp_path, srv.base_url, "paid")
     r = CliRunner().invoke(cli, ["run", str(path), "--yes"])
     assert r.exit_code == 0, r.output
-    assert (
-        "generated 4, already done 0, from store 0, failed 0, failed checks 0, skipped 0 | "
-        "spend $6.40" in r.stdout
-    )
+    assert "| generated 4 | spend $6.40" in r.stdout
     ledger = srv.ledger()
     assert len(ledger["jobs"]) == 4
     runs = generations("paid", "FINISHED")
@@ -72,10 +69,7 @@ def test_budget_is_reserved_before_submit(tmp_path: Path, sim_server) -> None:
     path = project(tmp_path, srv.base_url, "budget", seeds="[1, 2, 3]")
     r = CliRunner().invoke(cli, ["run", str(path), "--yes", "--budget", "5", "--concurrency", "4"])
     assert r.exit_code == 1, r.output
-    assert (
-        "generated 3, already done 0, from store 0, failed 0, failed checks 0, skipped 3 | "
-        "spend $4.80" in r.stdout
-    )
+    assert "| generated 3, skipped 3 | spend $4.80" in r.stdout
     assert "budget $5.00 (--budget): $4.80 spent or reserved, next run $1.60" in r.stderr
     assert len(srv.ledger()["jobs"]) == 3  # concurrency 4 never overshot the budget
 
@@ -107,7 +101,7 @@ def test_faults_become_failed_runs(tmp_path: Path, sim_server) -> None:
     path = project(tmp_path, srv.base_url, "faults")
     r = CliRunner().invoke(cli, ["run", str(path), "--yes", "--concurrency", "1"])
     assert r.exit_code == 1
-    assert "generated 2, already done 0, from store 0, failed 2" in r.stdout
+    assert "| generated 2, failed 2 |" in r.stdout
     failed = generations("faults", "FAILED")
     assert {x.data.tags[S.ERROR_CLASS] for x in failed} == {"BadRequestError"}
     assert all("prompt rejected by safety filter" in x.data.tags[S.ERROR_MESSAGE] for x in failed)

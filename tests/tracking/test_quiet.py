@@ -76,14 +76,14 @@ def test_run_on_a_tracking_server_prints_no_view_run_lines(tmp_path: Path) -> No
         assert quiet.returncode == 0, quiet.stderr
         out = quiet.stdout + quiet.stderr
         assert "View run" not in out and "View experiment" not in out
-        assert "quiet: 2 runs | generated 2," in quiet.stdout  # veolab's summary, not buried
+        assert "quiet: 2 runs | generated 2 | spend" in quiet.stdout  # veolab's summary, not buried
 
         # the user's own setting wins: MLflow prints its links, two lines a run it ends
         # (the 2 new generations and the sweep's parent run)
         path.write_text(EXPERIMENT.format(seeds="[1, 2]"))
         loud = _run(path, uri, **{SUPPRESS_URLS: "false"})
         assert loud.returncode == 0, loud.stderr
-        assert "quiet: 4 runs | generated 2, already done 2," in loud.stdout
+        assert "quiet: 4 runs | generated 2, already done 2 | spend" in loud.stdout
         lines = loud.stdout.splitlines()
         views = [ln for ln in lines if ln.startswith("🏃 View run ")]
         assert len(views) == 3 and all(f" at: {uri}/#/experiments/" in ln for ln in views)

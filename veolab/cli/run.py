@@ -169,7 +169,5 @@ def _summary(p, result) -> None:
             click.echo(f"  run {o.index}: failed checks (MLflow run {o.run_id})", err=True)
     for warning in result.warnings:
         click.echo(f"warning: {warning}", err=True)
-    click.echo(
-        f"MLflow sweep run {result.parent_run_id} (experiment {result.experiment_id}); "
-        "see it with: veolab ui"
-    )
+    click.echo(f"MLflow sweep run {result.parent_run_id} (experiment {result.experiment_id})")
+    click.echo(f"see its runs with: veolab runs {p.experiment.name}, or open: veolab ui")

@@ -143,9 +143,10 @@ class SweepResult:
         return self.parent_run_id is None and all(o.outcome == ALREADY for o in self.outcomes)
 
     def describe_counts(self) -> str:
-        """``generated 4, already done 0, from store 0, failed 0, failed checks 0, skipped 0``"""
+        """The non-zero counts in the progress bar's words: ``generated 3, failed 1``."""
         c = self.counts
-        return ", ".join(f"{word} {c[kind]}" for kind, word in OUTCOME_WORDS.items())
+        parts = [f"{word} {c[kind]}" for kind, word in OUTCOME_WORDS.items() if c[kind]]
+        return ", ".join(parts) or "generated 0"
 
 
 @dataclass

@@ -63,7 +63,7 @@ def test_a_sweep_on_replicate_is_billed_once_and_logged(tmp_path: Path, sim_serv
     )
     r = CliRunner().invoke(cli, ["run", str(path), "--yes"])
     assert r.exit_code == 1, r.output
-    assert "generated 1, already done 0, from store 0, failed 1" in r.stdout
+    assert "| generated 1, failed 1 |" in r.stdout
     (failed,) = generations("rep", "FAILED")
     assert failed.data.tags[S.ERROR_CLASS] == "FilteredError"
     assert "(E005)" in failed.data.tags[S.ERROR_MESSAGE]
@@ -76,7 +76,7 @@ def test_a_sweep_on_replicate_is_billed_once_and_logged(tmp_path: Path, sim_serv
     for run in (done, failed):
         assert KEY not in repr(run.data.params) + repr(run.data.tags)
     r = CliRunner().invoke(cli, ["run", str(path), "--yes"])  # the filtered one is tried again
-    assert r.exit_code == 1 and "generated 0, already done 1" in r.stdout
+    assert r.exit_code == 1 and "| already done 1, failed 1 |" in r.stdout
     assert len(srv.ledger()["jobs"]) == 1
 
 

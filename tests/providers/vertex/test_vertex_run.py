@@ -69,7 +69,7 @@ def test_filtered_runs_fail_with_reasons_and_a_rerun_warns_the_seed_cannot_hold(
     )
     r = CliRunner().invoke(cli, ["run", str(path), "--yes"])
     assert r.exit_code == 1, r.output
-    assert "generated 1, already done 0, from store 0, failed 1" in r.stdout
+    assert "| generated 1, failed 1 |" in r.stdout
     (failed,) = generations("vx", "FAILED")
     assert failed.data.tags[S.ERROR_CLASS] == "FilteredError"
     assert "usage guidelines" in failed.data.tags[S.ERROR_MESSAGE]
