@@ -295,3 +295,19 @@ def test_run_plan_asks_for_yes_above_confirm_above_and_keeps_to_its_budget(
     with pytest.raises(SpendNotConfirmedError, match=r"estimated \$3.20 for 2 generations"):
         run_plan(plan, RunOptions(confirm_above=3.0))
     assert len(srv.ledger()["jobs"]) == 2
+
+
+def test_a_note_of_the_sweep_shows_under_the_bar_or_as_a_line(recorded: Recorded) -> None:
+    """What belongs to no run (waiting for a team's colleague) is said, never a silent wait."""
+    note = "every run is done; waiting for 1 other worker of the sweep (b pid 7) to finish"
+    progress = SweepProgress(recorded.plan, recorded.status, terminal(), now=Clock())
+    for kind, spec, outcome in recorded.replay():
+        progress.event(kind, spec, outcome)
+    progress.note(note)
+    screen = shown(progress, width=120)
+    assert screen.splitlines()[2] == note
+    piped = Console(file=io.StringIO(), width=200)
+    plain = SweepProgress(recorded.plan, recorded.status, piped, now=Clock(), heartbeat=60)
+    plain.note(note)
+    plain.close()
+    assert piped.file.getvalue().splitlines() == [note]

@@ -13,7 +13,8 @@ import pytest
 import sqlalchemy as sa
 
 from veolab.runner.ledger import Ledger
-from veolab.runner.ledger_db import payments
+from veolab.runner.ledger_db import payments, sweep_workers
+from veolab.runner.team import TeamSweep
 
 WORKER = Path(__file__).with_name("ledger_worker.py")
 
@@ -87,3 +88,53 @@ def test_an_experiments_budget_holds_across_processes(db: str, request, tmp_path
     finally:
         engine.dispose()
     assert total == 20.0
+
+
+def test_the_last_worker_says_whom_it_waits_for_then_closes_the_run(clean_env: Path) -> None:
+    """A colleague on another machine that stopped renewing: waited for until its lease runs
+    out (said once), then this worker is the last one out and closes the sweep run."""
+    ledger = Ledger(f"sqlite:///{clean_env / 'ledger.db'}")
+    try:
+        team = TeamSweep(ledger, "k" * 40, "waits")
+        joined = team.join(lambda: "run-1")
+        team.opened()
+        with ledger.engine.begin() as c:
+            c.execute(
+                sweep_workers.insert().values(
+                    run_id=joined.run_id,
+                    owner="elsewhere:4242:1",
+                    sweep_key=team.key,
+                    lease_until=time.time() + 1.0,
+                    joined=time.time(),
+                    generated=0,
+                    relogged=0,
+                    failed=0,
+                    check_failed=0,
+                    skipped=0,
+                    spend=0.0,
+                )
+            )
+        said: list[list[str]] = []
+        assert team.leave(wait=True, on_wait=said.append) is True
+        assert said == [["elsewhere:4242:1"]]
+    finally:
+        ledger.close()
+
+
+def test_the_wait_is_said_in_a_persons_words() -> None:
+    from types import SimpleNamespace
+
+    from veolab.runner.sweep import Sweep
+
+    said: list[str] = []
+    sweep = SimpleNamespace(on_note=said.append, ledger=SimpleNamespace(lease=90.0))
+    Sweep._waiting(sweep, ["build-2:4242:171"])  # type: ignore[arg-type]
+    Sweep._waiting(sweep, ["a:1:1", "b:2:2", "c:3:3", "d:4:4"])  # type: ignore[arg-type]
+    assert said == [
+        "every run is done; waiting for 1 other worker of the sweep (build-2 pid 4242) to "
+        "finish, or for its lease to run out (at most 90 s), to close the sweep run; "
+        "--no-wait leaves it to them",
+        "every run is done; waiting for 4 other workers of the sweep (a pid 1, b pid 2, "
+        "c pid 3, ...) to finish, or for their leases to run out (at most 90 s), to close the "
+        "sweep run; --no-wait leaves it to them",
+    ]

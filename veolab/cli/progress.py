@@ -161,6 +161,7 @@ class SweepProgress:
         self._next_mark = 0
         self._unsaid = False  # something happened since the last plain line
         self._closed = False
+        self.notice = ""  # what the sweep said that belongs to no run (waiting for a colleague)
 
     # -- the numbers ------------------------------------------------------------------------
 
@@ -228,6 +229,14 @@ class SweepProgress:
                 if due or now - self._last_line >= self.heartbeat:
                     self._say(self.line())
 
+    def note(self, text: str) -> None:
+        """The sweep says something that belongs to no run: under the bar on a terminal, else
+        a line of its own."""
+        with self._lock:
+            self.notice = text
+            if not self.live_mode:
+                self._say(text)
+
     # -- plain lines ------------------------------------------------------------------------
 
     def start_line(self) -> str:
@@ -280,6 +289,8 @@ class SweepProgress:
             self.timing_text(),
         )
         parts: list[Any] = [head, Text(self.counts_text(), no_wrap=True, overflow="ellipsis")]
+        if self.notice:
+            parts.append(Text(self.notice, style="yellow"))
         if with_inflight:
             parts.extend(self._inflight_rows())
         return Group(*parts)

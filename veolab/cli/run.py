@@ -118,7 +118,14 @@ def run(
         )
         return
     with SweepProgress(p, status) as progress:
-        result = run_plan(p, opts, tracker=tracker, status=status, on_event=progress.event)
+        result = run_plan(
+            p,
+            opts,
+            tracker=tracker,
+            status=status,
+            on_event=progress.event,
+            on_note=progress.note,
+        )
     _summary(p, result)
     sys.exit(result.exit_code)
 

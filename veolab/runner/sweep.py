@@ -213,6 +213,7 @@ class Sweep:
         store: VideoStore,
         ledger: Ledger,
         on_event: Event | None = None,
+        on_note: Callable[[str], None] | None = None,
     ) -> None:
         self.plan, self.opts, self.tracker, self.store, self.ledger = (
             plan,
@@ -226,6 +227,8 @@ class Sweep:
         self.providers: dict[tuple[str, str], Provider] = {}  # one per (host, config)
         self.status = PlanStatus(status={})
         self.on_event = on_event or (lambda *a: None)
+        # what the sweep says that belongs to no run (waiting for a colleague of a team's sweep)
+        self.on_note = on_note or (lambda text: None)
         # --budget caps this invocation; the experiment's budget: caps every invocation (ledger)
         self.budget = Budget(opts.budget if plan.paid else None)
         self.exp_name = plan.experiment.name
@@ -447,7 +450,12 @@ class Sweep:
         keys = [self.job(spec).key for spec in self.plan.runs]
         self.team = T.TeamSweep(self.ledger, T.sweep_key(exp.name, keys), exp.name)
         joined = await asyncio.to_thread(
-            self.team.join, lambda: self.tracker.create_run(self.exp_id, name, tags)
+            self.team.join,
+            lambda: self.tracker.create_run(self.exp_id, name, tags),
+            lambda owner: self.on_note(
+                f"waiting for {_worker(owner)} to open the sweep run (or for its lease to run "
+                f"out, at most {self.ledger.lease:.0f} s)"
+            ),
         )
         parent_id = joined.run_id
         self.parent_id = self.result.parent_run_id = parent_id
@@ -605,6 +613,15 @@ class Sweep:
         finally:
             self.tracker.terminate(self.parent_id, status)
 
+    def _waiting(self, live: list[str]) -> None:
+        who = ", ".join(_worker(o) for o in live[:3]) + (", ..." if len(live) > 3 else "")
+        self.on_note(
+            f"every run is done; waiting for {len(live)} other worker"
+            f"{'s' if len(live) != 1 else ''} of the sweep ({who}) to finish, or for "
+            f"{'their leases' if len(live) != 1 else 'its lease'} to run out (at most "
+            f"{self.ledger.lease:.0f} s), to close the sweep run; --no-wait leaves it to them"
+        )
+
     def _leave(self, status: str) -> dict[str, float] | None:
         """Leave the sweep run (waiting for live colleagues when it finished); the sweep's
         metrics when this worker is the last one out (it closes the run), else None."""
@@ -624,7 +641,9 @@ class Sweep:
             return metrics
         try:
             # --no-wait waits for nobody: its colleagues, still working, close the sweep run
-            if not self.team.leave(wait=status == "FINISHED" and not self.opts.no_wait):
+            if not self.team.leave(
+                wait=status == "FINISHED" and not self.opts.no_wait, on_wait=self._waiting
+            ):
                 return None
             totals = self.team.totals()
             # every worker has left or died: what is still RUNNING is nobody's any more
@@ -698,6 +717,12 @@ def _refuse_unconfirmed(plan: Plan, status: PlanStatus, confirm_above: float | N
     )
 
 
+def _worker(owner: str) -> str:
+    """A ledger owner (``host:pid:start``) as a person reads it: ``host pid 1234``."""
+    parts = owner.rsplit(":", 2)
+    return f"{parts[0]} pid {parts[1]}" if len(parts) == 3 else owner
+
+
 def run_plan(
     plan: Plan,
     opts: RunOptions | None = None,
@@ -707,6 +732,7 @@ def run_plan(
     ledger: Ledger | None = None,
     status: PlanStatus | None = None,
     on_event: Event | None = None,
+    on_note: Callable[[str], None] | None = None,
 ) -> SweepResult:
     """Run ``plan`` to completion (synchronous entry point).
 
@@ -723,7 +749,7 @@ def run_plan(
             status = plan_status(plan, tracker, store, ledger, force=opts.force)
         if not opts.yes:
             _refuse_unconfirmed(plan, status, opts.confirm_above)
-        sweep = Sweep(plan, opts, tracker, store, ledger, on_event)
+        sweep = Sweep(plan, opts, tracker, store, ledger, on_event, on_note)
         return asyncio.run(sweep.run(status))
     finally:
         if own_ledger:
