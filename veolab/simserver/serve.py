@@ -15,15 +15,13 @@ From a shell (or as a subprocess, :func:`serve_in_subprocess`)::
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
-import signal
-import socket
 import sys
-import threading
 from collections.abc import Callable, Iterator
 from typing import Any
 
+from veolab._server import LocalServer, bind, serve_until_signal
+from veolab._server import serve_in_thread as _in_thread
 from veolab.errors import ConfigError
 from veolab.simserver.app import create_app
 from veolab.simserver.client import clear_faults, fetch_ledger, inject_faults, reset_server
@@ -31,42 +29,25 @@ from veolab.simserver.config import Fault, SimServerConfig
 from veolab.simserver.state import SimState
 
 
-def _bind(host: str, port: int) -> socket.socket:
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    # IPPROTO_TCP, not 0: asyncio sets TCP_NODELAY on accepted sockets only for that proto
-    # (without it every keep-alive answer waits ~40 ms for a delayed ACK)
-    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind((host, port))
-    return sock
-
-
-class SimServer:
+class SimServer(LocalServer):
     """One server: a bound socket, the app, and a uvicorn server to run them."""
 
     def __init__(self, config: SimServerConfig | None = None, **overrides: Any) -> None:
-        import uvicorn  # lazy: keeps `veolab --help` light
-
         base = config or SimServerConfig()
         self.config = base.model_copy(update=overrides) if overrides else base
-        self.app = create_app(self.config)
-        self.sock = _bind(self.config.host, self.config.port)
-        self.host, self.port = self.sock.getsockname()[:2]
         if bool(self.config.tls_cert) != bool(self.config.tls_key):
             raise ConfigError("TLS needs both a certificate and its key (tls_cert, tls_key)")
-        uv_config = uvicorn.Config(
-            self.app,
+        sock = bind(self.config.host, self.config.port)
+        super().__init__(
+            create_app(self.config),
+            sock,
             log_level=self.config.log_level,
             access_log=self.config.access_log,
-            http="h11",
-            ws="none",
             lifespan="on",
-            timeout_graceful_shutdown=2,
             ssl_certfile=self.config.tls_cert,
             ssl_keyfile=self.config.tls_key,
         )
-        self.server = uvicorn.Server(uv_config)
-        self.server.capture_signals = contextlib.nullcontext  # type: ignore[method-assign,assignment]
+        self.host: str = sock.getsockname()[0]
 
     @property
     def base_url(self) -> str:
@@ -78,18 +59,6 @@ class SimServer:
     def state(self) -> SimState:
         """The live state (read it from the server's thread, or use :meth:`ledger`)."""
         return self.app.sim_state
-
-    async def serve(self, on_ready: Callable[[], None] | None = None) -> None:
-        """Serve until :meth:`stop`; ``on_ready`` runs once the socket accepts connections."""
-        task = asyncio.create_task(self.server.serve(sockets=[self.sock]))
-        while not self.server.started and not task.done():
-            await asyncio.sleep(0.01)
-        if self.server.started and on_ready is not None:
-            on_ready()
-        await task
-
-    def stop(self) -> None:
-        self.server.should_exit = True
 
     # -- conveniences over HTTP -------------------------------------------------------------
 
@@ -111,30 +80,10 @@ def serve_in_thread(
     config: SimServerConfig | None = None, *, timeout: float = 10.0, **overrides: Any
 ) -> Iterator[SimServer]:
     """Run a server in a background thread for the ``with`` block; stop it after."""
-    srv = SimServer(config, **overrides)
-    ready = threading.Event()
-    failure: list[BaseException] = []
-
-    def run() -> None:
-        try:
-            asyncio.run(srv.serve(on_ready=ready.set))
-        except BaseException as exc:  # reported to the caller below
-            failure.append(exc)
-        finally:
-            ready.set()
-
-    thread = threading.Thread(target=run, name=f"veolab-sim-{srv.port}", daemon=True)
-    thread.start()
-    if not ready.wait(timeout) or failure or not srv.server.started:
-        srv.stop()
-        thread.join(timeout)
-        raise RuntimeError(f"veolab sim server did not start: {failure[:1] or 'timeout'}")
-    try:
+    with _in_thread(
+        SimServer(config, **overrides), what="veolab sim server", name="veolab-sim", timeout=timeout
+    ) as srv:
         yield srv
-    finally:
-        srv.stop()
-        thread.join(timeout)
-        srv.sock.close()
 
 
 def serve_forever(config: SimServerConfig, *, announce: Callable[[str], None] | None = None) -> int:
@@ -148,17 +97,9 @@ def serve_forever(config: SimServerConfig, *, announce: Callable[[str], None] | 
         else:
             print(message, flush=True)
 
-    def on_signal(signum: int, frame: object) -> None:
-        # graceful either way: open connections get timeout_graceful_shutdown (2 s) to finish
-        srv.stop()
-
-    previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
-        asyncio.run(srv.serve(on_ready=ready))
+        serve_until_signal(srv, on_ready=ready)  # the app's shutdown closes its render pool
     finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
-        srv.sock.close()  # the app's shutdown closed its render pool
         sys.stdout.flush()
     return 0
 
