@@ -26,21 +26,20 @@ import httpx
 from veolab.errors import (
     ConfigError,
     InvalidOutputError,
-    MissingKeyError,
     OutcomeUnknownError,
     ProviderConnectionError,
     ProviderError,
-    ProviderHTTPError,
     RateLimitError,
     RequestError,
     ServerError,
     ValidationRejectedError,
 )
+from veolab.providers._hosted import HostedProvider, cause_of, describe_json
 from veolab.providers._http.client import Reply
-from veolab.providers._http.limiter import Limiter, account_limiter
+from veolab.providers._http.hosted import HostedHTTP
 from veolab.providers._http.redact import redact_json, redact_url
 from veolab.providers._http.verify import verify_mp4
-from veolab.providers.base import Provider, ProviderConfig, ProviderResult, Timings
+from veolab.providers.base import ProviderConfig, ProviderResult, Timings
 from veolab.providers.capabilities import ModelCaps
 from veolab.providers.capabilities import problems as row_problems
 from veolab.providers.fal.body import NOT_IN_REFERENCE, REFERENCE, app_for, fal_input, kind_of
@@ -87,19 +86,6 @@ def key_from_env() -> str:
     return f"{key_id}:{secret}" if key_id and secret else ""
 
 
-def _cause(exc: ProviderError) -> str:
-    cause = type(exc).__name__
-    if isinstance(exc, ProviderHTTPError):
-        cause += f" {exc.status_code}"
-    return cause
-
-
-def _describe(data: Any) -> str:
-    if isinstance(data, dict):
-        return "JSON with keys " + ", ".join(sorted(map(str, data))[:12])
-    return "not a JSON object" if data is None else f"JSON {type(data).__name__}"
-
-
 def video_url(result: Any) -> str | None:
     """The video's URL in a result: ``video.url`` (also ``video_url`` or ``url``)."""
     if not isinstance(result, dict):
@@ -115,29 +101,28 @@ def video_url(result: Any) -> str | None:
     return None
 
 
-class FalProvider(Provider):
+class FalProvider(HostedProvider):
     """Veo 3.1 (and veo-3.1-fast) on fal.ai; paid, needs FAL_KEY."""
 
     name: ClassVar[str] = "fal"
-    needs_key: ClassVar[bool] = True
     key_env_var: ClassVar[str | None] = KEY_ENV
-    paid: ClassVar[bool] = True
     config_class: ClassVar[type[ProviderConfig]] = FalConfig
     capabilities: ClassVar[Mapping[str, ModelCaps]] = FAL
     config: FalConfig
 
-    def __init__(
-        self,
-        config: ProviderConfig | Mapping[str, Any] | None = None,
-        *,
-        transport: httpx.AsyncBaseTransport | None = None,
-        limiter: Limiter | None = None,
-    ) -> None:
-        super().__init__(config)
-        self.base_url = resolve_base_url(self.config.base_url)
-        self._transport = transport
-        self._limiter = limiter
-        self._http: FalHTTP | None = None
+    http_class: ClassVar[type[HostedHTTP]] = FalHTTP
+    key_prefix: ClassVar[str] = "Key "
+    missing_key: ClassVar[str] = (
+        f"No fal.ai API key: set {KEY_ENV} (or FAL_KEY_ID and FAL_KEY_SECRET) or pass --api-key"
+    )
+
+    @classmethod
+    def resolve_base_url(cls, configured: str | None) -> str:
+        return resolve_base_url(configured)
+
+    @classmethod
+    def key_from_env(cls) -> str:
+        return key_from_env()
 
     # -- what a plan needs to know ----------------------------------------------------------
 
@@ -171,48 +156,6 @@ class FalProvider(Provider):
         if getattr(config, "auto_fix", False):
             return "fal auto_fix on: fal may rewrite a refused prompt, and not the same way twice"
         return None
-
-    # -- setup ------------------------------------------------------------------------------
-
-    def _api_key(self) -> str:
-        key = (self.config.api_key or key_from_env()).strip()
-        if not key:
-            raise MissingKeyError(
-                f"No fal.ai API key: set {KEY_ENV} (or FAL_KEY_ID and FAL_KEY_SECRET) or pass "
-                "--api-key"
-            )
-        return key
-
-    def check_ready(self) -> None:
-        self._api_key()
-
-    def http(self) -> FalHTTP:
-        if self._http is None:
-            self._http = FalHTTP(
-                self.config,
-                self._api_key(),
-                [self.base_url],
-                transport=self._transport,
-                key_header="authorization",
-                key_prefix="Key ",
-            )
-        return self._http
-
-    @property
-    def limiter(self) -> Limiter:
-        """The limiter in use: given, else the one shared by this base URL, key and limits."""
-        if self._limiter is None:
-            self._limiter = account_limiter(self.base_url, self._api_key(), self.config)
-        return self._limiter
-
-    async def aclose(self) -> None:
-        if self._http is not None:
-            await self._http.aclose()
-
-    @property
-    def host_model(self) -> str:
-        """The model's app on fal (``fal-ai/veo3.1/fast``)."""
-        return self.capabilities[self.config.model].host_model
 
     def _request_url(self, request_id: str) -> str:
         """Where a request's status and result are: under the app's owner and alias
@@ -260,7 +203,7 @@ class FalProvider(Provider):
             if not isinstance(rid, str) or not rid:
                 raise OutcomeUnknownError(
                     f"fal.ai answered the submit to {app} with {reply.response.status_code} but "
-                    f"no request id ({_describe(data)}); it may be queued and billed; do not "
+                    f"no request id ({describe_json(data)}); it may be queued and billed; do not "
                     "resubmit blindly",
                     details={"status": reply.response.status_code},
                 )
@@ -315,7 +258,7 @@ class FalProvider(Provider):
                     raise self.http().not_obtained(
                         rid,
                         f"its status could not be read {unreadable} times in a row "
-                        f"({_describe(data)} instead of a status)",
+                        f"({describe_json(data)} instead of a status)",
                         completed=False,
                     )
             if now + interval > deadline:
@@ -339,7 +282,7 @@ class FalProvider(Provider):
         found = video_url(result)
         if found is None:
             raise self.http().not_obtained(
-                rid, f"its result held no video URL ({_describe(result)})"
+                rid, f"its result held no video URL ({describe_json(result)})"
             )
         video = await self._download(found, rid)
         try:
@@ -376,7 +319,7 @@ class FalProvider(Provider):
             )
         except (ServerError, ProviderConnectionError, RateLimitError) as exc:
             raise OutcomeUnknownError(
-                f"fal.ai request {rid}: could not read its status ({_cause(exc)}, "
+                f"fal.ai request {rid}: could not read its status ({cause_of(exc)}, "
                 f"{len(attempts)} attempts in all); it may finish and be billed: resume it later",
                 request_id=rid,
                 details={"phase": "status"},
@@ -399,7 +342,7 @@ class FalProvider(Provider):
             )
         except (ServerError, ProviderConnectionError, RateLimitError) as exc:
             raise self.http().not_obtained(
-                rid, f"its result could not be read ({_cause(exc)}, {len(attempts)} attempts)"
+                rid, f"its result could not be read ({cause_of(exc)}, {len(attempts)} attempts)"
             ) from exc
         finally:
             polls.extend(attempts)
@@ -433,7 +376,7 @@ class FalProvider(Provider):
         except (ServerError, ProviderConnectionError, RateLimitError) as exc:
             raise self.http().not_obtained(
                 rid,
-                f"the video could not be downloaded from {redact_url(url)} ({_cause(exc)}, "
+                f"the video could not be downloaded from {redact_url(url)} ({cause_of(exc)}, "
                 f"{len(attempts)} attempts in all)",
             ) from exc
         return reply.body

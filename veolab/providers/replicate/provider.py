@@ -28,20 +28,18 @@ import httpx
 from veolab.errors import (
     ConfigError,
     InvalidOutputError,
-    MissingKeyError,
     OutcomeUnknownError,
     ProviderConnectionError,
-    ProviderError,
-    ProviderHTTPError,
     RateLimitError,
     RequestError,
     ServerError,
 )
+from veolab.providers._hosted import HostedProvider, cause_of, describe_json
 from veolab.providers._http.client import Reply
-from veolab.providers._http.limiter import Limiter, account_limiter
+from veolab.providers._http.hosted import HostedHTTP
 from veolab.providers._http.redact import redact_json, redact_url
 from veolab.providers._http.verify import verify_mp4
-from veolab.providers.base import Provider, ProviderConfig, ProviderResult, Timings
+from veolab.providers.base import ProviderConfig, ProviderResult, Timings
 from veolab.providers.capabilities import ModelCaps, problems
 from veolab.providers.phase import report_phase
 from veolab.providers.replicate.body import prediction_body
@@ -70,13 +68,6 @@ def resolve_base_url(configured: str | None) -> str:
     return url
 
 
-def _cause(exc: ProviderError) -> str:
-    cause = type(exc).__name__
-    if isinstance(exc, ProviderHTTPError):
-        cause += f" {exc.status_code}"
-    return cause
-
-
 def _when(value: Any) -> float | None:
     """Seconds since the epoch of an ISO 8601 time (Replicate's created_at, ...)."""
     if not isinstance(value, str) or not value:
@@ -98,75 +89,23 @@ def output_url(output: Any) -> str | None:
     return None
 
 
-def _describe(data: Any) -> str:
-    if isinstance(data, dict):
-        return "JSON with keys " + ", ".join(sorted(map(str, data))[:12])
-    return "not a JSON object" if data is None else f"JSON {type(data).__name__}"
-
-
-class ReplicateProvider(Provider):
+class ReplicateProvider(HostedProvider):
     """Veo on Replicate (veo-3.1, veo-3.1-fast, veo-3, veo-3-fast); paid, needs
     REPLICATE_API_TOKEN."""
 
     name: ClassVar[str] = "replicate"
-    needs_key: ClassVar[bool] = True
     key_env_var: ClassVar[str | None] = KEY_ENV
-    paid: ClassVar[bool] = True
     config_class: ClassVar[type[ProviderConfig]] = ReplicateConfig
     capabilities: ClassVar[Mapping[str, ModelCaps]] = REPLICATE
     config: ReplicateConfig
 
-    def __init__(
-        self,
-        config: ProviderConfig | Mapping[str, Any] | None = None,
-        *,
-        transport: httpx.AsyncBaseTransport | None = None,
-        limiter: Limiter | None = None,
-    ) -> None:
-        super().__init__(config)
-        self.base_url = resolve_base_url(self.config.base_url)
-        self._transport = transport
-        self._limiter = limiter
-        self._http: ReplicateHTTP | None = None
+    http_class: ClassVar[type[HostedHTTP]] = ReplicateHTTP
+    key_prefix: ClassVar[str] = "Bearer "
+    missing_key: ClassVar[str] = f"No Replicate API token: set {KEY_ENV} or pass --api-key"
 
-    # -- setup ------------------------------------------------------------------------------
-
-    def _api_key(self) -> str:
-        key = (self.config.api_key or os.environ.get(KEY_ENV) or "").strip()
-        if not key:
-            raise MissingKeyError(f"No Replicate API token: set {KEY_ENV} or pass --api-key")
-        return key
-
-    def check_ready(self) -> None:
-        self._api_key()
-
-    def http(self) -> ReplicateHTTP:
-        if self._http is None:
-            self._http = ReplicateHTTP(
-                self.config,
-                self._api_key(),
-                [self.base_url],
-                transport=self._transport,
-                key_header="authorization",
-                key_prefix="Bearer ",
-            )
-        return self._http
-
-    @property
-    def limiter(self) -> Limiter:
-        """The limiter in use: given, else the one shared by this base URL, token and limits."""
-        if self._limiter is None:
-            self._limiter = account_limiter(self.base_url, self._api_key(), self.config)
-        return self._limiter
-
-    async def aclose(self) -> None:
-        if self._http is not None:
-            await self._http.aclose()
-
-    @property
-    def host_model(self) -> str:
-        """The model's id on Replicate (``google/veo-3.1``)."""
-        return self.capabilities[self.config.model].host_model
+    @classmethod
+    def resolve_base_url(cls, configured: str | None) -> str:
+        return resolve_base_url(configured)
 
     def _prediction_url(self, prediction_id: str) -> str:
         return f"{self.base_url}/v1/predictions/{prediction_id}"
@@ -212,8 +151,9 @@ class ReplicateProvider(Provider):
             if not isinstance(pid, str) or not pid:
                 raise OutcomeUnknownError(
                     f"Replicate answered the create of a {self.host_model} prediction with "
-                    f"{reply.response.status_code} but no prediction id ({_describe(data)}); it "
-                    "may exist and be billed; do not resubmit blindly",
+                    f"{reply.response.status_code} but no prediction id "
+                    f"({describe_json(data)}); it may exist and be billed; do not resubmit "
+                    "blindly",
                     details={"status": reply.response.status_code},
                 )
             if on_submitted is not None:
@@ -273,7 +213,7 @@ class ReplicateProvider(Provider):
                     raise self.http().not_obtained(
                         pid,
                         f"its status could not be read {unreadable} times in a row "
-                        f"({_describe(data)} instead of a prediction)",
+                        f"({describe_json(data)} instead of a prediction)",
                         completed=False,
                     )
             if now + interval > deadline:
@@ -297,7 +237,7 @@ class ReplicateProvider(Provider):
                 "its output was removed (Replicate deletes an API prediction's output an hour "
                 "after it was created)"
                 if data.get("data_removed")
-                else f"it succeeded without an output URL ({_describe(data.get('output'))})"
+                else f"it succeeded without an output URL ({describe_json(data.get('output'))})"
             )
             raise self.http().not_obtained(pid, cause)
         video = await self._download(url, pid)
@@ -324,7 +264,7 @@ class ReplicateProvider(Provider):
             )
         except (ServerError, ProviderConnectionError, RateLimitError) as exc:
             raise OutcomeUnknownError(
-                f"Replicate prediction {pid}: could not read it ({_cause(exc)}, "
+                f"Replicate prediction {pid}: could not read it ({cause_of(exc)}, "
                 f"{len(attempts)} attempts in all); it may finish and be billed: resume it later",
                 request_id=pid,
                 details={"phase": "status"},
@@ -346,7 +286,7 @@ class ReplicateProvider(Provider):
         except (ServerError, ProviderConnectionError, RateLimitError) as exc:
             raise self.http().not_obtained(
                 pid,
-                f"the video could not be downloaded from {redact_url(url)} ({_cause(exc)}, "
+                f"the video could not be downloaded from {redact_url(url)} ({cause_of(exc)}, "
                 f"{len(attempts)} attempts in all)",
             ) from exc
         return reply.body
