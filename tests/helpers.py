@@ -10,6 +10,11 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
+import subprocess
+import sys
+import time
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from unittest import mock
@@ -19,6 +24,9 @@ import pytest
 from click.testing import CliRunner
 
 from veolab.cli import cli
+from veolab.experiment import load_experiment
+from veolab.runner import RunOptions, plan_experiment, run_plan
+from veolab.simserver import fetch_ledger, serve_in_subprocess
 from veolab.tracking import schema as S
 
 
@@ -78,6 +86,81 @@ def use_segmind_key(monkeypatch: pytest.MonkeyPatch, key: str) -> None:
     """Set ``SEGMIND_API_KEY`` and point the mlflow client at the test's store."""
     monkeypatch.setenv("SEGMIND_API_KEY", key)
     mlflow.set_tracking_uri(os.environ["MLFLOW_TRACKING_URI"])
+
+
+# --- a project on another host's protocol, and a sweep killed part-way ----------------------
+
+HOST_EXPERIMENT = """\
+name: {name}
+template: q.j2
+vars:
+  subject: {subjects}
+params: {{resolution: 720p, duration: 4, generate_audio: false}}
+seeds: {seeds}
+concurrency: 2
+provider: {{name: {provider}, base_url: "{url}", poll_interval: 0.05,
+           poll_max_interval: 0.2{extra}}}
+"""
+
+
+def host_project(
+    tmp: Path, provider: str, url: str, name: str, subjects: str, seeds: str, extra: str = ""
+) -> Path:
+    """Write ``prompts/q.j2`` ("{{ subject }} by the sea") and ``<name>.yaml`` (``subjects`` x
+    ``seeds``, 720p 4 s silent, ``provider`` at ``url`` with ``extra`` provider settings such as
+    ``", model: veo-3.1-fast"``) under ``tmp``; return the file."""
+    (tmp / "prompts").mkdir(exist_ok=True)
+    (tmp / "prompts" / "q.j2").write_text("{{ subject }} by the sea")
+    path = tmp / f"{name}.yaml"
+    path.write_text(
+        HOST_EXPERIMENT.format(
+            name=name, provider=provider, url=url, subjects=subjects, seeds=seeds, extra=extra
+        )
+    )
+    return path
+
+
+def sigkill_then_resume(
+    tmp: Path, provider: str, key_env: str, key: str, name: str, extra: str = ""
+) -> None:
+    """A 12-run sweep on ``provider`` (against ``veolab sim serve`` in its own process, 1.5 s a
+    job) killed with SIGKILL part-way, then run again in process: every request is billed at
+    most once, the jobs the killed sweep had named are fetched by id rather than submitted
+    again, and every run ends FINISHED or outcome-unknown, not both."""
+    env = {**os.environ, key_env: key}
+    with serve_in_subprocess("--api-key", key, "--latency", "1.5") as url:
+        # 12 runs at concurrency 2: the kill lands part-way through
+        path = host_project(
+            tmp, provider, url, name, "[a red fox, a grey gull]", "[1, 2, 3, 4, 5, 6]", extra
+        )
+        store = Path(os.environ["VEOLAB_HOME"]) / "store" / provider / "veo-3.1"
+        runner = subprocess.Popen(
+            [sys.executable, "-m", "veolab", "run", str(path), "--yes"],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            env=env,
+        )
+        deadline = time.time() + 90
+        while time.time() < deadline and len(list(store.glob("*.mp4"))) < 3:
+            time.sleep(0.05)
+        runner.send_signal(signal.SIGKILL)
+        runner.wait(10)
+        done_before = len(list(store.glob("*.mp4")))
+        assert 3 <= done_before < 12, "the kill must land part-way through the sweep"
+        submits_before = fetch_ledger(url)["counts"]["submit"]
+
+        plan = plan_experiment(load_experiment(path))
+        result = run_plan(plan, RunOptions(yes=True))
+        ledger = fetch_ledger(url)
+        per_hash = Counter(j["request_hash"] for j in ledger["jobs"])
+        assert per_hash and max(per_hash.values()) == 1, "a job was billed twice"
+        # jobs the killed sweep had named were fetched again by id, not submitted again
+        assert ledger["counts"]["submit"] - submits_before <= 12 - done_before
+        finished = {x.data.tags[S.REQUEST_HASH] for x in generations(name, "FINISHED")}
+        unknown = {r.request_hash for r in result.unknown}
+        assert finished | unknown == {r.request_hash for r in plan.runs}
+        assert not finished & unknown
+        assert result.exit_code == (1 if unknown else 0)
 
 
 def generations(name: str, status: str | None = None) -> list:
