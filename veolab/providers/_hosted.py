@@ -1,7 +1,7 @@
-"""What the providers of hosts that queue jobs and name them (fal.ai, Replicate) share: the
+"""What the providers of hosts reached with an API key (Segmind, fal.ai, Replicate) share: the
 base URL, the key, one HTTP client and the account's limiter, made on first use.
 
-    class FalProvider(HostedProvider):
+    class FalProvider(HostedProvider[FalHTTP]):
         http_class = FalHTTP
         key_prefix = "Key "                       # the authorization header's scheme
         missing_key = "No fal.ai API key: set FAL_KEY ... or pass --api-key"
@@ -14,22 +14,25 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Generic, TypeVar
 
 import httpx
 
 from veolab.errors import MissingKeyError, ProviderError, ProviderHTTPError
-from veolab.providers._http.hosted import HostedHTTP
+from veolab.providers._http.client import HTTPClient
 from veolab.providers._http.limiter import Limiter, account_limiter
 from veolab.providers.base import Provider, ProviderConfig
 
+H = TypeVar("H", bound=HTTPClient)
 
-class HostedProvider(Provider):
-    """A paid host that queues jobs: base URL, key, HTTP client and limiter."""
+
+class HostedProvider(Provider, Generic[H]):
+    """A paid host reached with an API key: base URL, key, HTTP client and limiter."""
 
     needs_key: ClassVar[bool] = True
     paid: ClassVar[bool] = True
-    http_class: ClassVar[type[HostedHTTP]] = HostedHTTP
+    http_class: type[H]  # the host's client, set by each subclass
+    key_header: ClassVar[str] = "authorization"
     key_prefix: ClassVar[str] = "Bearer "
     missing_key: ClassVar[str] = "No API key: pass --api-key"
 
@@ -44,7 +47,7 @@ class HostedProvider(Provider):
         self.base_url = self.resolve_base_url(self.config.base_url)
         self._transport = transport
         self._limiter = limiter
-        self._http: HostedHTTP | None = None
+        self._http: H | None = None
 
     @classmethod
     def resolve_base_url(cls, configured: str | None) -> str:  # pragma: no cover - abstract
@@ -63,15 +66,19 @@ class HostedProvider(Provider):
     def check_ready(self) -> None:
         self._api_key()
 
-    def http(self) -> HostedHTTP:
+    def key_origins(self) -> list[str]:
+        """Where the key may be sent (every other host gets requests without it)."""
+        return [self.base_url]
+
+    def http(self) -> H:
         """The host's HTTP client (one per provider, made on first use)."""
         if self._http is None:
             self._http = self.http_class(
                 self.config,
                 self._api_key(),
-                [self.base_url],
+                self.key_origins(),
                 transport=self._transport,
-                key_header="authorization",
+                key_header=self.key_header,
                 key_prefix=self.key_prefix,
             )
         return self._http

@@ -36,7 +36,6 @@ from veolab.errors import (
 )
 from veolab.providers._hosted import HostedProvider, cause_of, describe_json
 from veolab.providers._http.client import Reply
-from veolab.providers._http.hosted import HostedHTTP
 from veolab.providers._http.redact import redact_json, redact_url
 from veolab.providers._http.verify import verify_mp4
 from veolab.providers.base import ProviderConfig, ProviderResult, Timings
@@ -101,7 +100,7 @@ def video_url(result: Any) -> str | None:
     return None
 
 
-class FalProvider(HostedProvider):
+class FalProvider(HostedProvider[FalHTTP]):
     """Veo 3.1 (and veo-3.1-fast) on fal.ai; paid, needs FAL_KEY."""
 
     name: ClassVar[str] = "fal"
@@ -110,7 +109,7 @@ class FalProvider(HostedProvider):
     capabilities: ClassVar[Mapping[str, ModelCaps]] = FAL
     config: FalConfig
 
-    http_class: ClassVar[type[HostedHTTP]] = FalHTTP
+    http_class = FalHTTP
     key_prefix: ClassVar[str] = "Key "
     missing_key: ClassVar[str] = (
         f"No fal.ai API key: set {KEY_ENV} (or FAL_KEY_ID and FAL_KEY_SECRET) or pass --api-key"

@@ -36,7 +36,6 @@ from veolab.errors import (
 )
 from veolab.providers._hosted import HostedProvider, cause_of, describe_json
 from veolab.providers._http.client import Reply
-from veolab.providers._http.hosted import HostedHTTP
 from veolab.providers._http.redact import redact_json, redact_url
 from veolab.providers._http.verify import verify_mp4
 from veolab.providers.base import ProviderConfig, ProviderResult, Timings
@@ -89,7 +88,7 @@ def output_url(output: Any) -> str | None:
     return None
 
 
-class ReplicateProvider(HostedProvider):
+class ReplicateProvider(HostedProvider[ReplicateHTTP]):
     """Veo on Replicate (veo-3.1, veo-3.1-fast, veo-3, veo-3-fast); paid, needs
     REPLICATE_API_TOKEN."""
 
@@ -99,7 +98,7 @@ class ReplicateProvider(HostedProvider):
     capabilities: ClassVar[Mapping[str, ModelCaps]] = REPLICATE
     config: ReplicateConfig
 
-    http_class: ClassVar[type[HostedHTTP]] = ReplicateHTTP
+    http_class = ReplicateHTTP
     key_prefix: ClassVar[str] = "Bearer "
     missing_key: ClassVar[str] = f"No Replicate API token: set {KEY_ENV} or pass --api-key"
 

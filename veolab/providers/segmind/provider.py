@@ -25,19 +25,17 @@ from veolab.errors import (
     ConfigError,
     GenerationFailedError,
     InvalidOutputError,
-    MissingKeyError,
     OutcomeUnknownError,
     ProviderConnectionError,
-    ProviderError,
-    ProviderHTTPError,
     RateLimitError,
     ServerError,
 )
+from veolab.providers._hosted import HostedProvider, cause_of
 from veolab.providers._http.client import Reply
-from veolab.providers._http.limiter import Limiter, account_limiter
+from veolab.providers._http.limiter import Limiter
 from veolab.providers._http.redact import redact_json, redact_url
 from veolab.providers._http.verify import verify_mp4
-from veolab.providers.base import Provider, ProviderConfig, ProviderResult, Timings
+from veolab.providers.base import ProviderConfig, ProviderResult, Timings
 from veolab.providers.capabilities import SEGMIND, ModelCaps, price_table
 from veolab.providers.phase import report_phase
 from veolab.providers.segmind.body import BODY_NAMES, file_urls, request_body
@@ -69,14 +67,6 @@ SMALL_BODY = 4 << 20  # cap for JSON answers that do not carry the video inline
 UNREADABLE_READS = 3  # reads of a status or result that cannot be read before giving up
 
 
-def _cause(exc: ProviderError) -> str:
-    """``ServerError 502``: the class of a transient failure and its status, for messages."""
-    cause = exc.__class__.__name__
-    if isinstance(exc, ProviderHTTPError):
-        cause += f" {exc.status_code}"
-    return cause
-
-
 def resolve_base_url(configured: str | None) -> str:
     """``configured``, else $SEGMIND_BASE_URL, else Segmind; without a trailing /v1 or /v2."""
     url = (configured or os.environ.get(BASE_URL_ENV) or DEFAULT_BASE_URL).strip().rstrip("/")
@@ -90,17 +80,20 @@ def resolve_base_url(configured: str | None) -> str:
     return url
 
 
-class SegmindProvider(Provider):
+class SegmindProvider(HostedProvider[SegmindHTTP]):
     """The Veo family (veo-3.1, -fast, -lite, veo-3, -fast) on Segmind; paid, needs
     SEGMIND_API_KEY."""
 
     name: ClassVar[str] = "segmind"
-    needs_key: ClassVar[bool] = True
     key_env_var: ClassVar[str | None] = KEY_ENV
-    paid: ClassVar[bool] = True
     config_class: ClassVar[type[ProviderConfig]] = SegmindConfig
     capabilities: ClassVar[Mapping[str, ModelCaps]] = SEGMIND
     config: SegmindConfig
+
+    http_class = SegmindHTTP
+    key_header: ClassVar[str] = "x-api-key"
+    key_prefix: ClassVar[str] = ""
+    missing_key: ClassVar[str] = f"No Segmind API key: set {KEY_ENV} or pass --api-key"
 
     def __init__(
         self,
@@ -109,44 +102,21 @@ class SegmindProvider(Provider):
         transport: httpx.AsyncBaseTransport | None = None,
         limiter: Limiter | None = None,
     ) -> None:
-        super().__init__(config)
-        self.base_url = resolve_base_url(self.config.base_url)
+        super().__init__(config, transport=transport, limiter=limiter)
         storage = self.config.storage_url or os.environ.get(STORAGE_URL_ENV)
         default_host = self.base_url == DEFAULT_BASE_URL
         self.storage_url = storage or (DEFAULT_STORAGE_URL if default_host else self.base_url)
         self.storage_url = self.storage_url.rstrip("/")
-        self._transport = transport
-        self._limiter = limiter
-        self._http: SegmindHTTP | None = None
 
     # -- setup ----------------------------------------------------------------------------
 
-    def _api_key(self) -> str:
-        key = (self.config.api_key or os.environ.get(KEY_ENV) or "").strip()
-        if not key:
-            raise MissingKeyError(f"No Segmind API key: set {KEY_ENV} or pass --api-key")
-        return key
+    @classmethod
+    def resolve_base_url(cls, configured: str | None) -> str:
+        return resolve_base_url(configured)
 
-    def http(self) -> SegmindHTTP:
-        if self._http is None:
-            self._http = SegmindHTTP(
-                self.config,
-                self._api_key(),
-                [self.base_url, self.storage_url],
-                transport=self._transport,
-            )
-        return self._http
-
-    @property
-    def limiter(self) -> Limiter:
-        """The limiter in use: given, else the one shared by this base URL, key and limits."""
-        if self._limiter is None:
-            self._limiter = account_limiter(self.base_url, self._api_key(), self.config)
-        return self._limiter
-
-    async def aclose(self) -> None:
-        if self._http is not None:
-            await self._http.aclose()
+    def key_origins(self) -> list[str]:
+        """The API and Segmind's storage (the upload of an image): the key goes to both."""
+        return [self.base_url, self.storage_url]
 
     @property
     def model(self) -> str:
@@ -368,7 +338,7 @@ class SegmindProvider(Provider):
                 accepted=what,
             )
         except (ServerError, ProviderConnectionError, RateLimitError) as exc:
-            cause = f"{_cause(exc)}, {len(attempts)} attempts in all"
+            cause = f"{cause_of(exc)}, {len(attempts)} attempts in all"
             if what == "status":
                 raise OutcomeUnknownError(
                     f"Segmind job {rid}: could not read its status ({cause}); it may finish "
@@ -467,7 +437,7 @@ class SegmindProvider(Provider):
             raise not_obtained(
                 rid,
                 f"the video could not be downloaded from {redact_url(url)} "
-                f"({_cause(exc)}, {len(attempts)} attempts in all)",
+                f"({cause_of(exc)}, {len(attempts)} attempts in all)",
             ) from exc
         return reply.body
 
