@@ -76,10 +76,17 @@ except ImportError:  # a tree from before the sim server became veolab.simserver
 KEY = "soak-key-not-secret"
 PROVIDER, MODEL = "segmind", "veo-3.1"
 POLL = (0.1, 0.25)
-SUMMARY = re.compile(
-    r"(\d+) runs \| generated (\d+), already done (\d+), from store (\d+), failed (\d+), "
-    r"failed checks (\d+), skipped (\d+) \| spend \$([\d.]+)"
-)
+# `veolab run`'s summary: `NAME: 12 runs | generated 9, failed 1, skipped 2 | spend $14.40 | ...`
+# (the non-zero counts; before 36949b4 every count, zeros too)
+SUMMARY = re.compile(r"(\d+) runs \| (.*?) \| spend \$([\d.]+)")
+COUNT_WORDS = {
+    "generated": "generated",
+    "already done": "already_done",
+    "from store": "from_store",
+    "failed": "failed",
+    "failed checks": "failed_checks",
+    "skipped": "skipped",
+}
 # billed (or maybe billed), output not in hand, and said so: the run reported it and `veolab plan`
 # lists it (sending: unknown; lost/corrupt: lost; submitted with a job id once its process
 # ended: resume, the next run fetches it by that id)
@@ -210,11 +217,11 @@ class Proc:
         m = SUMMARY.search(self.stdout)
         if not m:
             return None
-        keys = ("runs", "generated", "already_done", "from_store", "failed", "failed_checks")
-        out: dict[str, Any] = {
-            k: int(v) for k, v in zip((*keys, "skipped"), m.groups()[:7], strict=True)
-        }
-        out["spend"] = float(m.group(8))
+        out: dict[str, Any] = {"runs": int(m.group(1))} | dict.fromkeys(COUNT_WORDS.values(), 0)
+        for part in m.group(2).split(", "):
+            word, _, n = part.rpartition(" ")
+            out[COUNT_WORDS[word]] = int(n)
+        out["spend"] = float(m.group(3))
         return out
 
     @property

@@ -138,3 +138,38 @@ def test_the_wait_is_said_in_a_persons_words() -> None:
         "c pid 3, ...) to finish, or for their leases to run out (at most 90 s), to close the "
         "sweep run; --no-wait leaves it to them",
     ]
+
+
+def test_the_closing_worker_counts_each_undone_run_once(clean_env: Path) -> None:
+    """runs_skipped of a team's sweep: the runs nobody ended, from the ledger, not the closing
+    worker's own skips (a colleague may have made what it skipped, or skipped more)."""
+    from veolab.experiment import load_experiment
+    from veolab.runner import RunOptions, plan_experiment
+    from veolab.runner import ledger as L
+    from veolab.runner.status import DONE, NEW, PlanStatus
+    from veolab.runner.sweep import Sweep
+    from veolab.runner.videostore import VideoStore
+
+    (clean_env / "prompts").mkdir()
+    (clean_env / "prompts" / "q.j2").write_text("a fox, {{ light }}")
+    path = clean_env / "undone.yaml"
+    path.write_text(
+        "name: undone\ntemplate: q.j2\nvars: {light: [dawn, dusk]}\nseeds: [1, 2, 3]\n"
+        "params: {resolution: 720p, duration: 4}\n"
+    )
+    plan = plan_experiment(load_experiment(path))
+    ledger = Ledger(f"sqlite:///{clean_env / 'ledger.db'}")
+    sweep = Sweep(plan, RunOptions(), None, VideoStore(), ledger)  # type: ignore[arg-type]
+    try:
+        keys = [sweep.job(spec).key for spec in plan.runs]
+        sweep.status = PlanStatus(status={spec.index: NEW for spec in plan.runs})
+        sweep.status.status[0] = DONE  # done before the sweep: not this sweep's to count
+        ended = {1: L.LOGGED, 2: L.FAILED, 3: L.LOST}  # 4: claimed, never sent; 5: no claim
+        for i in (1, 2, 3, 4):
+            assert isinstance(ledger.claim(keys[i], "undone"), L.Claim)
+        for i, state in ended.items():
+            ledger._set(keys[i], state=state)
+        assert sweep._undone() == 2
+    finally:
+        sweep.pool.shutdown()
+        ledger.close()

@@ -182,6 +182,7 @@ def _team_sweep(
     assert {r.data.tags[S.PARENT_RUN_ID] for r in finished} == {sweeps[0].info.run_id}
     assert sweeps[0].data.metrics[S.SWEEP_WORKERS] == 3
     assert sweeps[0].data.metrics[S.SWEEP_RUNS] == 60
+    assert sweeps[0].data.metrics[S.SWEEP_SKIPPED] == 0  # every run ended, whoever closed it
     # its spend is every worker's payments, the dead one's too (billed, or its estimate where
     # the host's bill was never read): at least what the simulator billed, within the budget
     assert billed["total_cost"] - 1e-6 <= sweeps[0].data.metrics[S.SWEEP_SPEND] <= budget + 1e-6
@@ -220,8 +221,10 @@ def test_three_workers_on_sqlite_one_killed(tmp_path: Path) -> None:
 def _survivors_say_so(logs: list[str]) -> None:
     """Each survivor's summary: what it generated, the rest done by its colleagues."""
     for log in logs:
-        found = re.search(rf"{NAME}: 60 runs \| generated (\d+), already done (\d+), ", log)
+        found = re.search(rf"^{NAME}: 60 runs \| (.*?) \| spend ", log, re.M)
         assert found, log
-        generated, others = int(found[1]), int(found[2])
+        counts = {k: int(n) for k, n in (part.rsplit(" ", 1) for part in found[1].split(", "))}
+        generated, others = counts.get("generated", 0), counts.get("already done", 0)
+        assert set(counts) <= {"generated", "already done"}, counts
         assert generated + others == 60
         assert f"  {others} of them dealt with by other workers of the sweep\n" in log

@@ -622,6 +622,19 @@ class Sweep:
             f"{self.ledger.lease:.0f} s), to close the sweep run; --no-wait leaves it to them"
         )
 
+    def _undone(self) -> int:
+        """The runs of the plan no worker ended (logged or failed) that were not done before
+        the sweep: each once, however many workers skipped it, and none a colleague did after
+        this worker skipped it (a worker's own skips are neither)."""
+        keys = [
+            self.job(spec).key
+            for spec in self.plan.runs
+            if self.status.status.get(spec.index) != DONE
+        ]
+        entries = self.ledger.entries(keys)
+        ended = (L.LOGGED, L.FAILED, L.LOST, L.CORRUPT, L.ABANDONED)  # billed-but-lost: failed
+        return sum(1 for k in keys if k not in entries or entries[k].state not in ended)
+
     def _leave(self, status: str) -> dict[str, float] | None:
         """Leave the sweep run (waiting for live colleagues when it finished); the sweep's
         metrics when this worker is the last one out (it closes the run), else None."""
@@ -646,15 +659,17 @@ class Sweep:
             ):
                 return None
             totals = self.team.totals()
+            skipped = self._undone()
             # every worker has left or died: what is still RUNNING is nobody's any more
             T.kill_running(self.tracker, self.exp_id, self.parent_id or "")
         except (sa.exc.SQLAlchemyError, TrackingError) as exc:
             self.result.warnings.append(f"the sweep run is closed by this worker alone: {exc}")
             return metrics
         own = (GENERATED, RELOGGED, FAILED, CHECK_FAILED)
-        done = len(self.plan.runs) - sum(totals[k] for k in own) - c[SKIPPED]
+        done = len(self.plan.runs) - sum(totals[k] for k in own) - skipped
         metrics.update(
             {
+                S.SWEEP_SKIPPED: skipped,
                 S.SWEEP_GENERATED: totals[GENERATED],
                 S.SWEEP_CACHED: totals[RELOGGED],
                 S.SWEEP_FAILED: totals[FAILED],
