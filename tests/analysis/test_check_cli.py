@@ -255,3 +255,11 @@ def test_the_process_runs_openblas_and_opencv_single_threaded_unless_told(good, 
         env={**env, "OPENBLAS_NUM_THREADS": "2", "OPENCV_FOR_THREADS_NUM": "2"},
     )
     assert told.stderr.split() == ["2", "2"]
+
+
+def test_the_report_reads_at_80_columns_piped(known):
+    result = run(str(known), "--duration", "2")
+    lines = result.stdout.splitlines()
+    assert [ln for ln in lines if len(ln) > 80] == []
+    picture = next(i for i, ln in enumerate(lines) if ln.startswith("picture: brightness "))
+    assert lines[picture + 1].startswith("  ") and "cuts " in lines[picture + 1]

@@ -85,11 +85,18 @@ def _summary(res: Any, name: str) -> list[str]:
 
 
 def _metrics_lines(m: Any) -> list[str]:
-    lines = [
-        f"picture: brightness {m.brightness_mean:.1f}, colorfulness {m.colorfulness:.1f}, "
-        f"sharpness {m.sharpness:.1f}, motion {m.motion:.2f}, flicker {m.flicker:.2f}, "
-        f"cuts {m.n_cuts}"
-    ]
+    """The measurements in words, wrapped at 80 columns between measurements."""
+    lines = _wrap(
+        "picture: ",
+        [
+            f"brightness {m.brightness_mean:.1f}",
+            f"colorfulness {m.colorfulness:.1f}",
+            f"sharpness {m.sharpness:.1f}",
+            f"motion {m.motion:.2f}",
+            f"flicker {m.flicker:.2f}",
+            f"cuts {m.n_cuts}",
+        ],
+    )
     if m.audio_duration_s is not None:
         lufs = "-" if m.loudness_lufs is None else f"{m.loudness_lufs:.1f}"
         peak = "-" if m.audio_peak_dbfs is None else f"{m.audio_peak_dbfs:.1f}"
@@ -98,6 +105,19 @@ def _metrics_lines(m: Any) -> list[str]:
             f"silent {100 * (m.silent_fraction or 0):.0f}%"
         )
     return lines
+
+
+def _wrap(head: str, parts: list[str], width: int = 80) -> list[str]:
+    """``head`` and ``parts`` joined with commas, a new line (indented) where the next part
+    would pass ``width``: a measurement and its value stay on one line."""
+    lines, line = [], head + parts[0]
+    for part in parts[1:]:
+        if len(line) + 2 + len(part) > width:
+            lines.append(line + ",")
+            line = "  " + part
+        else:
+            line += ", " + part
+    return [*lines, line]
 
 
 def _fmt(value: Any) -> str:
